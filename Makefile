@@ -1,0 +1,47 @@
+# The commands a person types. Everything installs itself into .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint typecheck unit protos bench chaos clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+## demo: start user, order, payment, gateway and the load generator; Ctrl-C stops all
+demo: install
+	$(PY) -m services.demo
+
+## test: lint, type-check and run the whole suite
+test: install lint typecheck unit
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: install
+	$(PY) -m mypy services instrumentation bench
+
+unit: install
+	$(PY) -m pytest -q
+
+## protos: regenerate services/gen from protos/
+protos: install
+	$(PY) scripts/gen_protos.py
+
+## bench: every benchmark, figures printed (JSON last)
+bench: install
+	$(PY) -m bench all
+
+## chaos: the long fault scenarios, figures printed (JSON last)
+chaos: install
+	$(PY) -m chaos
+
+clean:
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
