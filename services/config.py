@@ -1,0 +1,171 @@
+"""Settings of every shop process, read from the environment in one place and validated at start.
+
+Nothing else in services/ reads os.environ: each entry point calls `Settings.from_env(name)`
+and passes the result down. docs/conventions.md lists every variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+SERVICES = ("user", "order", "payment", "gateway")
+
+DEFAULT_GRPC_PORTS = {"user": 50051, "order": 50052, "payment": 50053}
+DEFAULT_ADMIN_PORTS = {"gateway": 9100, "user": 9101, "order": 9102, "payment": 9103}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for mutual TLS between services (all three or none)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one process needs to run; built once at start."""
+
+    service: str
+    bind_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    http_port: int = 8080
+    admin_port: int = 0
+    data_dir: Path = Path(".data")
+    user_target: str = "ipv4:127.0.0.1:50051"
+    order_target: str = "ipv4:127.0.0.1:50052"
+    payment_target: str = "ipv4:127.0.0.1:50053"
+    gateway_url: str = "http://127.0.0.1:8080"
+    service_token: str = ""
+    admin_token: str = ""
+    api_keys: frozenset[str] = field(default_factory=frozenset)
+    tls: TlsFiles | None = None
+    grace_period_s: float = 5.0
+    reconcile_interval_s: float = 5.0
+    request_timeout_s: float = 2.0
+    max_concurrent_rpcs: int = 64
+    rate_limit_rps: float = 0.0
+    log_format: str = "text"
+    log_level: str = "INFO"
+    access_log: bool = False
+
+    @classmethod
+    def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings of `service` from `environ` (default os.environ)."""
+        if service not in SERVICES:
+            raise ConfigError(f"unknown service {service!r}; expected one of {SERVICES}")
+        env = _Env(os.environ if environ is None else environ)
+        settings = cls(
+            service=service,
+            bind_host=env.text("SHOP_BIND_HOST", "127.0.0.1"),
+            grpc_port=env.port("SHOP_GRPC_PORT", DEFAULT_GRPC_PORTS.get(service, 0)),
+            http_port=env.port("SHOP_HTTP_PORT", 8080),
+            admin_port=env.port("SHOP_ADMIN_PORT", DEFAULT_ADMIN_PORTS[service]),
+            data_dir=Path(env.text("SHOP_DATA_DIR", ".data")),
+            user_target=env.text("SHOP_USER_TARGET", "ipv4:127.0.0.1:50051"),
+            order_target=env.text("SHOP_ORDER_TARGET", "ipv4:127.0.0.1:50052"),
+            payment_target=env.text("SHOP_PAYMENT_TARGET", "ipv4:127.0.0.1:50053"),
+            gateway_url=env.text("SHOP_GATEWAY_URL", "http://127.0.0.1:8080"),
+            service_token=env.text("SHOP_SERVICE_TOKEN", ""),
+            admin_token=env.text("SHOP_ADMIN_TOKEN", ""),
+            api_keys=frozenset(
+                k.strip() for k in env.text("SHOP_API_KEYS", "").split(",") if k.strip()
+            ),
+            tls=env.tls(),
+            grace_period_s=env.positive("SHOP_GRACE_PERIOD_S", 5.0),
+            reconcile_interval_s=env.positive("SHOP_RECONCILE_INTERVAL_S", 5.0),
+            request_timeout_s=env.positive("SHOP_REQUEST_TIMEOUT_S", 2.0),
+            max_concurrent_rpcs=int(env.positive("SHOP_MAX_CONCURRENT_RPCS", 64)),
+            rate_limit_rps=env.non_negative("SHOP_RATE_LIMIT_RPS", 0.0),
+            log_format=env.choice("SHOP_LOG_FORMAT", "text", ("text", "json")),
+            log_level=env.choice(
+                "SHOP_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
+            ),
+            access_log=env.flag("SHOP_ACCESS_LOG", False),
+        )
+        return settings
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests and the demo launcher use it)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def database_path(self) -> Path:
+        """The SQLite file of this service, its folder created on demand."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir / f"{self.service}.db"
+
+
+class _Env:
+    """Typed, validating reads of environment variables."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str, default: str) -> str:
+        value = self._environ.get(name, "").strip()
+        return value or default
+
+    def port(self, name: str, default: int) -> int:
+        raw = self.text(name, str(default))
+        try:
+            port = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a port number") from None
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{name}={port} is outside 0..65535")
+        return port
+
+    def _number(self, name: str, default: float) -> float:
+        raw = self.text(name, str(default))
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+    def positive(self, name: str, default: float) -> float:
+        value = self._number(name, default)
+        if value <= 0:
+            raise ConfigError(f"{name}={value} must be greater than 0")
+        return value
+
+    def non_negative(self, name: str, default: float) -> float:
+        value = self._number(name, default)
+        if value < 0:
+            raise ConfigError(f"{name}={value} must not be negative")
+        return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...], upper: bool = False) -> str:
+        value = self.text(name, default)
+        value = value.upper() if upper else value.lower()
+        if value not in allowed:
+            raise ConfigError(f"{name}={value!r}; expected one of {allowed}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.text(name, "true" if default else "false").lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={value!r} is not a boolean")
+
+    def tls(self) -> TlsFiles | None:
+        names = ("SHOP_TLS_CA", "SHOP_TLS_CERT", "SHOP_TLS_KEY")
+        values = [self.text(n, "") for n in names]
+        if not any(values):
+            return None
+        if not all(values):
+            raise ConfigError(f"set all of {names} for mTLS, or none")
+        paths = [Path(v) for v in values]
+        for name, path in zip(names, paths, strict=True):
+            if not path.is_file():
+                raise ConfigError(f"{name}={path} is not a readable file")
+        return TlsFiles(ca=paths[0], cert=paths[1], key=paths[2])
