@@ -1,0 +1,1 @@
+"""The order service: places orders, charges them, and streams their status."""
