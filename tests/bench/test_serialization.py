@@ -30,12 +30,9 @@ def test_sample_order_total_matches_items() -> None:
 
 
 def test_main_prints_json_last(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    monkeypatch.setattr(serialization, "run", lambda repeats, min_time_s: _tiny_figures())
+    real_run = serialization.run
+    monkeypatch.setattr(serialization, "run", lambda repeats, min_time_s: real_run(1, 0.0001))
     assert serialization.main(["--quick"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     figures = json.loads(last)
     assert figures["order10_proto_bytes"] < figures["order10_json_bytes"]
-
-
-def _tiny_figures() -> dict[str, float]:
-    return serialization.run(repeats=1, min_time_s=0.0001)
