@@ -1,0 +1,184 @@
+"""Flask: a WSGI middleware (span, duration, active requests) plus a hook that reads the route.
+
+The route template comes from ``request.url_rule``; an unmatched path is ``unmatched``.
+Every response carries ``traceresponse`` (W3C Trace Context level 2) and ``X-Trace-Id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import flask
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ._propagation import extract, traceparent
+from ._wsgi import StartResponse, WSGIEnvironment
+from .metrics import HttpMetrics
+
+UNMATCHED = "unmatched"
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+_ROUTE_KEY = "instrumentation.route"
+_SPAN_KEY = "instrumentation.span"
+_RECORDED_KEY = "instrumentation.exception_recorded"
+
+access_log = logging.getLogger("instrumentation.access")
+log = logging.getLogger("instrumentation")
+
+
+def instrument_flask(
+    app: flask.Flask,
+    tracer: trace.Tracer,
+    metrics: HttpMetrics,
+    errors: Any,
+    access_log_enabled: bool,
+) -> None:
+    """Wrap ``app.wsgi_app`` and register the route hook; idempotent per app."""
+    if app.extensions.get("instrumentation"):
+        return
+    app.extensions["instrumentation"] = True
+    app.wsgi_app = _Middleware(  # type: ignore[method-assign]
+        app.wsgi_app, tracer, metrics, errors.labels("flask"), access_log_enabled
+    )
+    app.before_request(_remember_route)
+    app.teardown_request(_record_exception)
+
+
+def _remember_route() -> None:
+    rule = flask.request.url_rule
+    flask.request.environ[_ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
+
+
+def _record_exception(exc: BaseException | None) -> None:
+    span = flask.request.environ.get(_SPAN_KEY)
+    if exc is not None and span is not None and span.is_recording():
+        span.record_exception(exc)
+        flask.request.environ[_RECORDED_KEY] = True
+
+
+class _Middleware:
+    def __init__(
+        self, inner: Any, tracer: trace.Tracer, metrics: HttpMetrics, errors: Any, access: bool
+    ) -> None:
+        self._inner = inner
+        self._tracer = tracer
+        self._metrics = metrics
+        self._errors = errors
+        self._access = access
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            request = _Request(self, environ)
+        except Exception:
+            self._errors.inc()
+            log.warning("flask instrumentation error; the request goes on", exc_info=True)
+            return self._inner(environ, start_response)  # type: ignore[no-any-return]
+        token = otel_context.attach(request.ctx)
+        try:
+            return self._inner(environ, request.start_response(start_response))  # type: ignore[no-any-return]
+        except BaseException as exc:
+            request.status = 500
+            request.exc = exc
+            raise
+        finally:
+            otel_context.detach(token)
+            try:
+                request.finish()
+            except Exception:
+                self._errors.inc()
+                log.debug("flask instrumentation error", exc_info=True)
+
+
+class _Request:
+    def __init__(self, mw: _Middleware, environ: WSGIEnvironment) -> None:
+        self.mw = mw
+        self.environ = environ
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        self.method = method if method in KNOWN_METHODS else "_OTHER"
+        carrier = {
+            key: environ[wsgi_key]
+            for key, wsgi_key in (
+                ("traceparent", "HTTP_TRACEPARENT"),
+                ("tracestate", "HTTP_TRACESTATE"),
+                ("baggage", "HTTP_BAGGAGE"),
+            )
+            if wsgi_key in environ
+        }
+        parent = extract(carrier)
+        attributes: dict[str, Any] = {
+            "http.request.method": self.method,
+            "url.path": environ.get("PATH_INFO", "/"),
+            "url.scheme": environ.get("wsgi.url_scheme", "http"),
+        }
+        if "REMOTE_ADDR" in environ:
+            attributes["client.address"] = environ["REMOTE_ADDR"]
+        if "HTTP_USER_AGENT" in environ:
+            attributes["user_agent.original"] = environ["HTTP_USER_AGENT"]
+        protocol = environ.get("SERVER_PROTOCOL", "")
+        if protocol.startswith("HTTP/"):
+            attributes["network.protocol.version"] = protocol[5:]
+        self.span = mw._tracer.start_span(self.method, parent, SpanKind.SERVER, attributes)
+        self.ctx = trace.set_span_in_context(self.span, parent)
+        environ[_SPAN_KEY] = self.span
+        self.status = 500
+        self.exc: BaseException | None = None
+        self.start = time.perf_counter()
+        self.active = mw._metrics.active.labels(self.method)
+        self.active.inc()
+
+    def start_response(self, start_response: StartResponse) -> StartResponse:
+        span_context = self.span.get_span_context()
+        extra = [
+            ("traceresponse", traceparent(span_context)),
+            ("X-Trace-Id", format(span_context.trace_id, "032x")),
+        ]
+
+        def wrapped(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            try:
+                self.status = int(status.split(" ", 1)[0])
+            except ValueError:
+                self.status = 500
+            return start_response(status, [*headers, *extra], exc_info)
+
+        return wrapped
+
+    def finish(self) -> None:
+        elapsed = time.perf_counter() - self.start
+        self.active.dec()
+        route = self.environ.get(_ROUTE_KEY, UNMATCHED)
+        span = self.span
+        histogram = self.mw._metrics.duration.labels(self.method, route, str(self.status))
+        if span.is_recording():
+            if route != UNMATCHED:
+                span.update_name(f"{self.method} {route}")
+                span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", self.status)
+            if self.exc is not None and not self.environ.get(_RECORDED_KEY):
+                span.record_exception(self.exc)
+            if self.status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            ctx = span.get_span_context()
+            if ctx.trace_flags.sampled:
+                histogram.observe(elapsed, {"trace_id": format(ctx.trace_id, "032x")})
+            else:
+                histogram.observe(elapsed)
+            span.end()
+        else:
+            histogram.observe(elapsed)
+        if self.mw._access:
+            ctx = span.get_span_context()
+            access_log.info(
+                "http %s %s %d %.2fms peer=%s trace_id=%s",
+                self.method,
+                self.environ.get("PATH_INFO", "/"),
+                self.status,
+                elapsed * 1000,
+                self.environ.get("REMOTE_ADDR", "-"),
+                format(ctx.trace_id, "032x") if ctx.is_valid else "-",
+            )

@@ -1,0 +1,166 @@
+"""grpc.aio client side: one interceptor per call kind, sharing the recording logic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from opentelemetry import context as otel_context
+
+from ._propagation import PROPAGATION_KEYS, inject_metadata
+from ._rpc import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, UNARY, Call, Method, RpcRecorder
+
+_OK = grpc.StatusCode.OK
+_UNKNOWN = grpc.StatusCode.UNKNOWN
+
+
+class _AioClientInterceptor:
+    def __init__(self, recorder: RpcRecorder) -> None:
+        self._rec = recorder
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def _begin(self, details: Any, kind: str) -> tuple[Call | None, Method | None, Any]:
+        try:
+            raw = details.method
+            full = raw.decode() if isinstance(raw, bytes) else raw
+            method = self._rec.method(full, kind)
+        except Exception:
+            self._rec.error()
+            return None, None, details
+        parent = otel_context.get_current()
+        call = self._rec.start(method, parent)
+        if call is None:
+            return None, None, details
+        try:
+            pairs = inject_metadata(
+                [(k, v) for k, v in details.metadata or () if k not in PROPAGATION_KEYS],
+                call.span.get_span_context(),
+                parent,
+            )
+            details = details._replace(metadata=grpc.aio.Metadata(*pairs))
+        except Exception:
+            self._rec.error()
+        return call, method, details
+
+    def _finish_when_done(self, call: Call, grpc_call: Any, unary_response: bool) -> None:
+        # The callback fires however the call ends (done, error, cancel, deadline);
+        # code() is a coroutine in grpc.aio, so the finish runs as a short task.
+        def done(_: Any) -> None:
+            task = asyncio.ensure_future(self._finish(call, grpc_call, unary_response))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+        grpc_call.add_done_callback(done)
+
+    async def _finish(self, call: Call, grpc_call: Any, unary_response: bool) -> None:
+        try:
+            code = await grpc_call.code()
+            details = await grpc_call.details()
+            if code is _OK and unary_response:
+                call.method.msg_received.inc()
+            self._rec.finish(call, code or _UNKNOWN, details)
+        except Exception:
+            self._rec.error()
+
+
+class AioUnaryUnaryInterceptor(_AioClientInterceptor, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc,type-arg]
+    """Records unary-unary calls."""
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
+        call, method, details = self._begin(client_call_details, UNARY)
+        grpc_call = await continuation(details, request)
+        if call is None or method is None:
+            return grpc_call
+        method.msg_sent.inc()
+        try:
+            await grpc_call
+        except grpc.aio.AioRpcError as err:
+            self._rec.finish(call, err.code() or _UNKNOWN, err.details())
+            return grpc_call
+        except asyncio.CancelledError:
+            self._rec.finish(call, grpc.StatusCode.CANCELLED)
+            raise
+        except Exception as exc:
+            self._rec.finish(call, _UNKNOWN, str(exc), exc)
+            return grpc_call
+        method.msg_received.inc()
+        self._rec.finish(call, _OK)
+        return grpc_call
+
+
+class AioUnaryStreamInterceptor(_AioClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc,type-arg]
+    """Records unary-stream calls."""
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
+        call, method, details = self._begin(client_call_details, SERVER_STREAM)
+        grpc_call = await continuation(details, request)
+        if call is None or method is None:
+            return grpc_call
+        method.msg_sent.inc()
+        self._finish_when_done(call, grpc_call, False)
+        return _count_responses(grpc_call, method.msg_received)
+
+
+class AioStreamUnaryInterceptor(_AioClientInterceptor, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc,type-arg]
+    """Records stream-unary calls."""
+
+    async def intercept_stream_unary(
+        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        call, method, details = self._begin(client_call_details, CLIENT_STREAM)
+        if call is None or method is None:
+            return await continuation(details, request_iterator)
+        if request_iterator is not None:
+            request_iterator = _count_requests(request_iterator, method.msg_sent)
+        grpc_call = await continuation(details, request_iterator)
+        self._finish_when_done(call, grpc_call, True)
+        return grpc_call
+
+
+class AioStreamStreamInterceptor(_AioClientInterceptor, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc,type-arg]
+    """Records stream-stream calls."""
+
+    async def intercept_stream_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        call, method, details = self._begin(client_call_details, BIDI_STREAM)
+        if call is None or method is None:
+            return await continuation(details, request_iterator)
+        if request_iterator is not None:
+            request_iterator = _count_requests(request_iterator, method.msg_sent)
+        grpc_call = await continuation(details, request_iterator)
+        self._finish_when_done(call, grpc_call, False)
+        return _count_responses(grpc_call, method.msg_received)
+
+
+async def _count_responses(grpc_call: Any, counter: Any) -> AsyncIterator[Any]:
+    async for item in grpc_call:
+        counter.inc()
+        yield item
+
+
+async def _count_requests(iterator: Any, counter: Any) -> AsyncIterator[Any]:
+    if hasattr(iterator, "__aiter__"):
+        async for item in iterator:
+            counter.inc()
+            yield item
+    else:
+        for item in iterator:
+            counter.inc()
+            yield item
+
+
+def make_aio_client_interceptors(recorder: RpcRecorder) -> list[Any]:
+    """One interceptor per call kind, as grpc.aio wants them."""
+    return [
+        AioUnaryUnaryInterceptor(recorder),
+        AioUnaryStreamInterceptor(recorder),
+        AioStreamUnaryInterceptor(recorder),
+        AioStreamStreamInterceptor(recorder),
+    ]

@@ -1,0 +1,212 @@
+"""grpc.aio server side: one interceptor that wraps each async method handler once.
+
+Each aio RPC runs in its own task, so the span is made current for that task and
+never detached: the task's context ends with the RPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+
+from ._grpc_server import NOT_FOUND_DETAILS
+from ._propagation import extract_metadata
+from ._rpc import MAX_METHODS, UNARY, Call, Method, RpcRecorder, grpc_type
+
+_OK = grpc.StatusCode.OK
+_EOF = grpc.aio.EOF  # type: ignore[attr-defined]
+
+
+class AioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,type-arg]
+    """Traces and measures every call of a grpc.aio server."""
+
+    def __init__(self, recorder: RpcRecorder) -> None:
+        self._rec = recorder
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Any], handler_call_details: Any
+    ) -> Any:
+        """Return the instrumented handler for this call's method."""
+        handler = await continuation(handler_call_details)
+        full_method = handler_call_details.method
+        if handler is None:
+            return _unknown_handler(self._rec, full_method)
+        cached = self._wrapped.get(full_method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        try:
+            wrapped = _wrap_handler(self._rec, full_method, handler)
+        except Exception:
+            self._rec.error()
+            return handler
+        if len(self._wrapped) < MAX_METHODS:
+            self._wrapped[full_method] = (handler, wrapped)
+        return wrapped
+
+
+def _wrap_handler(rec: RpcRecorder, full_method: str, handler: Any) -> Any:
+    req_stream, resp_stream = handler.request_streaming, handler.response_streaming
+    method = rec.method(full_method, grpc_type(req_stream, resp_stream))
+    deser, ser = handler.request_deserializer, handler.response_serializer
+    if not req_stream and not resp_stream:
+        inner = handler.unary_unary
+        if not inspect.iscoroutinefunction(inner):
+            return handler  # a sync handler run in an executor: left as it is
+        return grpc.unary_unary_rpc_method_handler(_unary(rec, method, inner, False), deser, ser)
+    if req_stream and not resp_stream:
+        inner = handler.stream_unary
+        if not inspect.iscoroutinefunction(inner):
+            return handler
+        return grpc.stream_unary_rpc_method_handler(_unary(rec, method, inner, True), deser, ser)
+    inner = handler.stream_stream if req_stream else handler.unary_stream
+    if not (inspect.iscoroutinefunction(inner) or inspect.isasyncgenfunction(inner)):
+        return handler
+    behavior = _streaming(rec, method, inner, req_stream)
+    if req_stream:
+        return grpc.stream_stream_rpc_method_handler(behavior, deser, ser)
+    return grpc.unary_stream_rpc_method_handler(behavior, deser, ser)
+
+
+def _unary(
+    rec: RpcRecorder, method: Method, inner: Callable[..., Any], req_stream: bool
+) -> Callable[..., Any]:
+    received = method.msg_received
+    sent = method.msg_sent
+
+    async def behavior(request: Any, context: Any) -> Any:
+        call = rec.start(method, extract_metadata(context.invocation_metadata()), context.peer())
+        if call is None:
+            return await inner(request, context)
+        if req_stream:
+            request = _count(request, received)
+            context = _Context(context, method)
+        else:
+            received.inc()
+        call.attach()
+        try:
+            response = await inner(request, context)
+        except BaseException as exc:
+            rec.finish(call, *failure(context, exc))
+            raise
+        code = outcome(context)
+        if code is _OK:
+            sent.inc()
+        rec.finish(call, code, context.details() or None)
+        return response
+
+    return behavior
+
+
+def _streaming(
+    rec: RpcRecorder, method: Method, inner: Callable[..., Any], req_stream: bool
+) -> Callable[..., AsyncIterator[Any]]:
+    received = method.msg_received
+    sent = method.msg_sent
+    is_generator = inspect.isasyncgenfunction(inner)
+
+    async def behavior(request: Any, context: Any) -> AsyncIterator[Any]:
+        call = rec.start(method, extract_metadata(context.invocation_metadata()), context.peer())
+        if call is None:
+            if is_generator:
+                async for item in inner(request, context):
+                    yield item
+            else:
+                await inner(request, context)
+            return
+        if req_stream:
+            request = _count(request, received)
+        else:
+            received.inc()
+        context.add_done_callback(lambda _: _terminated(rec, call, context))
+        proxy = _Context(context, method)
+        call.attach()
+        try:
+            if is_generator:
+                async for item in inner(request, proxy):
+                    sent.inc()
+                    yield item
+            else:
+                await inner(request, proxy)
+        except BaseException as exc:
+            rec.finish(call, *failure(context, exc))
+            raise
+        rec.finish(call, outcome(context), context.details() or None)
+
+    return behavior
+
+
+class _Context:
+    """The servicer context of a streaming call, counting read() and write() messages."""
+
+    __slots__ = ("_context", "_method")
+
+    def __init__(self, context: Any, method: Method) -> None:
+        self._context = context
+        self._method = method
+
+    async def read(self) -> Any:
+        item = await self._context.read()
+        if item is not _EOF:
+            self._method.msg_received.inc()
+        return item
+
+    async def write(self, message: Any) -> None:
+        await self._context.write(message)
+        self._method.msg_sent.inc()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+def outcome(context: Any) -> grpc.StatusCode:
+    """The status an async handler that returned normally ends with."""
+    code = context.code()
+    return _OK if code is None else code  # type: ignore[no-any-return]
+
+
+def failure(
+    context: Any, exc: BaseException
+) -> tuple[grpc.StatusCode, str | None, BaseException | None]:
+    """(code, details, exception to record) for an async handler that raised ``exc``."""
+    if isinstance(exc, grpc.aio.AbortError):
+        return context.code() or grpc.StatusCode.UNKNOWN, context.details() or None, None
+    if isinstance(exc, asyncio.CancelledError):
+        return _cut_short(context), None, None
+    return grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc).__name__}: {exc}", exc
+
+
+def _cut_short(context: Any) -> grpc.StatusCode:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
+
+
+def _terminated(rec: RpcRecorder, call: Call, context: Any) -> None:
+    if not call.done:
+        rec.finish(call, _cut_short(context))
+
+
+async def _count(iterator: Any, counter: Any) -> AsyncIterator[Any]:
+    async for item in iterator:
+        counter.inc()
+        yield item
+
+
+def _unknown_handler(rec: RpcRecorder, full_method: str) -> Any:
+    method = rec.method("", UNARY, known=False)
+
+    async def behavior(request_iterator: Any, context: Any) -> None:
+        call = rec.start(method, extract_metadata(context.invocation_metadata()), context.peer())
+        if call is not None:
+            if call.span.is_recording():
+                call.span.set_attribute("rpc.method_original", full_method)
+            rec.finish(call, grpc.StatusCode.UNIMPLEMENTED, NOT_FOUND_DETAILS)
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, NOT_FOUND_DETAILS)
+
+    return grpc.stream_stream_rpc_method_handler(behavior)

@@ -1,0 +1,214 @@
+"""Sync grpcio client side: a channel wrapper, cheaper than grpc.intercept_channel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+from opentelemetry import context as otel_context
+
+from ._propagation import inject_metadata
+from ._rpc import (
+    BIDI_STREAM,
+    CLIENT_STREAM,
+    SERVER_STREAM,
+    UNARY,
+    Call,
+    Method,
+    RpcRecorder,
+)
+
+_OK = grpc.StatusCode.OK
+_UNKNOWN = grpc.StatusCode.UNKNOWN
+_get_current = otel_context.get_current
+
+
+class InstrumentedChannel(grpc.Channel):  # type: ignore[misc]
+    """A grpc.Channel whose multi-callables record every call; the rest is delegated."""
+
+    def __init__(self, channel: grpc.Channel, recorder: RpcRecorder) -> None:
+        self._channel = channel
+        self._rec = recorder
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """An instrumented unary-unary multi-callable."""
+        inner = self._channel.unary_unary(method, *args, **kwargs)
+        return _UnaryResponse(self._rec, self._rec.method(method, UNARY), inner, False)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """An instrumented stream-unary multi-callable."""
+        inner = self._channel.stream_unary(method, *args, **kwargs)
+        return _UnaryResponse(self._rec, self._rec.method(method, CLIENT_STREAM), inner, True)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """An instrumented unary-stream multi-callable."""
+        inner = self._channel.unary_stream(method, *args, **kwargs)
+        return _StreamResponse(self._rec, self._rec.method(method, SERVER_STREAM), inner, False)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """An instrumented stream-stream multi-callable."""
+        inner = self._channel.stream_stream(method, *args, **kwargs)
+        return _StreamResponse(self._rec, self._rec.method(method, BIDI_STREAM), inner, True)
+
+    def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
+        """Delegated to the wrapped channel."""
+        self._channel.subscribe(callback, try_to_connect)
+
+    def unsubscribe(self, callback: Any) -> None:
+        """Delegated to the wrapped channel."""
+        self._channel.unsubscribe(callback)
+
+    def close(self) -> None:
+        """Close the wrapped channel."""
+        self._channel.close()
+
+    def __enter__(self) -> InstrumentedChannel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._channel.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)
+
+
+class _Multicallable:
+    __slots__ = ("_inner", "_method", "_rec", "_req_stream")
+
+    def __init__(self, rec: RpcRecorder, method: Method, inner: Any, req_stream: bool) -> None:
+        self._rec = rec
+        self._method = method
+        self._inner = inner
+        self._req_stream = req_stream
+
+    def _begin(self, request: Any, metadata: Any) -> tuple[Call | None, Any, Any]:
+        parent = _get_current()
+        call = self._rec.start(self._method, parent)
+        if call is None:
+            return None, request, metadata
+        try:
+            metadata = inject_metadata(metadata, call.span.get_span_context(), parent)
+        except Exception:
+            self._rec.error()
+        if self._req_stream:
+            request = _count(request, self._method.msg_sent)
+        else:
+            self._method.msg_sent.inc()
+        return call, request, metadata
+
+    def _on_done(self, call: Call, unary_response: bool) -> Any:
+        rec = self._rec
+        received = self._method.msg_received
+
+        def done(future: Any) -> None:
+            try:
+                code = future.code() or _UNKNOWN
+                if code is _OK and unary_response:
+                    received.inc()
+                rec.finish(call, code, future.details())
+            except Exception:
+                rec.error()
+
+        return done
+
+
+class _UnaryResponse(_Multicallable):
+    """unary-unary and stream-unary: __call__, with_call, future."""
+
+    __slots__ = ()
+
+    def __call__(
+        self, request: Any, timeout: Any = None, metadata: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        call, request, metadata = self._begin(request, metadata)
+        if call is None:
+            return self._inner(request, timeout, metadata, *args, **kwargs)
+        try:
+            response = self._inner(request, timeout, metadata, *args, **kwargs)
+        except grpc.RpcError as err:
+            self._rec.finish(call, *_rpc_error(err))
+            raise
+        except BaseException as exc:
+            self._rec.finish(call, _UNKNOWN, str(exc), exc)
+            raise
+        self._method.msg_received.inc()
+        self._rec.finish(call, _OK)
+        return response
+
+    def with_call(
+        self, request: Any, timeout: Any = None, metadata: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        call, request, metadata = self._begin(request, metadata)
+        if call is None:
+            return self._inner.with_call(request, timeout, metadata, *args, **kwargs)
+        try:
+            result = self._inner.with_call(request, timeout, metadata, *args, **kwargs)
+        except grpc.RpcError as err:
+            self._rec.finish(call, *_rpc_error(err))
+            raise
+        except BaseException as exc:
+            self._rec.finish(call, _UNKNOWN, str(exc), exc)
+            raise
+        self._method.msg_received.inc()
+        self._rec.finish(call, _OK)
+        return result
+
+    def future(
+        self, request: Any, timeout: Any = None, metadata: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        call, request, metadata = self._begin(request, metadata)
+        future = self._inner.future(request, timeout, metadata, *args, **kwargs)
+        if call is not None:
+            future.add_done_callback(self._on_done(call, True))
+        return future
+
+
+class _StreamResponse(_Multicallable):
+    """unary-stream and stream-stream: the returned call counts and finishes itself."""
+
+    __slots__ = ()
+
+    def __call__(
+        self, request: Any, timeout: Any = None, metadata: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        call, request, metadata = self._begin(request, metadata)
+        rendezvous = self._inner(request, timeout, metadata, *args, **kwargs)
+        if call is None:
+            return rendezvous
+        # Fires once the RPC has terminated however it ends: done, error, cancel, deadline.
+        rendezvous.add_done_callback(self._on_done(call, False))
+        return _ResponseStream(rendezvous, self._method.msg_received)
+
+
+class _ResponseStream:
+    """The call object of a response-streaming RPC, counting each message received."""
+
+    __slots__ = ("_call", "_received")
+
+    def __init__(self, call: Any, received: Any) -> None:
+        self._call = call
+        self._received = received
+
+    def __iter__(self) -> _ResponseStream:
+        return self
+
+    def __next__(self) -> Any:
+        item = next(self._call)
+        self._received.inc()
+        return item
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._call, name)
+
+
+def _rpc_error(err: grpc.RpcError) -> tuple[grpc.StatusCode, str | None]:
+    code = err.code() if hasattr(err, "code") else None
+    details = err.details() if hasattr(err, "details") else None
+    return code or _UNKNOWN, details
+
+
+def _count(iterator: Any, counter: Any) -> Iterator[Any]:
+    for item in iterator:
+        counter.inc()
+        yield item

@@ -1,0 +1,66 @@
+"""W3C trace context and baggage through gRPC metadata (keys are lower-case there)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry import baggage
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanContext
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+PROPAGATION_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
+_TRACECONTEXT = TraceContextTextMapPropagator()
+_BAGGAGE = W3CBaggagePropagator()
+
+
+def extract(carrier: dict[str, str]) -> Context | None:
+    """The remote parent in ``carrier`` (a dict of lower-case headers), None if there is none."""
+    if "traceparent" not in carrier and "baggage" not in carrier:
+        return None
+    ctx = _TRACECONTEXT.extract(carrier)
+    if "baggage" in carrier:
+        ctx = _BAGGAGE.extract(carrier, ctx)
+    return ctx
+
+
+def extract_metadata(metadata: Iterable[Any] | None) -> Context | None:
+    """The remote parent carried by gRPC invocation metadata, None if there is none."""
+    if not metadata:
+        return None
+    carrier = {}
+    for key, value in metadata:
+        if key in PROPAGATION_KEYS:
+            carrier[key] = value
+    return extract(carrier) if carrier else None
+
+
+def inject_metadata(
+    metadata: Sequence[Any] | None, span_context: SpanContext, ctx: Context | None
+) -> list[tuple[str, str]]:
+    """``metadata`` plus traceparent (tracestate, baggage) for ``span_context``."""
+    out = [(k, v) for k, v in metadata if k not in PROPAGATION_KEYS] if metadata else []
+    out.append(("traceparent", traceparent(span_context)))
+    if span_context.trace_state:
+        out.append(("tracestate", span_context.trace_state.to_header()))
+    if baggage.get_all(ctx):
+        carrier: dict[str, str] = {}
+        _BAGGAGE.inject(carrier, ctx)
+        out.extend(carrier.items())
+    return out
+
+
+def inject_headers(headers: dict[str, str], ctx: Context | None) -> None:
+    """Write traceparent, tracestate and baggage for ``ctx`` into an HTTP header dict."""
+    _TRACECONTEXT.inject(headers, ctx)
+    _BAGGAGE.inject(headers, ctx)
+
+
+def traceparent(span_context: SpanContext) -> str:
+    """The W3C ``traceparent`` value of ``span_context``."""
+    return (
+        f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+        f"{int(span_context.trace_flags):02x}"
+    )

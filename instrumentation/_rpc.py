@@ -1,0 +1,242 @@
+"""What every gRPC side records per call: a span, the go-grpc-middleware metrics, an access log.
+
+Span attributes follow the OpenTelemetry semantic conventions for RPC, v1.45.0 (stable RPC
+conventions: ``rpc.system.name``, fully-qualified ``rpc.method``, ``rpc.response.status_code``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ._codes import GO_NAMES, SERVER_ERROR_CODES
+from .metrics import GrpcMetrics
+
+SEMCONV_VERSION = "1.45.0"
+UNKNOWN = "unknown"
+OTHER_METHOD = "_OTHER"
+MAX_METHODS = 1000
+
+UNARY = "unary"
+CLIENT_STREAM = "client_stream"
+SERVER_STREAM = "server_stream"
+BIDI_STREAM = "bidi_stream"
+
+log = logging.getLogger("instrumentation")
+access_log = logging.getLogger("instrumentation.access")
+
+_OK = grpc.StatusCode.OK
+_attach = otel_context.attach
+_detach = otel_context.detach
+_perf_counter = time.perf_counter
+_set_span_in_context = trace.set_span_in_context
+
+
+def grpc_type(request_streaming: bool, response_streaming: bool) -> str:
+    """go-grpc-middleware's grpc_type label for a handler's streaming flags."""
+    if request_streaming:
+        return BIDI_STREAM if response_streaming else CLIENT_STREAM
+    return SERVER_STREAM if response_streaming else UNARY
+
+
+class Method:
+    """One method on one side: label values, span name and attributes, cached metric children."""
+
+    __slots__ = (
+        "attributes",
+        "full_method",
+        "handled",
+        "handling",
+        "labels",
+        "metrics",
+        "msg_received",
+        "msg_sent",
+        "span_name",
+        "started",
+    )
+
+    def __init__(
+        self, metrics: GrpcMetrics, kind: str, full_method: str, known: bool, extra: dict[str, Any]
+    ) -> None:
+        service, _, method = full_method.lstrip("/").rpartition("/")
+        if not known or not service or not method:
+            service = method = UNKNOWN
+        self.full_method = full_method
+        self.labels = (kind, service, method)
+        self.metrics = metrics
+        self.span_name = f"{service}/{method}" if service != UNKNOWN else OTHER_METHOD
+        self.attributes: dict[str, Any] = {"rpc.system.name": "grpc", "rpc.method": self.span_name}
+        self.attributes.update(extra)
+        self.started = metrics.started.labels(*self.labels)
+        self.msg_received = metrics.msg_received.labels(*self.labels)
+        self.msg_sent = metrics.msg_sent.labels(*self.labels)
+        self.handling = metrics.handling_seconds.labels(*self.labels)
+        self.handled: dict[grpc.StatusCode, Any] = {}
+
+    def handled_counter(self, code: grpc.StatusCode) -> Any:
+        """The grpc_*_handled_total child for ``code``."""
+        child = self.handled.get(code)
+        if child is None:
+            child = self.metrics.handled.labels(*self.labels, GO_NAMES.get(code, "Unknown"))
+            self.handled[code] = child
+        return child
+
+
+class Call:
+    """One call in flight; ``finish`` may be reached from several paths but acts once."""
+
+    __slots__ = ("ctx", "done", "method", "peer", "span", "start")
+
+    def __init__(self, method: Method, span: Any, ctx: Context, peer: str) -> None:
+        self.method = method
+        self.span = span
+        self.ctx = ctx
+        self.peer = peer
+        self.done = False
+        self.start = _perf_counter()
+
+    def attach(self) -> object:
+        """Make this call's span current; give the token to ``detach``."""
+        return _attach(self.ctx)
+
+
+def detach(token: object) -> None:
+    """Undo ``Call.attach``."""
+    _detach(token)  # type: ignore[arg-type]
+
+
+class RpcRecorder:
+    """Starts and finishes calls of one side (server or client) for one component."""
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        metrics: GrpcMetrics,
+        errors: Any,
+        component: str,
+        server: bool,
+        access_log_enabled: bool,
+        extra_attributes: dict[str, Any] | None = None,
+    ) -> None:
+        self._tracer = tracer
+        self._metrics = metrics
+        self._errors = errors.labels(component)
+        self._component = component
+        self._server = server
+        self._kind = SpanKind.SERVER if server else SpanKind.CLIENT
+        self._access = access_log_enabled
+        self._extra = extra_attributes or {}
+        self._methods: dict[tuple[str, str, bool], Method] = {}
+        self._warned = False
+
+    def method(self, full_method: str, kind: str, known: bool = True) -> Method:
+        """The cached ``Method`` for a full method name and grpc_type."""
+        key = (full_method, kind, known)
+        found = self._methods.get(key)
+        if found is None:
+            if len(self._methods) >= MAX_METHODS:
+                known = False
+            found = Method(self._metrics, kind, full_method, known, self._extra)
+            self._methods[key] = found
+        return found
+
+    def start(self, method: Method, parent: Context | None, peer: str = "") -> Call | None:
+        """Start a call: span (child of ``parent`` or the current span), started counter."""
+        try:
+            span = self._tracer.start_span(method.span_name, parent, self._kind, method.attributes)
+            if peer and span.is_recording():
+                _set_peer(span, peer)
+            call = Call(method, span, _set_span_in_context(span, parent), peer)
+            method.started.inc()
+            return call
+        except Exception:
+            self.error()
+            return None
+
+    def finish(
+        self,
+        call: Call,
+        code: grpc.StatusCode,
+        details: str | None = None,
+        exc: BaseException | None = None,
+    ) -> None:
+        """End ``call`` once: handled counter, latency with exemplar, span status and end."""
+        if call.done:
+            return
+        call.done = True
+        try:
+            elapsed = _perf_counter() - call.start
+            method = call.method
+            method.handled_counter(code).inc()
+            span = call.span
+            if span.is_recording():
+                span.set_attribute("rpc.response.status_code", code.name)
+                if exc is not None:
+                    span.record_exception(exc)
+                if code is not _OK and (not self._server or code in SERVER_ERROR_CODES):
+                    span.set_status(Status(StatusCode.ERROR, details or code.name))
+                ctx = span.get_span_context()
+                if ctx.trace_flags & 1:
+                    method.handling.observe(elapsed, {"trace_id": format(ctx.trace_id, "032x")})
+                else:
+                    method.handling.observe(elapsed)
+                span.end()
+            else:
+                method.handling.observe(elapsed)
+            if self._access:
+                self._log_access(call, code, elapsed)
+        except Exception:
+            self.error()
+
+    def error(self) -> None:
+        """Count (and log the first) error of the instrumentation itself."""
+        self._errors.inc()
+        if not self._warned:
+            self._warned = True
+            log.warning("%s instrumentation error; call goes on", self._component, exc_info=True)
+        else:
+            log.debug("%s instrumentation error", self._component, exc_info=True)
+
+    def _log_access(self, call: Call, code: grpc.StatusCode, elapsed: float) -> None:
+        ctx = call.span.get_span_context()
+        access_log.info(
+            "grpc %s %s %s %.2fms peer=%s trace_id=%s",
+            "server" if self._server else "client",
+            call.method.full_method,
+            GO_NAMES.get(code, "Unknown"),
+            elapsed * 1000,
+            call.peer or "-",
+            format(ctx.trace_id, "032x") if ctx.is_valid else "-",
+        )
+
+
+def _set_peer(span: Any, peer: str) -> None:
+    # grpc peers look like ipv4:127.0.0.1:5000, ipv6:[::1]:5000 or unix:/path.
+    scheme, _, rest = peer.partition(":")
+    if scheme in ("ipv4", "ipv6"):
+        host, _, port = rest.rpartition(":")
+        span.set_attribute("network.peer.address", host.strip("[]"))
+        if port.isdigit():
+            span.set_attribute("network.peer.port", int(port))
+    elif rest:
+        span.set_attribute("network.peer.address", rest)
+
+
+def server_address_attributes(target: str | None) -> dict[str, Any]:
+    """``server.address``/``server.port`` of a client span from a channel target, if given."""
+    if not target:
+        return {}
+    host = target.split("://", 1)[-1].split(",", 1)[0]
+    if host.startswith(("ipv4:", "ipv6:", "dns:", "unix:")):
+        host = host.split(":", 1)[1].lstrip("/")
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return {"server.address": name.strip("[]"), "server.port": int(port)}
+    return {"server.address": host}

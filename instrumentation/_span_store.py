@@ -1,0 +1,117 @@
+"""In-memory span samples per span name, for the zPages-like debug pages."""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import threading
+from dataclasses import dataclass, field
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import StatusCode
+
+# The latency boundaries of OpenCensus/OpenTelemetry zPages, in nanoseconds.
+LATENCY_BOUNDS_NS = (10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 10**9, 10**10, 10**11)
+LATENCY_LABELS = (
+    "<10us",
+    "<100us",
+    "<1ms",
+    "<10ms",
+    "<100ms",
+    "<1s",
+    "<10s",
+    "<100s",
+    ">=100s",
+)
+
+
+@dataclass
+class SpanSamples:
+    """What is kept about one span name: bounded recent, slowest and error samples."""
+
+    recent: collections.deque[ReadableSpan]
+    errors: collections.deque[ReadableSpan]
+    slowest: list[tuple[int, int, ReadableSpan]] = field(default_factory=list)
+    latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_LABELS))
+    total: int = 0
+    error_total: int = 0
+
+
+class SpanStore(SpanProcessor):
+    """A span processor that keeps samples in memory; bounded in names and samples per name."""
+
+    def __init__(self, per_name: int = 20, max_names: int = 200) -> None:
+        self._per_name = per_name
+        self._max_names = max_names
+        self._by_name: dict[str, SpanSamples] = {}
+        self._lock = threading.Lock()
+        self._seq = itertools.count()
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do when a span starts."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Record ``span`` under its name."""
+        duration = (span.end_time or 0) - (span.start_time or 0)
+        with self._lock:
+            samples = self._by_name.get(span.name)
+            if samples is None:
+                if len(self._by_name) >= self._max_names:
+                    return
+                samples = SpanSamples(
+                    collections.deque(maxlen=self._per_name),
+                    collections.deque(maxlen=self._per_name),
+                )
+                self._by_name[span.name] = samples
+            samples.total += 1
+            samples.recent.append(span)
+            samples.latency_counts[_bucket(duration)] += 1
+            if span.status.status_code is StatusCode.ERROR:
+                samples.error_total += 1
+                samples.errors.append(span)
+            entry = (duration, next(self._seq), span)
+            if len(samples.slowest) < self._per_name:
+                heapq.heappush(samples.slowest, entry)
+            elif duration > samples.slowest[0][0]:
+                heapq.heapreplace(samples.slowest, entry)
+
+    def names(self) -> list[str]:
+        """Span names seen, sorted."""
+        with self._lock:
+            return sorted(self._by_name)
+
+    def summary(self, name: str) -> tuple[int, int, list[int]]:
+        """(total, errors, latency bucket counts) for ``name``."""
+        with self._lock:
+            s = self._by_name.get(name)
+            if s is None:
+                return 0, 0, [0] * len(LATENCY_LABELS)
+            return s.total, s.error_total, list(s.latency_counts)
+
+    def samples(self, name: str, kind: str) -> list[ReadableSpan]:
+        """Samples of ``kind`` (recent, slowest, errors) for ``name``, newest or slowest first."""
+        with self._lock:
+            s = self._by_name.get(name)
+            if s is None:
+                return []
+            if kind == "slowest":
+                return [entry[2] for entry in sorted(s.slowest, reverse=True)]
+            if kind == "errors":
+                return list(reversed(s.errors))
+            return list(reversed(s.recent))
+
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Nothing is buffered."""
+        return True
+
+
+def _bucket(duration_ns: int) -> int:
+    for i, bound in enumerate(LATENCY_BOUNDS_NS):
+        if duration_ns < bound:
+            return i
+    return len(LATENCY_BOUNDS_NS)
