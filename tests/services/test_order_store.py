@@ -1,0 +1,136 @@
+"""OrderStore: orders, idempotency keys, exactly-once finalization, persisted events."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.order.store import PAID, PAYMENT_FAILED, PENDING, NewOrder, OrderStore
+from shop.order.v1 import order_pb2
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> _Clock:
+    return _Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: _Clock) -> Iterator[OrderStore]:
+    store = OrderStore(tmp_path / "order.db", clock=clock)
+    yield store
+    store.close()
+
+
+def _new(key: str, user_id: str = "u1", quantity: int = 2) -> NewOrder:
+    items = (
+        order_pb2.LineItem(sku="book", quantity=quantity, unit_price_cents=1250),
+        order_pb2.LineItem(sku="pen", quantity=1, unit_price_cents=99),
+    )
+    return NewOrder(user_id=user_id, items=items, currency="EUR", idempotency_key=key)
+
+
+def test_create_stores_a_pending_order_with_items_total_and_first_event(
+    store: OrderStore,
+) -> None:
+    order, created = store.create(_new("k1"))
+    assert created
+    assert order.status == PENDING
+    assert order.total_cents == 2 * 1250 + 99
+    assert [(i.sku, i.quantity) for i in order.items] == [("book", 2), ("pen", 1)]
+    assert order.currency == "EUR"
+    assert order.create_time.seconds == 1_000
+    assert store.get(order.id) == order
+    assert store.get_by_key("k1") == order
+    (event,) = store.events(order.id)
+    assert (event.sequence, event.status) == (1, PENDING)
+
+
+def test_same_key_returns_the_existing_order_without_writing(store: OrderStore) -> None:
+    first, _ = store.create(_new("k1"))
+    again, created = store.create(_new("k1", quantity=5))
+    assert not created
+    assert again == first
+    assert len(store.events(first.id)) == 1
+
+
+def test_concurrent_creates_with_one_key_make_one_order(store: OrderStore) -> None:
+    results: list[tuple[order_pb2.Order, bool]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(store.create(_new("same"))))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(created for _, created in results) == 1
+    assert len({order.id for order, _ in results}) == 1
+
+
+def test_finalize_happens_once_and_notifies_listeners(tmp_path: Path) -> None:
+    seen: list[order_pb2.OrderEvent] = []
+    store = OrderStore(tmp_path / "o.db", listeners=[seen.append])
+    order, _ = store.create(_new("k1"))
+    paid = store.finalize(order.id, PAID, "charge succeeded", charge_id="ch-1")
+    assert paid is not None and paid.sequence == 2
+    assert store.finalize(order.id, PAYMENT_FAILED, "late") is None
+    final = store.get(order.id)
+    assert final is not None
+    assert (final.status, final.charge_id, final.failure_reason) == (PAID, "ch-1", "")
+    assert [e.status for e in seen] == [PENDING, PAID]
+    with pytest.raises(ValueError):
+        store.finalize(order.id, PENDING)
+    store.close()
+
+
+def test_failure_reason_is_kept_for_failed_orders(store: OrderStore) -> None:
+    order, _ = store.create(_new("k1"))
+    store.finalize(order.id, PAYMENT_FAILED, "insufficient funds", charge_id="ch-9")
+    failed = store.get(order.id)
+    assert failed is not None and failed.failure_reason == "insufficient funds"
+
+
+def test_events_survive_a_restart(tmp_path: Path) -> None:
+    store = OrderStore(tmp_path / "o.db")
+    order, _ = store.create(_new("k1"))
+    store.finalize(order.id, PAID, "charge succeeded", charge_id="ch-1")
+    store.close()
+    reopened = OrderStore(tmp_path / "o.db")
+    assert [e.status for e in reopened.events(order.id)] == [PENDING, PAID]
+    assert [e.sequence for e in reopened.events(order.id, after_sequence=1)] == [2]
+    reopened.close()
+
+
+def test_list_for_user_is_newest_first_and_limited(store: OrderStore, clock: _Clock) -> None:
+    ids = []
+    for n in range(5):
+        clock.now += 1
+        ids.append(store.create(_new(f"k{n}"))[0].id)
+    store.create(_new("other", user_id="u2"))
+    assert [o.id for o in store.list_for_user("u1", 3)] == ids[::-1][:3]
+    assert len(store.list_for_user("u1", 100)) == 5
+    assert store.list_for_user("nobody", 10) == []
+
+
+def test_pending_older_than_and_reconcile_attempts(store: OrderStore, clock: _Clock) -> None:
+    old, _ = store.create(_new("old"))
+    done, _ = store.create(_new("done"))
+    store.finalize(done.id, PAID, "ok")
+    clock.now += 10
+    young, _ = store.create(_new("young"))
+    assert [o.id for o in store.pending_older_than(5, limit=10)] == [old.id]
+    assert store.count_reconcile_attempt(old.id) == 1
+    assert store.count_reconcile_attempt(old.id) == 2
+    assert store.count_reconcile_attempt("missing") == 0
+    assert young.status == PENDING
