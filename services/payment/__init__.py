@@ -1,0 +1,1 @@
+"""The payment service: idempotent charges, refunds and reconciliation, over gRPC."""

@@ -1,0 +1,28 @@
+"""Entry point of the payment service: `python -m services.payment` (`shop-payment`)."""
+
+from __future__ import annotations
+
+import sys
+
+import instrumentation
+from services.config import Settings
+from services.payment.server import build_server
+from services.payment.store import ChargeStore
+from services.platform.admin import admin_server
+from services.platform.logs import configure_logging
+from services.platform.process import run_service
+
+
+def main() -> int:
+    """Run the payment service until SIGTERM."""
+    settings = Settings.from_env("payment")
+    configure_logging(settings)
+    telemetry = instrumentation.setup(settings.service, access_log=settings.access_log)
+    store = ChargeStore(settings.database_path())
+    server = build_server(settings, telemetry, store)
+    admin = admin_server(settings, telemetry, server)
+    return run_service(settings, telemetry, server, admin, on_stop=[store.close])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

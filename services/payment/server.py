@@ -1,0 +1,101 @@
+"""The payment service's handlers and their wiring into the platform's gRPC server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import grpc
+from google.protobuf import timestamp_pb2
+from prometheus_client import CollectorRegistry, Counter
+
+from services.config import Settings
+from services.payment.client import PAYMENT_SERVICE
+from services.payment.rules import decide, required_id
+from services.payment.store import ChargeRecord, ChargeStore
+from services.platform.server import GrpcServer
+from services.platform.telemetry import Telemetry
+from shop.payment.v1 import payment_pb2, payment_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+_STATUS = {
+    "SUCCEEDED": payment_pb2.CHARGE_STATUS_SUCCEEDED,
+    "DECLINED": payment_pb2.CHARGE_STATUS_DECLINED,
+    "REFUNDED": payment_pb2.CHARGE_STATUS_REFUNDED,
+}
+MAX_REASON_CHARS = 500
+
+
+class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):  # type: ignore[misc]
+    """Charge (idempotent by key), Refund and the Reconcile bidi stream over a ChargeStore."""
+
+    def __init__(self, store: ChargeStore, registry: CollectorRegistry) -> None:
+        self._store = store
+        self._charges = Counter(
+            "shop_charges_total",
+            "Charge and refund outcomes: succeeded, declined, refunded, replayed (same key again).",
+            ["status"],
+            registry=registry,
+        )
+
+    def Charge(
+        self, request: payment_pb2.ChargeRequest, context: grpc.ServicerContext
+    ) -> payment_pb2.ChargeRecord:
+        record, created = self._store.charge(decide(request))
+        self._charges.labels(status=record.status.lower() if created else "replayed").inc()
+        return to_proto(record)
+
+    def Refund(
+        self, request: payment_pb2.RefundRequest, context: grpc.ServicerContext
+    ) -> payment_pb2.ChargeRecord:
+        charge_id = required_id("charge_id", request.charge_id)
+        record, changed = self._store.refund(charge_id, request.reason[:MAX_REASON_CHARS])
+        if changed:
+            self._charges.labels(status="refunded").inc()
+        return to_proto(record)
+
+    def Reconcile(
+        self,
+        request_iterator: Iterator[payment_pb2.ReconcileRequest],
+        context: grpc.ServicerContext,
+    ) -> Iterator[payment_pb2.ReconcileResponse]:
+        for request in request_iterator:
+            key = request.idempotency_key
+            record = self._store.find(key) if key else None
+            if record is None:
+                yield payment_pb2.ReconcileResponse(idempotency_key=key, found=False)
+            else:
+                yield payment_pb2.ReconcileResponse(
+                    idempotency_key=key, found=True, charge=to_proto(record)
+                )
+
+
+def to_proto(record: ChargeRecord) -> payment_pb2.ChargeRecord:
+    """The wire form of a stored charge."""
+    created = timestamp_pb2.Timestamp()
+    created.FromNanoseconds(int(record.created_at * 1e9))
+    return payment_pb2.ChargeRecord(
+        id=record.id,
+        idempotency_key=record.idempotency_key,
+        order_id=record.order_id,
+        user_id=record.user_id,
+        amount_cents=record.amount_cents,
+        currency=record.currency,
+        status=_STATUS[record.status],
+        decline_reason=record.decline_reason,
+        create_time=created,
+    )
+
+
+def build_server(settings: Settings, telemetry: Telemetry, store: ChargeStore) -> GrpcServer:
+    """The payment service's gRPC server, ready to start."""
+    servicer = PaymentServicer(store, telemetry.registry)
+    return GrpcServer(
+        settings,
+        telemetry,
+        services=[PAYMENT_SERVICE],
+        register=lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(
+            servicer, server
+        ),
+    )

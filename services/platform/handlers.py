@@ -1,0 +1,70 @@
+"""Wrap a grpc.RpcMethodHandler's behaviour, whatever its call kind, for server interceptors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+Behaviour = Callable[[Any, grpc.ServicerContext], Any]
+Wrapper = Callable[[Behaviour, bool], Behaviour]
+
+# grpc's classes are generic only in the type stubs; use the plain classes at run time.
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
+    ServerInterceptor = grpc.ServerInterceptor
+Continuation = Callable[[grpc.HandlerCallDetails], "Handler | None"]
+
+
+def wrap_handler(handler: Handler, wrap: Wrapper) -> Handler:
+    """A copy of `handler` whose behaviour is `wrap(behaviour, response_streaming)`."""
+    streaming_out = bool(handler.response_streaming)
+    if handler.request_streaming and streaming_out:
+        return grpc.stream_stream_rpc_method_handler(
+            wrap(_behaviour(handler.stream_stream), True),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(
+            wrap(_behaviour(handler.stream_unary), False),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+    if streaming_out:
+        return grpc.unary_stream_rpc_method_handler(
+            wrap(_behaviour(handler.unary_stream), True),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+    return grpc.unary_unary_rpc_method_handler(
+        wrap(_behaviour(handler.unary_unary), False),
+        handler.request_deserializer,
+        handler.response_serializer,
+    )
+
+
+def short_method(full_method: str) -> tuple[str, str]:
+    """`/shop.user.v1.UserService/GetUser` -> (`shop.user.v1.UserService`, `GetUser`)."""
+    service, _, method = full_method.lstrip("/").rpartition("/")
+    return service, method
+
+
+# Infrastructure every client may call without a token and that faults never touch.
+EXEMPT_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
+
+
+def _behaviour(function: Behaviour | None) -> Behaviour:
+    if function is None:
+        raise TypeError("a method handler without the behaviour its flags announce")
+    return function

@@ -1,0 +1,65 @@
+"""The life of a service process: serve until SIGTERM/SIGINT, then drain and exit cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+from services.config import Settings
+from services.platform.admin import AdminServer
+from services.platform.server import GrpcServer
+from services.platform.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+# Time left to telemetry to flush spans after the drain; bounded so exit is bounded.
+_TELEMETRY_SHUTDOWN_S = 2.0
+
+
+def run_service(
+    settings: Settings,
+    telemetry: Telemetry,
+    server: GrpcServer,
+    admin: AdminServer,
+    on_stop: Sequence[Callable[[], None]] = (),
+    stop: threading.Event | None = None,
+) -> int:
+    """Start `server` and `admin`, block until a signal (or `stop` is set), shut down; exit code.
+
+    Order on shutdown: health NOT_SERVING and drain within the grace period, then the
+    `on_stop` callbacks (close channels, stop background loops, close stores), then the
+    admin port (kept open until now so /healthz shows the drain), then telemetry.
+    """
+    stop = stop or threading.Event()
+    _install_signal_handlers(stop)
+    admin.start()
+    server.start()
+    log.info("%s serving: gRPC %d, admin %d", settings.service, server.port, admin.port)
+    while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
+        pass
+    log.info("%s stopping: draining for up to %.1f s", settings.service, settings.grace_period_s)
+    server.stop(settings.grace_period_s)
+    for callback in on_stop:
+        try:
+            callback()
+        except Exception:  # one failing clean-up must not skip the others
+            log.exception("error while stopping")
+    admin.stop()
+    telemetry.shutdown(timeout_s=_TELEMETRY_SHUTDOWN_S)
+    log.info("%s stopped", settings.service)
+    return 0
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals are only delivered to the main thread; tests use `stop` instead
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

@@ -1,0 +1,104 @@
+"""The gRPC server every shop service runs: health, reflection, auth, faults, limits, mTLS."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.config import Settings
+from services.faults.interceptor import FaultInterceptor
+from services.faults.rules import FaultRegistry
+from services.platform.auth import ServiceTokenInterceptor
+from services.platform.errors_interceptor import ShopErrorInterceptor
+from services.platform.grpc_options import SERVER_OPTIONS
+from services.platform.handlers import ServerInterceptor
+from services.platform.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+# Threads beyond the concurrency limit: calls refused with RESOURCE_EXHAUSTED still need
+# a moment of a thread, and health checks must not queue behind business calls.
+_SPARE_THREADS = 4
+
+
+class GrpcServer:
+    """A started-on-demand sync gRPC server with the platform's interceptors and services."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        telemetry: Telemetry,
+        services: Sequence[str],
+        register: Callable[[grpc.Server], None],
+        extra_interceptors: Sequence[ServerInterceptor] = (),
+        faults: FaultRegistry | None = None,
+    ) -> None:
+        self.services = tuple(services)
+        self.faults = faults if faults is not None else FaultRegistry(telemetry.registry)
+        interceptors: list[ServerInterceptor] = list(telemetry.server_interceptors())
+        if settings.service_token:
+            interceptors.append(ServiceTokenInterceptor(settings.service_token))
+        else:
+            log.warning("SHOP_SERVICE_TOKEN is empty: gRPC calls are not authenticated")
+        interceptors.append(FaultInterceptor(self.faults))
+        interceptors.extend(extra_interceptors)
+        # Innermost, so faults injected "after the handler" still see the handler's outcome.
+        interceptors.append(ShopErrorInterceptor())
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=settings.max_concurrent_rpcs + _SPARE_THREADS,
+                thread_name_prefix=f"{settings.service}-grpc",
+            ),
+            interceptors=interceptors,
+            options=SERVER_OPTIONS,
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        )
+        register(self._server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection(
+            (*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+        )
+        address = f"{settings.bind_host}:{settings.grpc_port}"
+        if settings.tls is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(settings.tls.key.read_bytes(), settings.tls.cert.read_bytes())],
+                root_certificates=settings.tls.ca.read_bytes(),
+                require_client_auth=True,
+            )
+            self.port = self._server.add_secure_port(address, credentials)
+        self._serving = False
+        self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def start(self) -> None:
+        """Start serving and report SERVING for the server and each service."""
+        self._server.start()
+        self._set_all(health_pb2.HealthCheckResponse.SERVING)
+        self._serving = True
+        log.info("gRPC server listening on port %d", self.port)
+
+    @property
+    def serving(self) -> bool:
+        """Whether the server is started and not shutting down (what /healthz reports)."""
+        return self._serving
+
+    def stop(self, grace_s: float) -> None:
+        """NOT_SERVING first, then refuse new calls and let in-flight ones finish within grace."""
+        self._serving = False
+        self.health.enter_graceful_shutdown()
+        self._server.stop(grace_s).wait()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the server stops (or `timeout_s` passes); True when stopped."""
+        return not self._server.wait_for_termination(timeout_s)
+
+    def _set_all(self, status: int) -> None:
+        for name in ("", *self.services):
+            self.health.set(name, status)

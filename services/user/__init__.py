@@ -1,0 +1,1 @@
+"""The user service: accounts with unique emails, over gRPC."""

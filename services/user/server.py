@@ -1,0 +1,82 @@
+"""The user service's handlers and their wiring into the platform's gRPC server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from services.config import Settings
+from services.errors import ErrorCode, ShopError
+from services.platform.server import GrpcServer
+from services.platform.telemetry import Telemetry
+from services.user.client import USER_SERVICE
+from services.user.store import UserRecord, UserStore
+from services.user.validation import validate_new_user
+from shop.user.v1 import user_pb2, user_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+MAX_ID_CHARS = 64
+# An import reports at most this many row errors; `failed` still counts them all.
+MAX_REPORTED_ERRORS = 100
+
+
+class UserServicer(user_pb2_grpc.UserServiceServicer):  # type: ignore[misc]
+    """CreateUser, GetUser and the ImportUsers client stream over a UserStore."""
+
+    def __init__(self, store: UserStore) -> None:
+        self._store = store
+
+    def CreateUser(
+        self, request: user_pb2.CreateUserRequest, context: grpc.ServicerContext
+    ) -> user_pb2.User:
+        email, name = validate_new_user(request.email, request.name)
+        return to_proto(self._store.create(email, name))
+
+    def GetUser(
+        self, request: user_pb2.GetUserRequest, context: grpc.ServicerContext
+    ) -> user_pb2.User:
+        if not request.id:
+            raise ShopError(ErrorCode.MISSING_FIELD, "id is required", {"field": "id"})
+        if len(request.id) > MAX_ID_CHARS:
+            raise ShopError(ErrorCode.INVALID_ARGUMENT, "id is too long", {"field": "id"})
+        return to_proto(self._store.get(request.id))
+
+    def ImportUsers(
+        self, request_iterator: Iterator[user_pb2.CreateUserRequest], context: grpc.ServicerContext
+    ) -> user_pb2.ImportUsersResponse:
+        summary = user_pb2.ImportUsersResponse()
+        for index, row in enumerate(request_iterator):
+            summary.received += 1
+            try:
+                email, name = validate_new_user(row.email, row.name)
+                self._store.create(email, name)
+            except ShopError as error:
+                summary.failed += 1
+                if len(summary.errors) < MAX_REPORTED_ERRORS:
+                    summary.errors.add(index=index, code=int(error.code), message=error.message)
+            else:
+                summary.created += 1
+        log.info("import: %d received, %d created", summary.received, summary.created)
+        return summary
+
+
+def to_proto(record: UserRecord) -> user_pb2.User:
+    """The wire form of a stored user."""
+    created = timestamp_pb2.Timestamp()
+    created.FromNanoseconds(int(record.created_at * 1e9))
+    return user_pb2.User(id=record.id, email=record.email, name=record.name, create_time=created)
+
+
+def build_server(settings: Settings, telemetry: Telemetry, store: UserStore) -> GrpcServer:
+    """The user service's gRPC server, ready to start."""
+    servicer = UserServicer(store)
+    return GrpcServer(
+        settings,
+        telemetry,
+        services=[USER_SERVICE],
+        register=lambda server: user_pb2_grpc.add_UserServiceServicer_to_server(servicer, server),
+    )
