@@ -1,0 +1,134 @@
+"""Reconciliation: finalize orders left PENDING by asking payment what became of their charge.
+
+An order stays PENDING when its Charge failed transiently or the process died between
+charge and status update. Every `interval_s` the loop takes the PENDING orders older than
+`min_age_s` (so CreateOrder's own attempt is over), streams their idempotency keys to
+`PaymentService.Reconcile` (bidi) and, for each answer:
+- found, SUCCEEDED -> PAID with its charge id; found, DECLINED or REFUNDED -> PAYMENT_FAILED;
+- not found -> Charge is issued again under the same key (payment is idempotent by key, so
+  this can never charge twice) and the order is finalized from its answer; each such
+  attempt is counted, and once `max_attempts` rounds found no charge the order becomes
+  PAYMENT_FAILED ("no charge after N attempts"). That verdict is only given right after
+  Reconcile itself found no charge, never from a failed Charge alone, so an order whose
+  charge was committed is never marked failed.
+When payment is unreachable nothing is decided: the orders wait for the next round.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from services.errors import ShopError
+from services.order.charging import charge_order, settle
+from services.order.downstream import Payments
+from services.order.store import PAYMENT_FAILED, OrderStore
+from shop.order.v1 import order_pb2
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation round did."""
+
+    checked: int = 0
+    finalized: int = 0
+    recharged: int = 0
+    gave_up: int = 0
+    still_pending: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Reconciler:
+    """One round of reconciliation between the order store and payment."""
+
+    def __init__(
+        self,
+        store: OrderStore,
+        payments: Payments,
+        min_age_s: float,
+        timeout_s: float,
+        max_attempts: int = 5,
+        batch_size: int = 500,
+    ) -> None:
+        self._store = store
+        self._payments = payments
+        self._min_age_s = min_age_s
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+        self._batch_size = batch_size
+
+    def reconcile_once(self) -> ReconcileReport:
+        """Reconcile the PENDING orders old enough; never raises for a payment failure."""
+        report = ReconcileReport()
+        pending = self._store.pending_older_than(self._min_age_s, self._batch_size)
+        if not pending:
+            return report
+        report.checked = len(pending)
+        by_key = {order.idempotency_key: order for order in pending}
+        missing: list[order_pb2.Order] = []
+        try:
+            for answer in self._payments.reconcile(list(by_key), self._timeout_s):
+                order = by_key.pop(answer.idempotency_key, None)
+                if order is None:
+                    continue
+                if not answer.found:
+                    missing.append(order)
+                elif settle(self._store, order.id, answer.charge):
+                    report.finalized += 1
+                else:
+                    report.still_pending += 1
+        except ShopError as error:
+            report.errors.append(f"reconcile stream: {error}")
+        # Keys payment never answered (stream broken) simply wait for the next round.
+        report.still_pending += len(by_key)
+        for order in missing:
+            self._recover(order, report)
+        if report.finalized or report.gave_up or report.errors:
+            _log.info("reconciliation: %s", report)
+        return report
+
+    def _recover(self, order: order_pb2.Order, report: ReconcileReport) -> None:
+        attempts = self._store.count_reconcile_attempt(order.id)
+        if attempts > self._max_attempts:
+            reason = f"no charge after {self._max_attempts} attempts"
+            if self._store.finalize(order.id, PAYMENT_FAILED, reason) is not None:
+                report.gave_up += 1
+            return
+        report.recharged += 1
+        error = charge_order(self._payments, self._store, order, self._timeout_s)
+        if error is not None:
+            report.errors.append(f"charge {order.id}: {error}")
+            report.still_pending += 1
+        else:
+            report.finalized += 1
+
+
+class ReconcileLoop:
+    """Runs `reconcile_once` every `interval_s` on a daemon thread until stopped."""
+
+    def __init__(self, reconciler: Reconciler, interval_s: float) -> None:
+        self._reconciler = reconciler
+        self._interval_s = interval_s
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="order-reconcile", daemon=True)
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Ask the thread to stop and wait up to `timeout_s` for a round in progress."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval_s):
+            try:
+                self._reconciler.reconcile_once()
+            except Exception:
+                # A bad round (database locked, a bug) must not end reconciliation for good.
+                _log.exception("reconciliation round failed")
