@@ -1,0 +1,1 @@
+"""The HTTP/JSON gateway in front of the shop's gRPC services."""

@@ -1,0 +1,34 @@
+"""What the routes of one gateway app share: settings, downstream clients, the drain flag."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from services.config import Settings
+from services.gateway.clients import GatewayClients
+
+_KEY = "shop.gateway"
+
+
+@dataclass(frozen=True)
+class GatewayState:
+    """Held in `app.extensions`; `draining` is set when the process starts shutting down."""
+
+    settings: Settings
+    clients: GatewayClients
+    draining: threading.Event = field(default_factory=threading.Event)
+
+
+def attach_state(app_extensions: dict[str, object], state: GatewayState) -> None:
+    """Store `state` on an app (create_app calls it once)."""
+    app_extensions[_KEY] = state
+
+
+def current_state() -> GatewayState:
+    """The state of the app serving the current request."""
+    state = current_app.extensions[_KEY]
+    assert isinstance(state, GatewayState)
+    return state
