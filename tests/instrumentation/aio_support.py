@@ -1,0 +1,36 @@
+"""Helpers for the asyncio tests: an echo server on port 0 and calls of every kind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+
+from .echo import BIDI, BIDI_WRITE, CLIENT_STREAM, SERVER_STREAM, UNARY, Seen, aio_handler
+
+
+@asynccontextmanager
+async def aio_server(seen: Seen, interceptors: list[Any] | None = None) -> AsyncIterator[str]:
+    """An aio echo server on 127.0.0.1:0, stopped on exit; yields its target."""
+    server = grpc.aio.server(interceptors=interceptors)
+    server.add_generic_rpc_handlers((aio_handler(seen),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(None)
+
+
+async def aio_invoke(channel: grpc.aio.Channel, path: str, payload: bytes, **kwargs: Any) -> Any:
+    """Call ``path`` with ``payload`` (three copies for request streams)."""
+    if path == UNARY:
+        return await channel.unary_unary(path)(payload, **kwargs)
+    if path == SERVER_STREAM:
+        return [r async for r in channel.unary_stream(path)(payload, **kwargs)]
+    if path == CLIENT_STREAM:
+        return await channel.stream_unary(path)(iter([payload] * 3), **kwargs)
+    assert path in (BIDI, BIDI_WRITE)
+    return [r async for r in channel.stream_stream(path)(iter([payload] * 3), **kwargs)]

@@ -1,0 +1,95 @@
+"""Fixtures: a fresh registry, an in-memory exporter and telemetry per test; echo servers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from prometheus_client import CollectorRegistry
+
+import instrumentation
+from instrumentation import Telemetry
+
+from .echo import Seen, sync_handler
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def finished_spans(
+    tel: Telemetry, exporter: InMemorySpanExporter, count: int, timeout: float = 5.0
+) -> list[ReadableSpan]:
+    """Wait until at least ``count`` spans were exported, then return them all."""
+
+    def enough() -> bool:
+        tel.force_flush(1.0)
+        return len(exporter.get_finished_spans()) >= count
+
+    wait_for(enough, timeout, f"{count} spans")
+    return list(exporter.get_finished_spans())
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    """A sample value, 0 when the series does not exist."""
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def tel(registry: CollectorRegistry, exporter: InMemorySpanExporter) -> Iterator[Telemetry]:
+    telemetry = instrumentation.setup("test", registry, exporter, ALWAYS_ON)
+    yield telemetry
+    telemetry.shutdown(timeout_s=2)
+
+
+@pytest.fixture
+def seen() -> Seen:
+    return Seen()
+
+
+def start_sync_server(seen: Seen, interceptors: list[Any] | None = None) -> tuple[grpc.Server, str]:
+    """A sync echo server on 127.0.0.1:0; returns it and its target."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=interceptors)
+    server.add_generic_rpc_handlers((sync_handler(seen),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+def plain_server(seen: Seen) -> Iterator[str]:
+    server, target = start_sync_server(seen)
+    yield target
+    server.stop(None)
+
+
+@pytest.fixture
+def instrumented_server(seen: Seen, tel: Telemetry) -> Iterator[str]:
+    server, target = start_sync_server(seen, tel.server_interceptors())
+    yield target
+    server.stop(None)

@@ -1,0 +1,208 @@
+"""Sync server interceptor: spans and metrics per call kind, errors, cancellation, deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from opentelemetry import baggage, context, trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from prometheus_client import CollectorRegistry
+
+from instrumentation import Telemetry
+from instrumentation._propagation import inject_metadata
+
+from .conftest import finished_spans, sample, wait_for
+from .echo import BIDI, CLIENT_STREAM, SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY, Seen
+
+KINDS = [
+    ("unary", UNARY, 1, 1),
+    ("server_stream", SERVER_STREAM, 1, STREAM_COUNT),
+    ("client_stream", CLIENT_STREAM, 3, 1),
+    ("bidi_stream", BIDI, 3, 3),
+]
+
+
+def invoke(channel: grpc.Channel, path: str, payload: bytes, **kwargs: object) -> object:
+    """Call ``path`` with ``payload`` (three copies for request streams); return the result."""
+    if path == UNARY:
+        return channel.unary_unary(path)(payload, **kwargs)
+    if path == SERVER_STREAM:
+        return list(channel.unary_stream(path)(payload, **kwargs))
+    if path == CLIENT_STREAM:
+        return channel.stream_unary(path)(iter([payload] * 3), **kwargs)
+    return list(channel.stream_stream(path)(iter([payload] * 3), **kwargs))
+
+
+@pytest.fixture
+def channel(instrumented_server: str) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(instrumented_server) as ch:
+        yield ch
+
+
+def labels(kind: str, path: str, **extra: str) -> dict[str, str]:
+    return {"grpc_type": kind, "grpc_service": SERVICE, "grpc_method": path.rsplit("/", 1)[1]} | extra
+
+
+@pytest.mark.parametrize(("kind", "path", "received", "sent"), KINDS)
+def test_ok_call_span_and_metrics(
+    kind: str,
+    path: str,
+    received: int,
+    sent: int,
+    channel: grpc.Channel,
+    tel: Telemetry,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
+) -> None:
+    invoke(channel, path, b"ok")
+    (span,) = finished_spans(tel, exporter, 1)
+    assert span.name == path[1:]
+    assert span.kind is SpanKind.SERVER
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes is not None
+    assert span.attributes["rpc.system.name"] == "grpc"
+    assert span.attributes["rpc.method"] == path[1:]
+    assert span.attributes["rpc.response.status_code"] == "OK"
+    assert span.attributes["network.peer.address"] == "127.0.0.1"
+    lab = labels(kind, path)
+    assert sample(registry, "grpc_server_started_total", **lab) == 1
+    assert sample(registry, "grpc_server_handled_total", **lab, grpc_code="OK") == 1
+    assert sample(registry, "grpc_server_msg_received_total", **lab) == received
+    assert sample(registry, "grpc_server_msg_sent_total", **lab) == sent
+    assert sample(registry, "grpc_server_handling_seconds_count", **lab) == 1
+
+
+@pytest.mark.parametrize(("kind", "path", "received", "sent"), KINDS)
+def test_exception_in_handler_is_error_recorded_once(
+    kind: str,
+    path: str,
+    received: int,
+    sent: int,
+    channel: grpc.Channel,
+    tel: Telemetry,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
+) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        invoke(channel, path, b"raise")
+    assert err.value.code() is grpc.StatusCode.UNKNOWN
+    (span,) = finished_spans(tel, exporter, 1)
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+    assert span.attributes is not None
+    assert span.attributes["rpc.response.status_code"] == "UNKNOWN"
+    lab = labels(kind, path, grpc_code="Unknown")
+    assert sample(registry, "grpc_server_handled_total", **lab) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "go_code", "error"),
+    [
+        ("abort:NOT_FOUND", "NotFound", False),
+        ("abort:INVALID_ARGUMENT", "InvalidArgument", False),
+        ("abort:INTERNAL", "Internal", True),
+        ("abort:UNAVAILABLE", "Unavailable", True),
+        ("setcode:FAILED_PRECONDITION", "FailedPrecondition", False),
+        ("setcode:DATA_LOSS", "DataLoss", True),
+    ],
+)
+@pytest.mark.parametrize(("kind", "path"), [("unary", UNARY), ("bidi_stream", BIDI)])
+def test_status_codes(
+    command: str,
+    go_code: str,
+    error: bool,
+    kind: str,
+    path: str,
+    channel: grpc.Channel,
+    tel: Telemetry,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
+) -> None:
+    with pytest.raises(grpc.RpcError):
+        invoke(channel, path, command.encode())
+    (span,) = finished_spans(tel, exporter, 1)
+    assert (span.status.status_code is StatusCode.ERROR) is error
+    assert span.events == ()
+    assert sample(registry, "grpc_server_handled_total", **labels(kind, path, grpc_code=go_code))
+
+
+def test_deadline_on_server_stream_ends_span_once(
+    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry
+) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        list(channel.unary_stream(SERVER_STREAM)(b"slow", timeout=0.3))
+    assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    lab = labels("server_stream", SERVER_STREAM, grpc_code="DeadlineExceeded")
+    wait_for(lambda: sample(registry, "grpc_server_handled_total", **lab) == 1)
+    (span,) = finished_spans(tel, exporter, 1)
+    assert span.attributes is not None
+    assert span.attributes["rpc.response.status_code"] == "DEADLINE_EXCEEDED"
+    assert span.status.status_code is StatusCode.ERROR
+    assert sum(sample(registry, "grpc_server_handled_total", **labels("server_stream", SERVER_STREAM, grpc_code=c)) for c in ("OK", "Canceled", "DeadlineExceeded")) == 1
+
+
+def test_cancelled_stream_ends_span_once(
+    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry
+) -> None:
+    call = channel.unary_stream(SERVER_STREAM)(b"slow", timeout=10)
+    next(call)
+    call.cancel()
+    lab = labels("server_stream", SERVER_STREAM, grpc_code="Canceled")
+    wait_for(lambda: sample(registry, "grpc_server_handled_total", **lab) == 1)
+    (span,) = finished_spans(tel, exporter, 1)
+    assert span.attributes is not None
+    assert span.attributes["rpc.response.status_code"] == "CANCELLED"
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_unknown_method_has_fixed_labels(
+    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry
+) -> None:
+    for name in ("/no.such.Service/Foo", "/test.echo.v1.Echo/Nope"):
+        with pytest.raises(grpc.RpcError) as err:
+            channel.unary_unary(name)(b"ok")
+        assert err.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    unknown = {"grpc_type": "unary", "grpc_service": "unknown", "grpc_method": "unknown"}
+    assert sample(registry, "grpc_server_handled_total", **unknown, grpc_code="Unimplemented") == 2
+    spans = finished_spans(tel, exporter, 2)
+    assert {s.name for s in spans} == {"_OTHER"}
+    assert {s.attributes["rpc.method_original"] for s in spans if s.attributes} == {
+        "/no.such.Service/Foo",
+        "/test.echo.v1.Echo/Nope",
+    }
+
+
+def test_continues_remote_trace_and_baggage(
+    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, seen: Seen
+) -> None:
+    outer = tel.tracer.start_span("outer")
+    ctx = baggage.set_baggage("tenant", "t1", trace.set_span_in_context(outer))
+    metadata = inject_metadata([("x-user", "u")], outer.get_span_context(), ctx)
+    token = context.attach(ctx)
+    try:
+        channel.unary_unary(UNARY)(b"ok", metadata=metadata)
+    finally:
+        context.detach(token)
+    outer.end()
+    spans = finished_spans(tel, exporter, 2)
+    server = next(s for s in spans if s.kind is SpanKind.SERVER)
+    assert server.parent is not None and server.parent.span_id == outer.get_span_context().span_id
+    assert server.context is not None
+    assert seen.trace_ids == [format(server.context.trace_id, "032x")]
+    assert seen.baggage == [{"tenant": "t1"}]
+
+
+def test_instrumentation_error_never_breaks_the_call(
+    channel: grpc.Channel, tel: Telemetry, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("instrumentation bug")
+
+    monkeypatch.setattr(tel.tracer, "start_span", broken)
+    assert channel.unary_unary(UNARY)(b"ok") == b"ok"
+    assert list(channel.unary_stream(SERVER_STREAM)(b"ok")) == [b"ok"] * STREAM_COUNT
+    errors = sample(registry, "telemetry_instrumentation_errors_total", component="grpc_server")
+    assert errors == 2
