@@ -60,10 +60,14 @@ class Reconciler:
         self._max_attempts = max_attempts
         self._batch_size = batch_size
 
-    def reconcile_once(self) -> ReconcileReport:
-        """Reconcile the PENDING orders old enough; never raises for a payment failure."""
+    def reconcile_once(self, min_age_s: float | None = None) -> ReconcileReport:
+        """Reconcile the PENDING orders old enough; never raises for a payment failure.
+
+        `min_age_s` overrides the configured age for this round (tests, chaos runs).
+        """
         report = ReconcileReport()
-        pending = self._store.pending_older_than(self._min_age_s, self._batch_size)
+        age_s = self._min_age_s if min_age_s is None else min_age_s
+        pending = self._store.pending_older_than(age_s, self._batch_size)
         if not pending:
             return report
         report.checked = len(pending)

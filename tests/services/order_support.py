@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
-from services.errors import ErrorCode, ShopError, abort, from_rpc_error
-from services.order.client import ORDER_METHODS, ORDER_SERVICE, OrderClient
+import instrumentation
+from services.config import Settings
+from services.errors import ErrorCode, ShopError, abort
+from services.order.client import ORDER_METHODS, ORDER_SERVICE, OrderClient, connect_order
 from services.order.metrics import OrderMetrics
 from services.order.reconcile import Reconciler
 from services.order.server import OrderServicer, add_order_service
+from services.order.service import OrderService, build_service
 from services.order.store import OrderStore
 from services.order.watchers import OrderWatchers
-from services.platform.channels import MethodPolicy, open_channel
+from services.payment.client import (
+    PAYMENT_METHODS,
+    PAYMENT_SERVICE,
+    PaymentClient,
+    connect_payment,
+)
+from services.payment.server import build_server as build_payment_server
+from services.payment.store import ChargeStore
+from services.platform.channels import open_channel
+from services.platform.server import GrpcServer
+from services.user.client import USER_METHODS, USER_SERVICE, UserClient, connect_user
+from services.user.server import build_server as build_user_server
+from services.user.store import UserStore
 from shop.payment.v1 import payment_pb2, payment_pb2_grpc
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
@@ -122,43 +138,6 @@ class FakePayments(payment_pb2_grpc.PaymentServiceServicer):
             )
 
 
-class UserStub:
-    """Stand-in for services.user.client.UserClient until it lands."""
-
-    def __init__(self, channel: grpc.Channel) -> None:
-        self._stub = user_pb2_grpc.UserServiceStub(channel)
-
-    def get_user(self, user_id: str, timeout: float) -> user_pb2.User:
-        try:
-            return self._stub.GetUser(user_pb2.GetUserRequest(id=user_id), timeout=timeout)
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
-
-
-class PaymentStub:
-    """Stand-in for services.payment.client.PaymentClient until it lands."""
-
-    def __init__(self, channel: grpc.Channel) -> None:
-        self._stub = payment_pb2_grpc.PaymentServiceStub(channel)
-
-    def charge(
-        self, request: payment_pb2.ChargeRequest, timeout: float
-    ) -> payment_pb2.ChargeRecord:
-        try:
-            return self._stub.Charge(request, timeout=timeout)
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
-
-    def reconcile(
-        self, keys: Iterable[str], timeout: float
-    ) -> Iterator[payment_pb2.ReconcileResponse]:
-        requests = (payment_pb2.ReconcileRequest(idempotency_key=k) for k in keys)
-        try:
-            yield from self._stub.Reconcile(requests, timeout=timeout)
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
-
-
 @dataclass
 class OrderRig:
     """The order service on a real port, its fakes downstream, and handles into both."""
@@ -209,15 +188,9 @@ def _build_rig(data_dir: Path, stack: list[Callable[[], object]]) -> OrderRig:
     payment_server, payment_port = start_server(
         lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(payments, s)
     )
-    user_channel = open_channel(
-        f"ipv4:127.0.0.1:{user_port}",
-        "shop.user.v1.UserService",
-        [MethodPolicy("GetUser", 1.0, True)],
-    )
+    user_channel = open_channel(f"ipv4:127.0.0.1:{user_port}", USER_SERVICE, USER_METHODS)
     payment_channel = open_channel(
-        f"ipv4:127.0.0.1:{payment_port}",
-        "shop.payment.v1.PaymentService",
-        [MethodPolicy("Charge", 1.0, True), MethodPolicy("Reconcile", 2.0, False)],
+        f"ipv4:127.0.0.1:{payment_port}", PAYMENT_SERVICE, PAYMENT_METHODS
     )
     stack.extend([user_channel.close, payment_channel.close])
     registry = CollectorRegistry()
@@ -225,7 +198,7 @@ def _build_rig(data_dir: Path, stack: list[Callable[[], object]]) -> OrderRig:
     metrics = OrderMetrics(registry)
     store = OrderStore(data_dir / "order.db", listeners=[watchers.publish, metrics.record])
     stack.append(store.close)
-    user_client, payment_client = UserStub(user_channel), PaymentStub(payment_channel)
+    user_client, payment_client = UserClient(user_channel), PaymentClient(payment_channel)
     servicer = OrderServicer(store, watchers, user_client, payment_client, 1.0, 5.0)
     order_server, order_port = start_server(lambda s: add_order_service(servicer, s))
     stack.append(lambda: order_server.stop(None))
@@ -245,3 +218,86 @@ def _build_rig(data_dir: Path, stack: list[Callable[[], object]]) -> OrderRig:
     )
     stack.insert(0, lambda: rig.payment_server.stop(None))
     return rig
+
+
+@dataclass
+class ShopRig:
+    """Real user, payment and order services in-process on free ports."""
+
+    settings: Settings
+    users: UserClient
+    orders: OrderClient
+    order_service: OrderService
+    charges: ChargeStore
+    payment_server: GrpcServer
+    payment_settings: Settings
+    _telemetry: list[instrumentation.Telemetry]
+
+    def stop_payments(self) -> None:
+        """Stop the payment process (SIGTERM-like: NOT_SERVING, drain, close the port)."""
+        self.payment_server.stop(0.5)
+
+    def start_payments(self) -> None:
+        """Start payment again on its old port, over the same database."""
+        telemetry = _telemetry(self._telemetry, "payment")
+        self.payment_server = build_payment_server(self.payment_settings, telemetry, self.charges)
+        self.payment_server.start()
+
+
+def _telemetry(created: list[instrumentation.Telemetry], name: str) -> instrumentation.Telemetry:
+    telemetry = instrumentation.setup(name, span_exporter=InMemorySpanExporter())
+    created.append(telemetry)
+    return telemetry
+
+
+@contextmanager
+def running_shop(data_dir: Path) -> Iterator[ShopRig]:
+    """The three services wired as in production (GrpcServer, clients), stopped on exit."""
+    created: list[instrumentation.Telemetry] = []
+    base = Settings(service="order", grpc_port=0, data_dir=data_dir, request_timeout_s=2.0)
+    user_settings = base.with_overrides(service="user")
+    user_store = UserStore(user_settings.database_path())
+    user_server = build_user_server(user_settings, _telemetry(created, "user"), user_store)
+    user_server.start()
+    payment_settings = base.with_overrides(service="payment")
+    charges = ChargeStore(payment_settings.database_path())
+    payment_server = build_payment_server(payment_settings, _telemetry(created, "pay"), charges)
+    payment_server.start()
+    payment_settings = payment_settings.with_overrides(grpc_port=payment_server.port)
+    settings = base.with_overrides(
+        user_target=f"ipv4:127.0.0.1:{user_server.port}",
+        payment_target=f"ipv4:127.0.0.1:{payment_server.port}",
+        order_target="",
+    )
+    order_telemetry = _telemetry(created, "order")
+    user_client = connect_user(settings, order_telemetry)
+    payment_client = connect_payment(settings, order_telemetry)
+    service = build_service(settings, order_telemetry, user_client, payment_client)
+    service.server.start()
+    settings = settings.with_overrides(order_target=f"ipv4:127.0.0.1:{service.server.port}")
+    orders = connect_order(settings, _telemetry(created, "gateway"))
+    rig = ShopRig(
+        settings=settings,
+        users=connect_user(settings, order_telemetry),
+        orders=orders,
+        order_service=service,
+        charges=charges,
+        payment_server=payment_server,
+        payment_settings=payment_settings,
+        _telemetry=created,
+    )
+    try:
+        yield rig
+    finally:
+        orders.close()
+        rig.users.close()
+        service.server.stop(0)
+        service.stop_background()
+        user_client.close()
+        payment_client.close()
+        rig.payment_server.stop(0)
+        user_server.stop(0)
+        charges.close()
+        user_store.close()
+        for telemetry in created:
+            telemetry.shutdown(timeout_s=1)

@@ -1,0 +1,38 @@
+"""Entry point of the order service: `python -m services.order` (`shop-order`)."""
+
+from __future__ import annotations
+
+import sys
+
+import instrumentation
+from services.config import Settings
+from services.order.service import build_service
+from services.payment.client import connect_payment
+from services.platform.admin import admin_server
+from services.platform.process import run_service
+from services.user.client import connect_user
+
+
+def main() -> int:
+    """Run the order service until SIGTERM."""
+    settings = Settings.from_env("order")
+    instrumentation.configure_logging(settings.log_format, settings.log_level)
+    telemetry = instrumentation.setup(settings.service, access_log=settings.access_log)
+    # One long-lived channel per downstream, shared by every request and the reconciler.
+    users = connect_user(settings, telemetry)
+    payments = connect_payment(settings, telemetry)
+    service = build_service(settings, telemetry, users, payments)
+    admin = admin_server(settings, telemetry, service.server)
+    service.reconcile_loop.start()
+    return run_service(
+        settings,
+        telemetry,
+        service.server,
+        admin,
+        # Reconciliation stops before the channels it uses close, the store last.
+        on_stop=[service.reconcile_loop.stop, users.close, payments.close, service.store.close],
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

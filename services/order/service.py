@@ -1,0 +1,57 @@
+"""The order service assembled: store, watchers, metrics, servicer, gRPC server, reconciler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.config import Settings
+from services.order.client import ORDER_SERVICE
+from services.order.downstream import Payments, UserDirectory
+from services.order.metrics import OrderMetrics
+from services.order.reconcile import ReconcileLoop, Reconciler
+from services.order.server import OrderServicer, add_order_service
+from services.order.store import OrderStore
+from services.order.watchers import OrderWatchers
+from services.platform.server import GrpcServer
+from services.platform.telemetry import Telemetry
+
+
+@dataclass(frozen=True)
+class OrderService:
+    """The parts of a running order service; start `server` and `reconcile_loop`."""
+
+    server: GrpcServer
+    store: OrderStore
+    watchers: OrderWatchers
+    reconciler: Reconciler
+    reconcile_loop: ReconcileLoop
+
+    def stop_background(self) -> None:
+        """Stop reconciliation and close the store (after the server has drained)."""
+        self.reconcile_loop.stop()
+        self.store.close()
+
+
+def build_service(
+    settings: Settings, telemetry: Telemetry, users: UserDirectory, payments: Payments
+) -> OrderService:
+    """Everything the order process runs, wired to `users` and `payments`; nothing started."""
+    watchers = OrderWatchers()
+    metrics = OrderMetrics(telemetry.registry)
+    store = OrderStore(settings.database_path(), listeners=[watchers.publish, metrics.record])
+    servicer = OrderServicer(store, watchers, users, payments, settings.request_timeout_s)
+    server = GrpcServer(
+        settings,
+        telemetry,
+        services=[ORDER_SERVICE],
+        register=lambda grpc_server: add_order_service(servicer, grpc_server),
+    )
+    # Orders younger than one request timeout may still have CreateOrder's charge in flight.
+    reconciler = Reconciler(
+        store,
+        payments,
+        min_age_s=settings.request_timeout_s,
+        timeout_s=2 * settings.request_timeout_s,
+    )
+    loop = ReconcileLoop(reconciler, settings.reconcile_interval_s)
+    return OrderService(server, store, watchers, reconciler, loop)
