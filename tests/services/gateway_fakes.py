@@ -8,6 +8,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flask import Flask
+from prometheus_client import CollectorRegistry
+
+import instrumentation
 
 from services.config import Settings
 from services.errors import ErrorCode, ShopError
@@ -171,11 +174,6 @@ class FakeHealth:
         return dict(self.problems)
 
 
-class FakeTelemetry:
-    def instrument_flask(self, app: Flask) -> None:
-        return None
-
-
 class Fakes:
     def __init__(self) -> None:
         self.users = FakeUsers()
@@ -190,4 +188,8 @@ def make_gateway(**overrides: Any) -> tuple[Flask, Fakes]:
     """A gateway app over fresh fakes; `overrides` change its Settings."""
     settings = Settings(service="gateway", request_timeout_s=1.5).with_overrides(**overrides)
     fakes = Fakes()
-    return create_app(settings, fakes.clients(), FakeTelemetry()), fakes
+    # The real instrumentation, exporting nowhere: spans still get trace ids for the envelope.
+    telemetry = instrumentation.setup(
+        "gateway", registry=CollectorRegistry(), environ={"OTEL_TRACES_EXPORTER": "none"}
+    )
+    return create_app(settings, fakes.clients(), telemetry), fakes

@@ -110,3 +110,15 @@ def test_unexpected_exception_is_500_envelope_and_logged(
     error = _assert_envelope(response, 500, ErrorCode.INTERNAL)
     assert "bug" not in error["message"]  # internals stay in the log
     assert any(r.exc_info and "bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_envelope_carries_the_trace_id_of_the_response_header(
+    gateway: tuple[FlaskClient, Fakes],
+) -> None:
+    client, _ = gateway
+    response = client.get(
+        "/v1/users/nobody", headers={"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"}
+    )
+    assert response.json["error"]["trace_id"] == "ab" * 16 == response.headers["X-Trace-Id"]
+    unmatched = client.post("/nowhere")
+    assert unmatched.json["error"]["trace_id"] == unmatched.headers["X-Trace-Id"]
