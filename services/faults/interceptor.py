@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -25,9 +24,8 @@ from services.platform.handlers import (
 class FaultInterceptor(ServerInterceptor):
     """Adds latency and fails calls (before or after the handler) as `faults` says."""
 
-    def __init__(self, faults: FaultRegistry, rng: random.Random | None = None) -> None:
+    def __init__(self, faults: FaultRegistry) -> None:
         self._faults = faults
-        self._random = (rng or random.Random()).random
 
     def intercept_service(
         self,
@@ -70,9 +68,9 @@ class FaultInterceptor(ServerInterceptor):
             return False
         if rule.latency_ms:
             self._delay(rule, method, context)
-        if rule.error_rate and self._random() < rule.error_rate:
+        if self._faults.roll(rule.error_rate):
             self._fail(method, "error", context)
-        return bool(rule.error_after_rate) and self._random() < rule.error_after_rate
+        return self._faults.roll(rule.error_after_rate)
 
     def _delay(self, rule: FaultRule, method: str, context: grpc.ServicerContext) -> None:
         self._faults.count(method, "latency")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -68,8 +69,11 @@ OFF = FaultRule()
 class FaultRegistry:
     """The fault rules of one service: a default rule and optional per-method rules."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, rng: random.Random | None = None
+    ) -> None:
         self._lock = threading.Lock()
+        self._random = (rng or random.Random()).random
         self._default = OFF
         self._methods: dict[str, FaultRule] = {}
         self._injected = Counter(
@@ -107,6 +111,11 @@ class FaultRegistry:
                 "default": self._default.to_json(),
                 "methods": {name: rule.to_json() for name, rule in sorted(self._methods.items())},
             }
+
+    def roll(self, rate: float) -> bool:
+        """True with probability `rate` (tests pass a scripted `rng` to decide)."""
+        with self._lock:
+            return rate > 0 and self._random() < rate
 
     def count(self, method: str, kind: str) -> None:
         """Record one injected fault of `kind` (`error`, `error_after`, `latency`)."""

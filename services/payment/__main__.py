@@ -9,14 +9,13 @@ from services.config import Settings
 from services.payment.server import build_server
 from services.payment.store import ChargeStore
 from services.platform.admin import admin_server
-from services.platform.logs import configure_logging
 from services.platform.process import run_service
 
 
 def main() -> int:
     """Run the payment service until SIGTERM."""
     settings = Settings.from_env("payment")
-    configure_logging(settings)
+    instrumentation.configure_logging(settings.log_format, settings.log_level)
     telemetry = instrumentation.setup(settings.service, access_log=settings.access_log)
     store = ChargeStore(settings.database_path())
     server = build_server(settings, telemetry, store)

@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2
 from prometheus_client import CollectorRegistry, Counter
 
 from services.config import Settings
+from services.faults.rules import FaultRegistry
 from services.payment.client import PAYMENT_SERVICE
 from services.payment.rules import decide, required_id
 from services.payment.store import ChargeRecord, ChargeStore
@@ -88,8 +89,13 @@ def to_proto(record: ChargeRecord) -> payment_pb2.ChargeRecord:
     )
 
 
-def build_server(settings: Settings, telemetry: Telemetry, store: ChargeStore) -> GrpcServer:
-    """The payment service's gRPC server, ready to start."""
+def build_server(
+    settings: Settings,
+    telemetry: Telemetry,
+    store: ChargeStore,
+    faults: FaultRegistry | None = None,
+) -> GrpcServer:
+    """The payment service's gRPC server, ready to start (`faults`: tests script them)."""
     servicer = PaymentServicer(store, telemetry.registry)
     return GrpcServer(
         settings,
@@ -98,4 +104,5 @@ def build_server(settings: Settings, telemetry: Telemetry, store: ChargeStore) -
         register=lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(
             servicer, server
         ),
+        faults=faults,
     )

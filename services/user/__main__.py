@@ -7,7 +7,6 @@ import sys
 import instrumentation
 from services.config import Settings
 from services.platform.admin import admin_server
-from services.platform.logs import configure_logging
 from services.platform.process import run_service
 from services.user.server import build_server
 from services.user.store import UserStore
@@ -16,7 +15,7 @@ from services.user.store import UserStore
 def main() -> int:
     """Run the user service until SIGTERM."""
     settings = Settings.from_env("user")
-    configure_logging(settings)
+    instrumentation.configure_logging(settings.log_format, settings.log_level)
     telemetry = instrumentation.setup(settings.service, access_log=settings.access_log)
     store = UserStore(settings.database_path())
     server = build_server(settings, telemetry, store)

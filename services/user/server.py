@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2
 
 from services.config import Settings
 from services.errors import ErrorCode, ShopError
+from services.faults.rules import FaultRegistry
 from services.platform.server import GrpcServer
 from services.platform.telemetry import Telemetry
 from services.user.client import USER_SERVICE
@@ -71,12 +72,18 @@ def to_proto(record: UserRecord) -> user_pb2.User:
     return user_pb2.User(id=record.id, email=record.email, name=record.name, create_time=created)
 
 
-def build_server(settings: Settings, telemetry: Telemetry, store: UserStore) -> GrpcServer:
-    """The user service's gRPC server, ready to start."""
+def build_server(
+    settings: Settings,
+    telemetry: Telemetry,
+    store: UserStore,
+    faults: FaultRegistry | None = None,
+) -> GrpcServer:
+    """The user service's gRPC server, ready to start (`faults`: tests script them)."""
     servicer = UserServicer(store)
     return GrpcServer(
         settings,
         telemetry,
         services=[USER_SERVICE],
         register=lambda server: user_pb2_grpc.add_UserServiceServicer_to_server(servicer, server),
+        faults=faults,
     )

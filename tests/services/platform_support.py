@@ -1,0 +1,158 @@
+"""Real user and payment servers on loopback for tests: settings, telemetry, clients, polling."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry
+
+import instrumentation
+from services.config import Settings
+from services.faults.rules import FaultRegistry
+from services.payment.client import PAYMENT_METHODS, PAYMENT_SERVICE, PaymentClient
+from services.payment.server import build_server as build_payment_server
+from services.payment.store import ChargeStore
+from services.platform.admin import AdminServer, admin_server
+from services.platform.channels import auth_metadata, open_channel
+from services.platform.server import GrpcServer
+from services.user.client import USER_METHODS, USER_SERVICE, UserClient
+from services.user.server import build_server as build_user_server
+from services.user.store import UserStore
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
+    """Poll `condition` until it is true; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def make_settings(service: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test process: any free ports, its own data directory."""
+    base = Settings(service=service, grpc_port=0, admin_port=0, data_dir=data_dir)
+    return base.with_overrides(**overrides)
+
+
+def make_telemetry(service: str) -> Any:
+    """Real instrumentation with a private registry and no span export."""
+    return instrumentation.setup(
+        service, registry=CollectorRegistry(), environ={"OTEL_TRACES_EXPORTER": "none"}
+    )
+
+
+@dataclass
+class Running:
+    """A started service: its server, admin port, telemetry and store."""
+
+    settings: Settings
+    server: GrpcServer
+    admin: AdminServer
+    telemetry: Any
+    store: Any
+
+    @property
+    def target(self) -> str:
+        return f"ipv4:127.0.0.1:{self.server.port}"
+
+    def metric(self, name: str, **labels: str) -> float:
+        value = self.telemetry.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else float(value)
+
+
+@contextmanager
+def running_user(settings: Settings, rng: random.Random | None = None) -> Iterator[Running]:
+    """The user service started on `settings`, stopped at the end; `rng` scripts faults."""
+    telemetry = make_telemetry("user")
+    store = UserStore(settings.database_path())
+    faults = FaultRegistry(telemetry.registry, rng)
+    server = build_user_server(settings, telemetry, store, faults)
+    with _running(settings, telemetry, store, server) as running:
+        yield running
+
+
+@contextmanager
+def running_payment(settings: Settings, rng: random.Random | None = None) -> Iterator[Running]:
+    """The payment service started on `settings`, stopped at the end; `rng` scripts faults."""
+    telemetry = make_telemetry("payment")
+    store = ChargeStore(settings.database_path())
+    faults = FaultRegistry(telemetry.registry, rng)
+    server = build_payment_server(settings, telemetry, store, faults)
+    with _running(settings, telemetry, store, server) as running:
+        yield running
+
+
+@contextmanager
+def _running(
+    settings: Settings, telemetry: Any, store: Any, server: GrpcServer
+) -> Iterator[Running]:
+    admin = admin_server(settings, telemetry, server)
+    admin.start()
+    server.start()
+    try:
+        yield Running(settings, server, admin, telemetry, store)
+    finally:
+        server.stop(0)
+        admin.stop()
+        telemetry.shutdown(timeout_s=1)
+        store.close()
+
+
+@contextmanager
+def user_client(target: str, token: str = "", **kwargs: Any) -> Iterator[UserClient]:
+    """A UserClient over a channel configured like production's."""
+    channel = open_channel(target, USER_SERVICE, USER_METHODS, **kwargs)
+    try:
+        yield UserClient(channel, auth_metadata(token))
+    finally:
+        channel.close()
+
+
+@contextmanager
+def payment_client(target: str, token: str = "", **kwargs: Any) -> Iterator[PaymentClient]:
+    """A PaymentClient over a channel configured like production's."""
+    channel = open_channel(target, PAYMENT_SERVICE, PAYMENT_METHODS, **kwargs)
+    try:
+        yield PaymentClient(channel, auth_metadata(token))
+    finally:
+        channel.close()
+
+
+def raw_channel(target: str) -> grpc.Channel:
+    """A plain channel without retries or health checking, to see raw statuses."""
+    return grpc.insecure_channel(target)
+
+
+def handled_calls(running: Running, method: str) -> float:
+    """How many calls of `method` this server has finished (from grpc_server_handled_total)."""
+    total = 0.0
+    for family in running.telemetry.registry.collect():
+        for sample in family.samples:
+            if (
+                sample.name == "grpc_server_handled_total"
+                and sample.labels.get("grpc_method") == method
+            ):
+                total += sample.value
+    return total
+
+
+class ScriptedRandom(random.Random):
+    """A Random whose random() plays `values` in a loop: deterministic fault decisions."""
+
+    def __init__(self, values: list[float]) -> None:
+        super().__init__(0)
+        self._values = values
+        self._next = 0
+
+    def random(self) -> float:
+        value = self._values[self._next % len(self._values)]
+        self._next += 1
+        return value
