@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from typing import Any, cast
 
 from google.protobuf import timestamp_pb2
 
+from services.platform import sqlite
+from services.platform.ids import new_id
 from shop.order.v1 import order_pb2
 
 EventListener = Callable[[order_pb2.OrderEvent], None]
@@ -92,12 +93,8 @@ class OrderStore:
         listeners: Sequence[EventListener] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = sqlite.connect(Path(path), _SCHEMA)
+        self._db.execute("PRAGMA foreign_keys = ON")
         # One connection serialized by a lock: simple, and SQLite writes one at a time anyway.
         self._lock = threading.Lock()
         self._listeners = list(listeners)
@@ -119,7 +116,7 @@ class OrderStore:
         order is returned with created=False.
         """
         now = self._clock()
-        order_id = uuid.uuid4().hex
+        order_id = new_id()
         event: order_pb2.OrderEvent | None = None
         with self._transaction() as db:
             existing = self._get_where(db, "idempotency_key = ?", new.idempotency_key)
@@ -249,7 +246,7 @@ class OrderStore:
         row = db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}", (value,)).fetchone()
         return None if row is None else self._order(db, row)
 
-    def _order(self, db: sqlite3.Connection, row: tuple[Any, ...]) -> order_pb2.Order:
+    def _order(self, db: sqlite3.Connection, row: Sequence[Any]) -> order_pb2.Order:
         (order_id, user_id, total, currency, status, key, charge_id, failure, created, updated) = (
             row
         )
@@ -298,7 +295,7 @@ class OrderStore:
             listener(event)
 
 
-def _event(row: tuple[Any, ...]) -> order_pb2.OrderEvent:
+def _event(row: Sequence[Any]) -> order_pb2.OrderEvent:
     order_id, sequence, status, reason, at = row
     return order_pb2.OrderEvent(
         order_id=str(order_id),

@@ -231,6 +231,7 @@ class ShopRig:
     charges: ChargeStore
     payment_server: GrpcServer
     payment_settings: Settings
+    user_server: GrpcServer
     _telemetry: list[instrumentation.Telemetry]
 
     def stop_payments(self) -> None:
@@ -251,10 +252,16 @@ def _telemetry(created: list[instrumentation.Telemetry], name: str) -> instrumen
 
 
 @contextmanager
-def running_shop(data_dir: Path) -> Iterator[ShopRig]:
+def running_shop(data_dir: Path, service_token: str = "") -> Iterator[ShopRig]:
     """The three services wired as in production (GrpcServer, clients), stopped on exit."""
     created: list[instrumentation.Telemetry] = []
-    base = Settings(service="order", grpc_port=0, data_dir=data_dir, request_timeout_s=2.0)
+    base = Settings(
+        service="order",
+        grpc_port=0,
+        data_dir=data_dir,
+        request_timeout_s=2.0,
+        service_token=service_token,
+    )
     user_settings = base.with_overrides(service="user")
     user_store = UserStore(user_settings.database_path())
     user_server = build_user_server(user_settings, _telemetry(created, "user"), user_store)
@@ -284,6 +291,7 @@ def running_shop(data_dir: Path) -> Iterator[ShopRig]:
         charges=charges,
         payment_server=payment_server,
         payment_settings=payment_settings,
+        user_server=user_server,
         _telemetry=created,
     )
     try:

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from services.errors import ErrorCode, ShopError
+from services.faults.rules import FaultRule
 from services.order.store import PAID, PAYMENT_FAILED, PENDING
 from shop.order.v1 import order_pb2
-from tests.services.order_support import USER_ID, OrderRig, running_rig, wait_for
+from tests.services.order_support import USER_ID, OrderRig, running_rig, running_shop, wait_for
 
 
 @pytest.fixture
@@ -236,3 +237,61 @@ def test_many_watchers_each_get_the_final_event(rig: OrderRig) -> None:
     for thread in threads:
         thread.join(5)
     assert results == [[PENDING, PAID]] * 3
+
+
+def test_full_flow_against_the_real_user_and_payment_services(tmp_path: Path) -> None:
+    with running_shop(tmp_path) as shop:
+        user = shop.users.create_user("flow@example.com", "Flow")
+        request = order_pb2.CreateOrderRequest(
+            user_id=user.id,
+            items=[
+                order_pb2.LineItem(sku="cup", quantity=3, unit_price_cents=250),
+                order_pb2.LineItem(sku="pot", quantity=1, unit_price_cents=1_999),
+            ],
+            currency="EUR",
+            idempotency_key="flow-1",
+        )
+        order = shop.orders.create_order(request)
+        assert (order.status, order.total_cents, order.currency) == (PAID, 2_749, "EUR")
+        again = shop.orders.create_order(request)
+        assert again == order
+        charge = shop.charges.find("flow-1")
+        assert charge is not None and charge.id == order.charge_id
+        assert charge.amount_cents == 2_749
+        assert shop.charges.count() == 1
+        assert shop.orders.get_order(order.id) == order
+        assert [o.id for o in shop.orders.list_orders(user.id)] == [order.id]
+        events = list(shop.orders.watch_order(order.id, timeout=5))
+        assert [e.status for e in events] == [PENDING, PAID]
+        # Payment declines amounts above its limit: the order is kept, as PAYMENT_FAILED.
+        request.idempotency_key = "flow-2"
+        request.items[0].quantity = 1000
+        request.items[0].unit_price_cents = 1_000
+        declined = shop.orders.create_order(request)
+        assert declined.status == PAYMENT_FAILED
+        assert "limit" in declined.failure_reason
+        with pytest.raises(ShopError) as failure:
+            shop.orders.create_order(
+                order_pb2.CreateOrderRequest(
+                    user_id="missing", items=request.items, idempotency_key="flow-3"
+                )
+            )
+        assert failure.value.code == ErrorCode.NOT_FOUND
+
+
+def test_slow_real_user_service_gives_downstream_timeout_in_time(tmp_path: Path) -> None:
+    with running_shop(tmp_path) as shop:
+        user = shop.users.create_user("slow@example.com", "Slow")
+        shop.user_server.faults.set(FaultRule(latency_ms=2_000), "GetUser")
+        started = time.monotonic()
+        with pytest.raises(ShopError) as failure:
+            shop.orders.create_order(_for(user.id), timeout=0.3)
+        assert failure.value.code == ErrorCode.DOWNSTREAM_TIMEOUT
+        assert time.monotonic() - started < 1.0
+        assert shop.order_service.store.get_by_key("slow") is None
+
+
+def _for(user_id: str) -> order_pb2.CreateOrderRequest:
+    request = _request("slow")
+    request.user_id = user_id
+    return request
