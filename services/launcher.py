@@ -1,0 +1,316 @@
+"""A small process supervisor for the shop: start, health-wait, kill, restart and stop.
+
+The demo (`services/demo.py`) and the test suite's end-to-end fixtures (tests/conftest.py)
+both start the real processes through it, each as `sys.executable -m services.<name>`.
+The caller chooses ports and environment; nothing here reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_POLL_S = 0.05
+
+
+class LaunchError(RuntimeError):
+    """A process exited or did not become healthy in time; the message has its log tail."""
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process to supervise: a name, a Python module to run, its env and admin port."""
+
+    name: str
+    module: str
+    env: Mapping[str, str]
+    admin_port: int
+
+
+@dataclass
+class _Running:
+    spec: ProcessSpec
+    process: subprocess.Popen[bytes]
+    log: IO[bytes] | None
+
+
+class Launcher:
+    """Starts `specs` as subprocesses and waits until each admin /healthz answers 200."""
+
+    def __init__(
+        self,
+        specs: Sequence[ProcessSpec],
+        log_dir: Path | None = None,
+        ready_timeout_s: float = 30.0,
+        grace_s: float = 5.0,
+        cwd: Path = REPO_ROOT,
+    ) -> None:
+        """`log_dir`: one `<name>.log` per process (None: inherit this process's output)."""
+        self._specs = {spec.name: spec for spec in specs}
+        self._log_dir = log_dir
+        self._ready_timeout_s = ready_timeout_s
+        self._grace_s = grace_s
+        self._cwd = cwd
+        self._running: dict[str, _Running] = {}
+
+    @property
+    def names(self) -> list[str]:
+        """Every supervised process name, in start order."""
+        return list(self._specs)
+
+    def start(self, names: Iterable[str] | None = None) -> None:
+        """Start processes (all by default) together, then wait until every one is healthy."""
+        chosen = list(self._specs) if names is None else list(names)
+        for name in chosen:
+            self._spawn(name)
+        deadline = time.monotonic() + self._ready_timeout_s
+        for name in chosen:
+            self._wait_healthy(name, deadline)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """SIGTERM every process, then SIGKILL those still alive after the grace period."""
+        self._terminate(list(self._running), self._grace_s if grace_s is None else grace_s)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process (a crash, for chaos tests) and reap it."""
+        running = self._running.pop(name, None)
+        if running is None:
+            return
+        running.process.kill()
+        running.process.wait()
+        _close(running.log)
+
+    def terminate(self, name: str, grace_s: float | None = None) -> int | None:
+        """SIGTERM one process and wait for it (SIGKILL after the grace); its exit code."""
+        running = self._running.get(name)
+        code = running.process.returncode if running else None
+        self._terminate([name], self._grace_s if grace_s is None else grace_s)
+        return running.process.returncode if running else code
+
+    def restart(self, name: str) -> None:
+        """Stop `name` if it runs (gracefully), start it again and wait until it is healthy."""
+        self.terminate(name)
+        self.start([name])
+
+    def pid(self, name: str) -> int | None:
+        """The pid of `name`, or None when it is not running."""
+        running = self._running.get(name)
+        return running.process.pid if running and running.process.poll() is None else None
+
+    def log_path(self, name: str) -> Path | None:
+        """Where `name` writes its output (None when it inherits ours)."""
+        return self._log_dir / f"{name}.log" if self._log_dir else None
+
+    def __enter__(self) -> Launcher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn(self, name: str) -> None:
+        spec = self._specs[name]
+        if name in self._running and self._running[name].process.poll() is None:
+            raise LaunchError(f"{name} is already running")
+        log: IO[bytes] | None = None
+        path = self.log_path(name)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            log = path.open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", spec.module],
+            cwd=self._cwd,
+            env=dict(spec.env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT if log else None,
+        )
+        self._running[name] = _Running(spec, process, log)
+
+    def _wait_healthy(self, name: str, deadline: float) -> None:
+        running = self._running[name]
+        url = f"http://127.0.0.1:{running.spec.admin_port}/healthz"
+        while True:
+            code = running.process.poll()
+            if code is not None:
+                self._running.pop(name)
+                _close(running.log)
+                raise LaunchError(
+                    f"{name} exited with {code} before it was healthy{self._tail(name)}"
+                )
+            if _http_status(url) == 200:
+                return
+            if time.monotonic() > deadline:
+                raise LaunchError(f"{name} not healthy at {url} in time{self._tail(name)}")
+            time.sleep(_POLL_S)
+
+    def _terminate(self, names: list[str], grace_s: float) -> None:
+        stopping = [self._running.pop(n) for n in names if n in self._running]
+        for running in stopping:
+            if running.process.poll() is None:
+                running.process.terminate()
+        deadline = time.monotonic() + grace_s
+        for running in stopping:
+            try:
+                running.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                running.process.kill()
+                running.process.wait()
+            _close(running.log)
+
+    def _tail(self, name: str, lines: int = 30) -> str:
+        path = self.log_path(name)
+        if path is None or not path.exists():
+            return ""
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        return "; its log ends with:\n" + "\n".join(text)
+
+
+@dataclass(frozen=True)
+class ShopPorts:
+    """Every port of one shop; `user` and `user_admin` have one entry per replica."""
+
+    http: int
+    gateway_admin: int
+    user: tuple[int, ...]
+    user_admin: tuple[int, ...]
+    order: int
+    order_admin: int
+    payment: int
+    payment_admin: int
+
+    @classmethod
+    def defaults(cls) -> ShopPorts:
+        """The documented ports (docs/conventions.md): 8080, 50051-50053, 9100-9103."""
+        return cls(8080, 9100, (50051,), (9101,), 50052, 9102, 50053, 9103)
+
+    @classmethod
+    def free(cls, user_replicas: int = 1) -> ShopPorts:
+        """Ports the kernel says are free right now (for tests)."""
+        ports = free_ports(6 + 2 * user_replicas)
+        users = tuple(ports[6 : 6 + user_replicas])
+        user_admins = tuple(ports[6 + user_replicas :])
+        return cls(ports[0], ports[1], users, user_admins, ports[2], ports[3], ports[4], ports[5])
+
+
+@dataclass(frozen=True)
+class ShopTokens:
+    """The API key of the gateway, the token between services, the fault admin token."""
+
+    api_key: str
+    service_token: str
+    admin_token: str
+
+    @classmethod
+    def generate(cls) -> ShopTokens:
+        """Fresh random development tokens."""
+        return cls(
+            api_key=f"dev-{secrets.token_urlsafe(12)}",
+            service_token=secrets.token_urlsafe(24),
+            admin_token=secrets.token_urlsafe(24),
+        )
+
+
+@dataclass(frozen=True)
+class ShopLayout:
+    """Where one shop's processes listen and what they share; builds their ProcessSpecs."""
+
+    ports: ShopPorts
+    data_dir: Path
+    tokens: ShopTokens
+    base_env: Mapping[str, str] = field(default_factory=dict)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def gateway_url(self) -> str:
+        """The public HTTP address of the gateway."""
+        return f"http://127.0.0.1:{self.ports.http}"
+
+    @property
+    def user_target(self) -> str:
+        """The gRPC target over every user replica (round_robin)."""
+        return "ipv4:" + ",".join(f"127.0.0.1:{port}" for port in self.ports.user)
+
+    def admin_url(self, name: str) -> str:
+        """The admin base URL of process `name` (`gateway`, `user`, `user-2`, `order`, ...)."""
+        return f"http://127.0.0.1:{self.admin_ports()[name]}"
+
+    def admin_ports(self) -> dict[str, int]:
+        """Every process name and its admin port."""
+        ports = {"payment": self.ports.payment_admin}
+        for index, port in enumerate(self.ports.user_admin):
+            ports[_replica("user", index)] = port
+        ports["order"] = self.ports.order_admin
+        ports["gateway"] = self.ports.gateway_admin
+        return ports
+
+    def specs(self) -> list[ProcessSpec]:
+        """The processes in start order: payment, user replicas, order, gateway."""
+        p = self.ports
+        specs = [self._spec("payment", "services.payment", p.payment, p.payment_admin)]
+        for index, (grpc_port, admin) in enumerate(zip(p.user, p.user_admin, strict=True)):
+            specs.append(self._spec(_replica("user", index), "services.user", grpc_port, admin))
+        specs.append(self._spec("order", "services.order", p.order, p.order_admin))
+        specs.append(self._spec("gateway", "services.gateway", 0, p.gateway_admin))
+        return specs
+
+    def _spec(self, name: str, module: str, grpc_port: int, admin_port: int) -> ProcessSpec:
+        env = {
+            **self.base_env,
+            "SHOP_BIND_HOST": "127.0.0.1",
+            "SHOP_GRPC_PORT": str(grpc_port),
+            "SHOP_HTTP_PORT": str(self.ports.http),
+            "SHOP_ADMIN_PORT": str(admin_port),
+            "SHOP_DATA_DIR": str(self.data_dir),
+            "SHOP_USER_TARGET": self.user_target,
+            "SHOP_ORDER_TARGET": f"ipv4:127.0.0.1:{self.ports.order}",
+            "SHOP_PAYMENT_TARGET": f"ipv4:127.0.0.1:{self.ports.payment}",
+            "SHOP_GATEWAY_URL": self.gateway_url,
+            "SHOP_SERVICE_TOKEN": self.tokens.service_token,
+            "SHOP_ADMIN_TOKEN": self.tokens.admin_token,
+            "SHOP_API_KEYS": self.tokens.api_key,
+            "OTEL_SERVICE_NAME": name,
+            **self.extra_env,
+        }
+        return ProcessSpec(name=name, module=module, env=env, admin_port=admin_port)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free TCP ports on 127.0.0.1 (held together while picked)."""
+    with ExitStack() as stack:
+        sockets = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def _replica(service: str, index: int) -> str:
+    return service if index == 0 else f"{service}-{index + 1}"
+
+
+def _http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (OSError, ValueError):
+        return None
+
+
+def _close(log: IO[bytes] | None) -> None:
+    if log is not None:
+        log.close()
