@@ -104,34 +104,61 @@ def _unary(
 
 def _streaming(
     rec: RpcRecorder, method: Method, inner: Callable[..., Any], req_stream: bool
+) -> Callable[..., Any]:
+    # grpc.aio tells the handler styles apart by function type, so the wrapper keeps it.
+    if inspect.isasyncgenfunction(inner):
+        return _streaming_generator(rec, method, inner, req_stream)
+    return _streaming_writer(rec, method, inner, req_stream)
+
+
+def _begin_stream(
+    rec: RpcRecorder, method: Method, request: Any, context: Any, req_stream: bool
+) -> tuple[Call | None, Any]:
+    call = rec.start(method, extract_metadata(context.invocation_metadata()), context.peer())
+    if call is None:
+        return None, request
+    if req_stream:
+        request = _count(request, method.msg_received)
+    else:
+        method.msg_received.inc()
+    context.add_done_callback(lambda _: _terminated(rec, call, context))
+    call.attach()
+    return call, request
+
+
+def _streaming_generator(
+    rec: RpcRecorder, method: Method, inner: Callable[..., Any], req_stream: bool
 ) -> Callable[..., AsyncIterator[Any]]:
-    received = method.msg_received
     sent = method.msg_sent
-    is_generator = inspect.isasyncgenfunction(inner)
 
     async def behavior(request: Any, context: Any) -> AsyncIterator[Any]:
-        call = rec.start(method, extract_metadata(context.invocation_metadata()), context.peer())
+        call, request = _begin_stream(rec, method, request, context, req_stream)
         if call is None:
-            if is_generator:
-                async for item in inner(request, context):
-                    yield item
-            else:
-                await inner(request, context)
+            async for item in inner(request, context):
+                yield item
             return
-        if req_stream:
-            request = _count(request, received)
-        else:
-            received.inc()
-        context.add_done_callback(lambda _: _terminated(rec, call, context))
-        proxy = _Context(context, method)
-        call.attach()
         try:
-            if is_generator:
-                async for item in inner(request, proxy):
-                    sent.inc()
-                    yield item
-            else:
-                await inner(request, proxy)
+            async for item in inner(request, _Context(context, method)):
+                sent.inc()
+                yield item
+        except BaseException as exc:
+            rec.finish(call, *failure(context, exc))
+            raise
+        rec.finish(call, outcome(context), context.details() or None)
+
+    return behavior
+
+
+def _streaming_writer(
+    rec: RpcRecorder, method: Method, inner: Callable[..., Any], req_stream: bool
+) -> Callable[..., Any]:
+    async def behavior(request: Any, context: Any) -> None:
+        call, request = _begin_stream(rec, method, request, context, req_stream)
+        if call is None:
+            await inner(request, context)
+            return
+        try:
+            await inner(request, _Context(context, method))
         except BaseException as exc:
             rec.finish(call, *failure(context, exc))
             raise

@@ -26,10 +26,16 @@ KINDS = [
 
 
 def labels(kind: str, path: str, **extra: str) -> dict[str, str]:
-    return {"grpc_type": kind, "grpc_service": SERVICE, "grpc_method": path.rsplit("/", 1)[1]} | extra
+    return {
+        "grpc_type": kind,
+        "grpc_service": SERVICE,
+        "grpc_method": path.rsplit("/", 1)[1],
+    } | extra
 
 
-async def call_instrumented(tel: Telemetry, seen: Seen, path: str, payload: bytes, **kw: object) -> object:
+async def call_instrumented(
+    tel: Telemetry, seen: Seen, path: str, payload: bytes, **kw: object
+) -> object:
     async with (
         aio_server(seen, tel.aio_server_interceptors()) as target,
         grpc.aio.insecure_channel(target) as channel,
@@ -78,11 +84,15 @@ def test_exception_is_error_recorded_once(
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         asyncio.run(call_instrumented(tel, seen, path, b"raise"))
-    assert err.value.code() is grpc.StatusCode.UNKNOWN
+    # grpc.aio may report INTERNAL when a stream fails while the client still sends.
+    assert err.value.code() in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
     (span,) = finished_spans(tel, exporter, 1)
     assert span.status.status_code is StatusCode.ERROR
     assert [e.name for e in span.events] == ["exception"]
-    assert sample(registry, "grpc_server_handled_total", **labels(kind, path, grpc_code="Unknown")) == 1
+    assert (
+        sample(registry, "grpc_server_handled_total", **labels(kind, path, grpc_code="Unknown"))
+        == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -111,12 +121,19 @@ def test_status_codes(
     (span,) = finished_spans(tel, exporter, 1)
     assert (span.status.status_code is StatusCode.ERROR) is error
     assert span.events == ()
-    assert sample(registry, "grpc_server_handled_total", **labels(kind, path, grpc_code=go_code)) == 1
+    assert (
+        sample(registry, "grpc_server_handled_total", **labels(kind, path, grpc_code=go_code)) == 1
+    )
 
 
 @pytest.mark.parametrize(("path", "kind"), [(UNARY, "unary"), (SERVER_STREAM, "server_stream")])
 def test_deadline_ends_span_once(
-    path: str, kind: str, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter, registry: CollectorRegistry
+    path: str,
+    kind: str,
+    tel: Telemetry,
+    seen: Seen,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
 ) -> None:
     payload = b"sleep" if path == UNARY else b"slow"
     with pytest.raises(grpc.aio.AioRpcError) as err:

@@ -25,7 +25,11 @@ def channel(plain_server: str, tel: Telemetry) -> Iterator[grpc.Channel]:
 
 
 def labels(kind: str, path: str, **extra: str) -> dict[str, str]:
-    return {"grpc_type": kind, "grpc_service": SERVICE, "grpc_method": path.rsplit("/", 1)[1]} | extra
+    return {
+        "grpc_type": kind,
+        "grpc_service": SERVICE,
+        "grpc_method": path.rsplit("/", 1)[1],
+    } | extra
 
 
 @pytest.mark.parametrize(("kind", "path", "sent", "received"), KINDS)
@@ -83,7 +87,10 @@ def test_any_error_code_is_span_error(
 
 
 def test_with_call_and_future(
-    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry
+    channel: grpc.Channel,
+    tel: Telemetry,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
 ) -> None:
     response, call = channel.unary_unary(UNARY).with_call(b"ok")
     assert response == b"ok" and call.code() is grpc.StatusCode.OK
@@ -99,7 +106,10 @@ def test_with_call_and_future(
 
 
 def test_deadline_exceeded(
-    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry
+    channel: grpc.Channel,
+    tel: Telemetry,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
 ) -> None:
     with pytest.raises(grpc.RpcError) as err:
         channel.unary_unary(UNARY)(b"sleep", timeout=0.2)
@@ -111,7 +121,10 @@ def test_deadline_exceeded(
 
 
 def test_cancelled_stream_ends_span_once(
-    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry
+    channel: grpc.Channel,
+    tel: Telemetry,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
 ) -> None:
     call = channel.unary_stream(SERVER_STREAM)(b"slow", timeout=10)
     assert next(call) == b"slow"
@@ -159,7 +172,10 @@ def test_parent_child_across_client_and_server(
 
 
 def test_instrumentation_error_never_breaks_the_call(
-    channel: grpc.Channel, tel: Telemetry, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+    channel: grpc.Channel,
+    tel: Telemetry,
+    registry: CollectorRegistry,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("instrumentation bug")

@@ -43,7 +43,11 @@ def channel(instrumented_server: str) -> Iterator[grpc.Channel]:
 
 
 def labels(kind: str, path: str, **extra: str) -> dict[str, str]:
-    return {"grpc_type": kind, "grpc_service": SERVICE, "grpc_method": path.rsplit("/", 1)[1]} | extra
+    return {
+        "grpc_type": kind,
+        "grpc_service": SERVICE,
+        "grpc_method": path.rsplit("/", 1)[1],
+    } | extra
 
 
 @pytest.mark.parametrize(("kind", "path", "received", "sent"), KINDS)
@@ -130,7 +134,10 @@ def test_status_codes(
 
 
 def test_deadline_on_server_stream_ends_span_once(
-    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry
+    channel: grpc.Channel,
+    tel: Telemetry,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
 ) -> None:
     with pytest.raises(grpc.RpcError) as err:
         list(channel.unary_stream(SERVER_STREAM)(b"slow", timeout=0.3))
@@ -141,11 +148,24 @@ def test_deadline_on_server_stream_ends_span_once(
     assert span.attributes is not None
     assert span.attributes["rpc.response.status_code"] == "DEADLINE_EXCEEDED"
     assert span.status.status_code is StatusCode.ERROR
-    assert sum(sample(registry, "grpc_server_handled_total", **labels("server_stream", SERVER_STREAM, grpc_code=c)) for c in ("OK", "Canceled", "DeadlineExceeded")) == 1
+    assert (
+        sum(
+            sample(
+                registry,
+                "grpc_server_handled_total",
+                **labels("server_stream", SERVER_STREAM, grpc_code=c),
+            )
+            for c in ("OK", "Canceled", "DeadlineExceeded")
+        )
+        == 1
+    )
 
 
 def test_cancelled_stream_ends_span_once(
-    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry
+    channel: grpc.Channel,
+    tel: Telemetry,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
 ) -> None:
     call = channel.unary_stream(SERVER_STREAM)(b"slow", timeout=10)
     next(call)
@@ -159,7 +179,10 @@ def test_cancelled_stream_ends_span_once(
 
 
 def test_unknown_method_has_fixed_labels(
-    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry
+    channel: grpc.Channel,
+    tel: Telemetry,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
 ) -> None:
     for name in ("/no.such.Service/Foo", "/test.echo.v1.Echo/Nope"):
         with pytest.raises(grpc.RpcError) as err:
@@ -196,7 +219,10 @@ def test_continues_remote_trace_and_baggage(
 
 
 def test_instrumentation_error_never_breaks_the_call(
-    channel: grpc.Channel, tel: Telemetry, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+    channel: grpc.Channel,
+    tel: Telemetry,
+    registry: CollectorRegistry,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("instrumentation bug")
