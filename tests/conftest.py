@@ -1,0 +1,170 @@
+"""Fixtures shared by the whole suite: free ports and the real shop started on them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens, free_ports
+
+# Settings of every test shop: no trace export, a 1 s gateway deadline (the slow-downstream
+# scenario adds 2 s to GetUser), quick reconciliation and a short drain.
+TEST_ENV = {
+    "OTEL_TRACES_EXPORTER": "none",
+    "SHOP_REQUEST_TIMEOUT_S": "1",
+    "SHOP_RECONCILE_INTERVAL_S": "1",
+    "SHOP_GRACE_PERIOD_S": "2",
+    "SHOP_SSE_MAX_DURATION_S": "10",
+}
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """Status, headers and body of one HTTP exchange."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Shop:
+    """A running shop: its layout (ports, tokens, data dir) and its process supervisor."""
+
+    def __init__(self, layout: ShopLayout, launcher: Launcher) -> None:
+        self.layout = layout
+        self.launcher = launcher
+
+    @property
+    def gateway_url(self) -> str:
+        return self.layout.gateway_url
+
+    @property
+    def api_key(self) -> str:
+        return self.layout.tokens.api_key
+
+    @property
+    def admin_token(self) -> str:
+        return self.layout.tokens.admin_token
+
+    @property
+    def data_dir(self) -> Path:
+        return self.layout.data_dir
+
+    def admin_url(self, name: str) -> str:
+        return self.layout.admin_url(name)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        json_body: Any = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 5.0,
+        base: str | None = None,
+    ) -> HttpAnswer:
+        """One HTTP call (to the gateway unless `base` is given), with the API key."""
+        sent = {"X-API-Key": self.api_key, **(headers or {})}
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            sent.setdefault("Content-Type", "application/json")
+        url = (base or self.gateway_url) + path
+        req = urllib.request.Request(url, data=data, method=method, headers=sent)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                return HttpAnswer(response.status, dict(response.headers), response.read())
+        except urllib.error.HTTPError as error:
+            return HttpAnswer(error.code, dict(error.headers), error.read())
+
+    def set_fault(self, name: str, rule: Mapping[str, Any]) -> None:
+        """PUT a fault rule on process `name`'s admin port."""
+        answer = self.request(
+            "PUT",
+            "/admin/faults",
+            json_body=dict(rule),
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            base=self.admin_url(name),
+        )
+        assert answer.status == 200, answer.body
+
+    def clear_faults(self, name: str) -> None:
+        """DELETE every fault rule of process `name`."""
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        answer = self.request("DELETE", "/admin/faults", headers=headers, base=self.admin_url(name))
+        assert answer.status == 200, answer.body
+
+    def wait_ready(self, timeout_s: float = 10.0) -> None:
+        """Until the gateway's /readyz is 200 (every downstream SERVING)."""
+        wait_until(lambda: self.request("GET", "/readyz").status == 200, timeout_s, "gateway ready")
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll `condition` until it holds; fail the test naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """A function returning a TCP port on 127.0.0.1 that is free right now."""
+    return lambda: free_ports(1)[0]
+
+
+ShopFactory = Callable[..., Shop]
+
+
+def _start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | None = None) -> Shop:
+    layout = ShopLayout(
+        ports=ShopPorts.free(user_replicas),
+        data_dir=root / "data",
+        tokens=ShopTokens.generate(),
+        base_env=dict(os.environ),
+        extra_env={**TEST_ENV, **(env or {})},
+    )
+    launcher = Launcher(layout.specs(), log_dir=root / "logs", grace_s=5.0)
+    try:
+        launcher.start()
+    except BaseException:
+        launcher.stop()
+        raise
+    shop = Shop(layout, launcher)
+    shop.wait_ready()
+    return shop
+
+
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """One real shop for the session; a test that breaks a process must bring it back."""
+    started = _start_shop(tmp_path_factory.mktemp("shop"))
+    yield started
+    started.launcher.stop()
+
+
+@pytest.fixture
+def make_shop(tmp_path: Path) -> Iterator[ShopFactory]:
+    """Start a private shop (`user_replicas=`, `env=`), stopped when the test ends."""
+    started: list[Shop] = []
+
+    def make(user_replicas: int = 1, env: Mapping[str, str] | None = None) -> Shop:
+        shop = _start_shop(tmp_path / f"shop{len(started)}", user_replicas, env)
+        started.append(shop)
+        return shop
+
+    yield make
+    for shop in started:
+        shop.launcher.stop()
