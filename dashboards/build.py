@@ -18,6 +18,7 @@ OUT_DIR = Path(__file__).resolve().parent / "grafana" / "dashboards"
 PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
 SERVER_ERROR_CODES = "Unknown|DeadlineExceeded|Unimplemented|Internal|Unavailable|DataLoss"
 RATE = "$__rate_interval"
+METHOD_LABELS = "job, grpc_service, grpc_method, grpc_type"
 Json = dict[str, Any]
 
 
@@ -67,14 +68,15 @@ OVERVIEW_HELP = """\
 **Find the slowest method and its trace in three clicks:**
 1. Look at the table **Slowest gRPC methods** below: the top row is the slowest method (p99
    latency over the last 5 minutes).
-2. Click the method name in that row. The **gRPC method drill-down** dashboard opens for it.
+2. Click the method name (column *grpc_method*) in that row: the **gRPC method drill-down**
+   dashboard opens for that method.
 3. In its panel **Latency percentiles (dots are exemplars)** each small dot is one real call.
    Hover the highest dot and click **Open trace in Jaeger**: the trace of that very call opens.
 
 Shortcut: the panel **p99 latency by method** on this page has the same dots.
-Red numbers mean server errors (gRPC Unknown, DeadlineExceeded, Unimplemented, Internal,
-Unavailable, DataLoss; HTTP 5xx). Client errors (NotFound, InvalidArgument, 4xx) are not
-counted as errors: they are the caller's fault.
+Error ratios count server errors only (gRPC Unknown, DeadlineExceeded, Unimplemented,
+Internal, Unavailable, DataLoss; HTTP 5xx). Client errors (NotFound, InvalidArgument, 4xx) are
+the caller's fault and are not counted.
 """
 
 
@@ -152,29 +154,31 @@ def overview() -> Json:
             "Slowest gRPC methods (click a method to drill down)",
             [
                 query(
-                    "sort_desc(job_grpc_service_grpc_method:grpc_server_handling_seconds:p99_rate5m)",
+                    f"sort_desc(max by ({METHOD_LABELS}) "
+                    "(job_grpc_service_grpc_method:grpc_server_handling_seconds:p99_rate5m))",
                     instant=True,
                 ),
-                query("job_grpc_service_grpc_method:grpc_server_handled:rate5m", instant=True),
-                query("job_grpc_service_grpc_method:grpc_server_errors:ratio_rate5m", instant=True),
+                query(
+                    f"sum by ({METHOD_LABELS}) "
+                    "(job_grpc_service_grpc_method:grpc_server_handled:rate5m)",
+                    instant=True,
+                ),
+                query(
+                    f"max by ({METHOD_LABELS}) "
+                    "(job_grpc_service_grpc_method:grpc_server_errors:ratio_rate5m)",
+                    instant=True,
+                ),
             ],
-            rename={
-                "Value #A": "p99 (s)",
-                "Value #B": "calls/s",
-                "Value #C": "server error ratio",
-                "job": "process",
-                "grpc_service": "service",
-                "grpc_method": "method",
-                "grpc_type": "call kind",
-            },
+            rename={"Value #A": "p99 (s)", "Value #B": "calls/s", "Value #C": "server error ratio"},
             units={"p99 (s)": "s", "calls/s": "reqps", "server error ratio": "percentunit"},
             sort_by="p99 (s)",
             links={
-                "method": [
+                "grpc_method": [
                     link(
-                        "Drill down into ${__data.fields.method}",
+                        "Drill down into ${__value.raw}",
                         "/d/shop-grpc-method/grpc-method-drill-down?var-service="
-                        "${__data.fields.service}&var-method=${__value.raw}&${__url_time_range}",
+                        "${__data.fields.grpc_service}&var-method=${__value.raw}"
+                        "&${__url_time_range}",
                     )
                 ]
             },
@@ -204,20 +208,29 @@ def overview() -> Json:
         table(
             "Service graph edges: caller -> callee",
             [
-                query("job_grpc_service:grpc_client_handled:rate5m", instant=True),
-                query("job_grpc_service:grpc_client_errors:ratio_rate5m", instant=True),
-                query("job_grpc_service:grpc_client_handling_seconds:p99_rate5m", instant=True),
+                query(
+                    "sum by (job, grpc_service) (job_grpc_service:grpc_client_handled:rate5m)",
+                    instant=True,
+                ),
+                query(
+                    "max by (job, grpc_service) (job_grpc_service:grpc_client_errors:ratio_rate5m)",
+                    instant=True,
+                ),
+                query(
+                    "max by (job, grpc_service) "
+                    "(job_grpc_service:grpc_client_handling_seconds:p99_rate5m)",
+                    instant=True,
+                ),
             ],
             rename={
-                "job": "caller (process)",
-                "grpc_service": "callee (gRPC service)",
                 "Value #A": "calls/s",
                 "Value #B": "server error ratio",
                 "Value #C": "p99 (s, unary)",
             },
             units={"calls/s": "reqps", "server error ratio": "percentunit", "p99 (s, unary)": "s"},
             sort_by="calls/s",
-            description="Each row is an edge of the call graph, measured by the caller.",
+            description="Each row is an edge of the call graph, measured by the caller: job is "
+            "the calling process, grpc_service the service it calls.",
         ),
         w=12,
         h=8,
@@ -912,6 +925,7 @@ def table(
             {"id": "merge", "options": {}},
             {
                 "id": "organize",
+                # Label columns keep their names: data links refer to them.
                 "options": {"excludeByName": {"Time": True}, "renameByName": rename},
             },
         ],

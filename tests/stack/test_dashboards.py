@@ -122,7 +122,7 @@ def test_overview_tells_a_newcomer_how_to_reach_the_slowest_trace() -> None:
     slowest = next(p for p in overview["panels"] if p["title"].startswith("Slowest gRPC methods"))
     assert "sort_desc" in slowest["targets"][0]["expr"]
     links = json.dumps(slowest["fieldConfig"]["overrides"])
-    assert "/d/shop-grpc-method/" in links and "var-method=" in links
+    assert "/d/shop-grpc-method/" in links and "var-method=${__value.raw}" in links
     # The button the help text names is the one the datasource draws on an exemplar.
     destinations = _datasources()["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
     assert destinations[0]["urlDisplayLabel"] == "Open trace in Jaeger"
