@@ -59,7 +59,7 @@ class GrpcServer:
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
         register(self._server)
-        self.health = health.HealthServicer()
+        self.health = _DrainingHealth()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection(
             (*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
@@ -93,6 +93,9 @@ class GrpcServer:
         """NOT_SERVING first, then refuse new calls and let in-flight ones finish within grace."""
         self._serving = False
         self.health.enter_graceful_shutdown()
+        # Watchers have their NOT_SERVING; ending their streams keeps them from holding
+        # the drain open until the grace period runs out.
+        self.health.end_watches()
         self._server.stop(grace_s).wait()
 
     def wait(self, timeout_s: float | None = None) -> bool:
@@ -102,3 +105,14 @@ class GrpcServer:
     def _set_all(self, status: int) -> None:
         for name in ("", *self.services):
             self.health.set(name, status)
+
+
+class _DrainingHealth(health.HealthServicer):  # type: ignore[misc]
+    """grpcio's health servicer, plus a way to end every open Watch stream on shutdown."""
+
+    def end_watches(self) -> None:
+        """Finish each Watch stream with OK after the statuses already sent to it."""
+        with self._lock:
+            callbacks = [cb for group in self._send_response_callbacks.values() for cb in group]
+        for callback in callbacks:
+            callback(None)  # None ends the stream: grpcio's own convention for this callback

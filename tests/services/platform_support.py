@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -156,3 +157,72 @@ class ScriptedRandom(random.Random):
         value = self._values[self._next % len(self._values)]
         self._next += 1
         return value
+
+
+ECHO_SERVICE = "test.Echo"
+
+
+class Echo:
+    """A raw-bytes service with all four call kinds; `gate` holds Unary calls until set."""
+
+    def __init__(self) -> None:
+        self.gate: threading.Event | None = None
+        self.entered = threading.Semaphore(0)
+        self.handled = 0
+
+    def register(self, server: grpc.Server) -> None:
+        handlers = {
+            "Unary": grpc.unary_unary_rpc_method_handler(self._unary),
+            "ClientStream": grpc.stream_unary_rpc_method_handler(self._client_stream),
+            "ServerStream": grpc.unary_stream_rpc_method_handler(self._server_stream),
+            "Bidi": grpc.stream_stream_rpc_method_handler(self._bidi),
+        }
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(ECHO_SERVICE, handlers),)
+        )
+
+    def _unary(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self.entered.release()
+        if self.gate is not None:
+            self.gate.wait(10)
+        self.handled += 1
+        return request
+
+    def _client_stream(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        self.handled += 1
+        return b"".join(requests)
+
+    def _server_stream(self, request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+        self.handled += 1
+        yield request
+        yield request
+
+    def _bidi(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        self.handled += 1
+        yield from requests
+
+
+def call_echo(channel: grpc.Channel, kind: str, payload: bytes = b"hi", **kwargs: Any) -> bytes:
+    """One call of `kind` on test.Echo; the responses joined."""
+    path = f"/{ECHO_SERVICE}/{kind}"
+    if kind == "Unary":
+        return bytes(channel.unary_unary(path)(payload, **kwargs))
+    if kind == "ClientStream":
+        return bytes(channel.stream_unary(path)(iter([payload, payload]), **kwargs))
+    if kind == "ServerStream":
+        return b"".join(channel.unary_stream(path)(payload, **kwargs))
+    return b"".join(channel.stream_stream(path)(iter([payload, payload]), **kwargs))
+
+
+@contextmanager
+def running_echo(settings: Settings, echo: Echo) -> Iterator[Running]:
+    """A GrpcServer with the Echo service on `settings`, stopped at the end."""
+    telemetry = make_telemetry(settings.service)
+    server = GrpcServer(settings, telemetry, [ECHO_SERVICE], echo.register)
+    with _running(settings, telemetry, _NoStore(), server) as running:
+        yield running
+
+
+class _NoStore:
+    def close(self) -> None:
+        pass
