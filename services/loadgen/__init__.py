@@ -1,0 +1,1 @@
+"""The load generator: drives the whole shop through the gateway at a steady rate."""

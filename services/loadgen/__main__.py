@@ -1,0 +1,62 @@
+"""`python -m services.loadgen` (`shop-load`): drive the shop at a rate for a duration."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from services.config import Settings
+from services.loadgen.client import GatewayHttp
+from services.loadgen.mix import ShopWorkload
+from services.loadgen.runner import LoadPlan, run_load
+from services.loadgen.summary import format_summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments, run the load, print the summary; exit code 0."""
+    settings = Settings.from_env("gateway")
+    args = _parser(settings).parse_args(argv)
+    http = GatewayHttp(args.gateway, args.api_key)
+    plan = LoadPlan(rate=args.rate, duration_s=args.duration, workers=args.workers)
+    until = "until Ctrl-C" if plan.duration_s == 0 else f"for {plan.duration_s:g} s"
+    print(f"load: {plan.rate:g} req/s {until} against {args.gateway}", flush=True)
+    started = time.monotonic()
+    recorder = run_load(ShopWorkload(http), plan, sys.stdout)
+    sys.stdout.write(format_summary(recorder, time.monotonic() - started))
+    return 0
+
+
+def _parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shop-load", description=__doc__)
+    parser.add_argument("--rate", type=_positive, default=10.0, help="requests per second")
+    parser.add_argument(
+        "--duration", type=_non_negative, default=30.0, help="seconds; 0 runs until Ctrl-C"
+    )
+    parser.add_argument("--gateway", default=settings.gateway_url, help="gateway base URL")
+    parser.add_argument(
+        "--api-key",
+        default=min(settings.api_keys, default=""),
+        help="API key sent as X-API-Key (default: the first of SHOP_API_KEYS)",
+    )
+    parser.add_argument("--workers", type=int, default=32, help="concurrent calls at most")
+    return parser
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
