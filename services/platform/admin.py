@@ -64,7 +64,7 @@ class AdminServer:
         self._server = create_server(
             app, host=host, port=port, threads=2, ident="shop-admin", asyncore_loop_timeout=0.2
         )
-        self.port: int = self._server.effective_port
+        self.port = int(self._server.effective_port)  # waitress reports it as text
         self._thread = threading.Thread(target=self._server.run, name="admin-http", daemon=True)
 
     def start(self) -> None:
