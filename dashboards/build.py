@@ -249,7 +249,36 @@ def overview() -> Json:
         w=12,
         h=8,
     )
+    d.add(service_graph(), w=24, h=10)
     return d.json()
+
+
+def service_graph() -> Json:
+    """Grafana's node graph: a frame with refId "nodes" (field id) and one "edges" (source,
+    target). A callee's node id comes from its gRPC package (shop.payment.v1 -> payment), which
+    is the job name of the process serving it (docs/conventions.md)."""
+    nodes = query(
+        "label_replace(label_replace(sum by (job) (job_grpc_service:grpc_server_handled:rate5m)"
+        ' or sum by (job) (job:http_server_requests:rate5m), "id", "$1", "job", "(.*)"),'
+        ' "title", "$1", "job", "(.*)")',
+        instant=True,
+    )
+    edges = query(
+        "label_join(label_replace(label_replace("
+        "sum by (job, grpc_service) (job_grpc_service:grpc_client_handled:rate5m),"
+        ' "source", "$1", "job", "(.*)"), "target", "$1", "grpc_service", "shop[.]([a-z]+)[.].*"),'
+        ' "id", "->", "source", "target")',
+        instant=True,
+    )
+    return {
+        "type": "nodeGraph",
+        "title": "Service graph (who calls whom; numbers in the table above)",
+        "description": "Nodes are processes, arrows are gRPC calls measured by the caller.",
+        "datasource": PROMETHEUS,
+        "targets": [{"refId": "nodes", **nodes}, {"refId": "edges", **edges}],
+        "fieldConfig": {"defaults": {}, "overrides": []},
+        "options": {"nodes": {}, "edges": {}},
+    }
 
 
 GRPC_METHOD_HELP = """\

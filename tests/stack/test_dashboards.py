@@ -132,6 +132,17 @@ def test_overview_tells_a_newcomer_how_to_reach_the_slowest_trace() -> None:
     assert {v["name"] for v in drill["templating"]["list"]} == {"service", "method"}
 
 
+def test_service_graph_is_a_node_graph_of_nodes_and_edges_frames() -> None:
+    overview = _dashboards()["shop-overview.json"]
+    graph = next(p for p in overview["panels"] if p["type"] == "nodeGraph")
+    refs = {t["refId"]: t for t in graph["targets"]}
+    assert set(refs) == {"nodes", "edges"}
+    assert all(t["format"] == "table" and t["instant"] for t in refs.values())
+    assert '"id"' in refs["nodes"]["expr"]
+    assert all(f'"{label}"' in refs["edges"]["expr"] for label in ("id", "source", "target"))
+    assert "grpc_client_handled" in refs["edges"]["expr"]
+
+
 def test_latency_panels_ask_for_exemplars() -> None:
     with_exemplars = [
         t["expr"]

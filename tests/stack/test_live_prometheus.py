@@ -250,3 +250,15 @@ def test_every_raw_metric_the_dashboards_read_is_exported(stack: tuple[Shop, Pro
     }
     missing = read - exported - recorded_names() - {"ALERTS"}
     assert not missing
+
+
+def test_service_graph_edges_join_its_nodes(stack: tuple[Shop, Prometheus]) -> None:
+    """The node graph draws an arrow only when source and target are node ids."""
+    _, prometheus = stack
+    panel = next(p for p in _dashboards()["shop-overview"]["panels"] if p["type"] == "nodeGraph")
+    frames = {t["refId"]: prometheus.query(t["expr"]) for t in panel["targets"]}
+    nodes = {series["metric"]["id"] for series in frames["nodes"]}
+    edges = {(s["metric"]["source"], s["metric"]["target"]) for s in frames["edges"]}
+    assert nodes == {"gateway", "user", "order", "payment"}
+    assert {("gateway", "order"), ("order", "payment"), ("order", "user")} <= edges
+    assert all(source in nodes and target in nodes for source, target in edges)
