@@ -7,6 +7,7 @@ The caller chooses ports and environment; nothing here reads the environment its
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import subprocess
@@ -55,13 +56,19 @@ class Launcher:
         ready_timeout_s: float = 30.0,
         grace_s: float = 5.0,
         cwd: Path = REPO_ROOT,
+        own_session: bool = False,
     ) -> None:
-        """`log_dir`: one `<name>.log` per process (None: inherit this process's output)."""
+        """`log_dir`: one `<name>.log` per process (None: inherit this process's output).
+
+        `own_session`: children get their own session, so a Ctrl-C in the terminal reaches
+        only the supervisor, which then stops them in order (the demo wants this).
+        """
         self._specs = {spec.name: spec for spec in specs}
         self._log_dir = log_dir
         self._ready_timeout_s = ready_timeout_s
         self._grace_s = grace_s
         self._cwd = cwd
+        self._own_session = own_session
         self._running: dict[str, _Running] = {}
 
     @property
@@ -135,6 +142,7 @@ class Launcher:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT if log else None,
+            start_new_session=self._own_session and os.name == "posix",
         )
         self._running[name] = _Running(spec, process, log)
 
