@@ -64,9 +64,6 @@ def test_stop_reports_not_serving_first_and_lets_in_flight_calls_finish(
         assert next(statuses).status == health_pb2.HealthCheckResponse.NOT_SERVING
         events.append("not serving")
         assert not in_flight.done()
-        with pytest.raises(grpc.RpcError) as refused:  # new calls are refused while draining
-            call_echo(channel, "Unary", timeout=5)
-        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         echo.gate.set()
         assert in_flight.result(timeout=5) == b"late"
         events.append("in-flight call finished")
@@ -76,6 +73,9 @@ def test_stop_reports_not_serving_first_and_lets_in_flight_calls_finish(
         assert list(statuses) == []  # the Watch stream was ended, so it held nothing open
     assert events == ["not serving", "in-flight call finished"]
     assert not running.server.serving
+    with raw_channel(running.target) as channel, pytest.raises(grpc.RpcError) as refused:
+        call_echo(channel, "Unary", timeout=5)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # clients retry elsewhere
 
 
 def test_stop_cancels_calls_that_outlive_the_grace(running: Running, echo: Echo) -> None:
