@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from opentelemetry import baggage
+from opentelemetry import baggage, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 PROPAGATION_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
+# The common case, version 00, parsed here; anything else goes to the reference propagator.
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _TRACECONTEXT = TraceContextTextMapPropagator()
 _BAGGAGE = W3CBaggagePropagator()
 
 
 def extract(carrier: dict[str, str]) -> Context | None:
     """The remote parent in ``carrier`` (a dict of lower-case headers), None if there is none."""
-    if "traceparent" not in carrier and "baggage" not in carrier:
-        return None
-    ctx = _TRACECONTEXT.extract(carrier)
+    header = carrier.get("traceparent")
+    ctx = None
+    if header is not None:
+        match = _TRACEPARENT.fullmatch(header)
+        if match is None:  # other versions, odd spacing: the reference parser decides
+            ctx = _TRACECONTEXT.extract(carrier)
+        else:
+            state = carrier.get("tracestate")
+            span_context = SpanContext(
+                int(match[1], 16),
+                int(match[2], 16),
+                True,
+                TraceFlags(int(match[3], 16)),
+                TraceState.from_header([state]) if state else None,
+            )
+            if span_context.is_valid:
+                ctx = trace.set_span_in_context(NonRecordingSpan(span_context))
     if "baggage" in carrier:
         ctx = _BAGGAGE.extract(carrier, ctx)
     return ctx

@@ -17,6 +17,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._codes import GO_NAMES, SERVER_ERROR_CODES
+from ._span import SpanFactory
 from .metrics import GrpcMetrics
 
 SEMCONV_VERSION = "1.45.0"
@@ -117,7 +118,7 @@ class RpcRecorder:
 
     def __init__(
         self,
-        tracer: trace.Tracer,
+        spans: SpanFactory,
         metrics: GrpcMetrics,
         errors: Any,
         component: str,
@@ -125,7 +126,7 @@ class RpcRecorder:
         access_log_enabled: bool,
         extra_attributes: dict[str, Any] | None = None,
     ) -> None:
-        self._tracer = tracer
+        self._spans = spans
         self._metrics = metrics
         self._errors = errors.labels(component)
         self._component = component
@@ -150,9 +151,10 @@ class RpcRecorder:
     def start(self, method: Method, parent: Context | None, peer: str = "") -> Call | None:
         """Start a call: span (child of ``parent`` or the current span), started counter."""
         try:
-            span = self._tracer.start_span(method.span_name, parent, self._kind, method.attributes)
-            if peer and span.is_recording():
-                _set_peer(span, peer)
+            attributes = method.attributes
+            if peer:
+                attributes = {**attributes, **_peer_attributes(peer)}
+            span = self._spans.start(method.span_name, parent, self._kind, attributes)
             call = Call(method, span, _set_span_in_context(span, parent), peer)
             method.started.inc()
             return call
@@ -217,16 +219,27 @@ class RpcRecorder:
         )
 
 
-def _set_peer(span: Any, peer: str) -> None:
+_PEERS: dict[str, dict[str, Any]] = {}
+
+
+def _peer_attributes(peer: str) -> dict[str, Any]:
+    found = _PEERS.get(peer)
+    if found is None:
+        found = _parse_peer(peer)
+        if len(_PEERS) < 1024:  # one entry per client connection; bounded
+            _PEERS[peer] = found
+    return found
+
+
+def _parse_peer(peer: str) -> dict[str, Any]:
     # grpc peers look like ipv4:127.0.0.1:5000, ipv6:[::1]:5000 or unix:/path.
     scheme, _, rest = peer.partition(":")
     if scheme in ("ipv4", "ipv6"):
         host, _, port = rest.rpartition(":")
-        span.set_attribute("network.peer.address", host.strip("[]"))
         if port.isdigit():
-            span.set_attribute("network.peer.port", int(port))
-    elif rest:
-        span.set_attribute("network.peer.address", rest)
+            return {"network.peer.address": host.strip("[]"), "network.peer.port": int(port)}
+        return {"network.peer.address": rest}
+    return {"network.peer.address": rest} if rest else {}
 
 
 def server_address_attributes(target: str | None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from ._grpc_client import InstrumentedChannel
 from ._grpc_server import ServerInterceptor
 from ._metrics_app import make_metrics_app
 from ._rpc import RpcRecorder, server_address_attributes
+from ._span import SpanFactory
 from ._span_store import SpanStore
 from ._wsgi import WSGIApp
 from .metrics import GrpcMetrics, HealthMetrics, HttpMetrics
@@ -50,6 +51,7 @@ class Telemetry:
         self.registry = registry
         self.tracer_provider = tracer_provider
         self.tracer: trace.Tracer = tracer_provider.get_tracer(TRACER_NAME)
+        self._span_factory = SpanFactory(tracer_provider, TRACER_NAME)
         self.span_store = span_store
         self.health = health
         self._processor = processor
@@ -104,7 +106,7 @@ class Telemetry:
 
     def _recorder(self, component: str, server: bool, target: str | None = None) -> RpcRecorder:
         return RpcRecorder(
-            self.tracer,
+            self._span_factory,
             self._server_metrics if server else self._client_metrics,
             self.health.instrumentation_errors,
             component,

@@ -1,0 +1,265 @@
+"""Overhead of the instrumentation on a unary call over loopback, client and server both hooked.
+
+Variants, measured in interleaved repeats: bare grpcio; no-op interceptors on both sides
+(the floor grpcio's interceptor machinery costs); opentelemetry-instrumentation-grpc (spans
+only); ours (spans + metrics + exemplars) at 100% and at 10% sampling. Each variant runs with
+client and server in one process, then with the server in a separate process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
+from prometheus_client import CollectorRegistry
+
+import instrumentation
+
+VARIANTS = ("bare", "noop", "contrib", "ours", "ours_sampled10")
+METHOD = "/bench.v1.Echo/Say"
+PAYLOAD = b"x" * 64
+
+
+class NullExporter(SpanExporter):
+    """Accepts every span and does nothing: export cost is not what is measured."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class NoopServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc,type-arg]
+    """Passes every call through."""
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        return continuation(details)
+
+
+class NoopClientInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc,type-arg]
+    """Passes every call through."""
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(details, request)
+
+
+class Hooks:
+    """How one variant hooks a server and a channel; ``close`` releases its telemetry."""
+
+    def __init__(self, variant: str) -> None:
+        self.variant = variant
+        self._closers: list[Callable[[], None]] = []
+        self.server_interceptors: list[Any] = []
+        self.wrap_channel: Callable[[grpc.Channel], grpc.Channel] = lambda ch: ch
+        if variant == "noop":
+            self.server_interceptors = [NoopServerInterceptor()]
+            self.wrap_channel = lambda ch: grpc.intercept_channel(ch, NoopClientInterceptor())
+        elif variant == "contrib":
+            self._contrib()
+        elif variant.startswith("ours"):
+            sampled10 = ParentBased(TraceIdRatioBased(0.1))
+            self._ours(sampled10 if variant == "ours_sampled10" else ALWAYS_ON)
+
+    def _contrib(self) -> None:
+        from opentelemetry.instrumentation.grpc import client_interceptor, server_interceptor
+        from opentelemetry.instrumentation.grpc.grpcext import intercept_channel
+
+        provider = TracerProvider(shutdown_on_exit=False)
+        provider.add_span_processor(BatchSpanProcessor(NullExporter()))
+        self.server_interceptors = [server_interceptor(tracer_provider=provider)]
+        interceptor = client_interceptor(tracer_provider=provider)
+        self.wrap_channel = lambda ch: intercept_channel(ch, interceptor)
+        self._closers.append(provider.shutdown)
+
+    def _ours(self, sampler: Sampler) -> None:
+        tel = instrumentation.setup("bench", CollectorRegistry(), NullExporter(), sampler)
+        self.server_interceptors = tel.server_interceptors()
+        self.wrap_channel = tel.intercept_channel
+        self._closers.append(lambda: tel.shutdown(2))
+
+    def close(self) -> None:
+        """Shut the variant's telemetry down."""
+        for close in self._closers:
+            close()
+
+
+@contextmanager
+def echo_server(hooks: Hooks) -> Iterator[int]:
+    """A sync echo server hooked as ``hooks`` says; yields its port."""
+    handler = grpc.method_handlers_generic_handler(
+        "bench.v1.Echo", {"Say": grpc.unary_unary_rpc_method_handler(lambda r, c: r)}
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4), interceptors=hooks.server_interceptors
+    )
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(None)
+
+
+def measure(stub: Callable[..., Any], seconds: float) -> float:
+    """Sequential calls for about ``seconds``; calls per second."""
+    calls = 0
+    began = time.perf_counter()
+    deadline = began + seconds
+    while True:
+        for _ in range(50):
+            stub(PAYLOAD)
+        calls += 50
+        now = time.perf_counter()
+        if now >= deadline:
+            return calls / (now - began)
+
+
+class Client:
+    """A hooked channel to ``port`` with a warmed-up stub."""
+
+    def __init__(self, hooks: Hooks, port: int) -> None:
+        self.channel = hooks.wrap_channel(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        self.stub = self.channel.unary_unary(METHOD)
+        for _ in range(200):
+            self.stub(PAYLOAD)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+
+def run_same_process(repeats: int, seconds: float) -> dict[str, list[float]]:
+    """rps per variant and repeat, client and server in this process."""
+    results: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(repeats):
+        for variant in VARIANTS:
+            hooks = Hooks(variant)
+            with echo_server(hooks) as port:
+                client = Client(hooks, port)
+                results[variant].append(measure(client.stub, seconds))
+                client.close()
+            hooks.close()
+    return results
+
+
+def run_two_processes(repeats: int, seconds: float) -> dict[str, list[float]]:
+    """rps per variant and repeat, each variant's server in its own child process."""
+    servers = {v: _spawn_server(v) for v in VARIANTS}
+    try:
+        hooks = {v: Hooks(v) for v in VARIANTS}
+        clients = {v: Client(hooks[v], port) for v, (_, port) in servers.items()}
+        results: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        for _ in range(repeats):
+            for variant in VARIANTS:
+                results[variant].append(measure(clients[variant].stub, seconds))
+        for variant in VARIANTS:
+            clients[variant].close()
+            hooks[variant].close()
+        return results
+    finally:
+        for proc, _ in servers.values():
+            proc.stdin.close()  # type: ignore[union-attr]
+            proc.wait(10)
+
+
+def _spawn_server(variant: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.overhead", "--serve", variant],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()  # type: ignore[union-attr]
+    return proc, int(line.strip())
+
+
+def serve(variant: str) -> int:
+    """Child process: serve the variant's echo server until stdin closes."""
+    hooks = Hooks(variant)
+    with echo_server(hooks) as port:
+        print(port, flush=True)
+        sys.stdin.read()
+    hooks.close()
+    return 0
+
+
+def summarize(results: dict[str, list[float]], prefix: str) -> dict[str, float]:
+    """Median rps, ratio to bare and added microseconds per call for every variant."""
+    out: dict[str, float] = {}
+    bare = statistics.median(results["bare"])
+    for variant, values in results.items():
+        rps = statistics.median(values)
+        out[f"{prefix}{variant}_rps"] = round(rps, 1)
+        if variant != "bare":
+            out[f"{prefix}{variant}_ratio"] = round(rps / bare, 3)
+            out[f"{prefix}{variant}_added_us"] = round(1e6 / rps - 1e6 / bare, 1)
+    contrib_added = out[f"{prefix}contrib_added_us"]
+    if contrib_added > 0:
+        share = out[f"{prefix}ours_added_us"] / contrib_added
+        out[f"{prefix}ours_cost_vs_contrib"] = round(share, 3)
+    return out
+
+
+def print_table(
+    title: str, results: dict[str, list[float]], figures: dict[str, float], prefix: str
+) -> None:
+    """One row per variant: median rps, spread, ratio to bare, added cost per call."""
+    print(f"\n{title}")
+    print(
+        f"{'variant':<16} {'rps (median)':>13} {'min':>9} {'max':>9} {'x bare':>7} {'+us/call':>9}"
+    )
+    for variant, values in results.items():
+        ratio = figures.get(f"{prefix}{variant}_ratio", 1.0)
+        added = figures.get(f"{prefix}{variant}_added_us", 0.0)
+        print(
+            f"{variant:<16} {statistics.median(values):>13.0f} {min(values):>9.0f} "
+            f"{max(values):>9.0f} {ratio:>7.3f} {added:>9.1f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both set-ups, print the tables, then one JSON line with every figure."""
+    parser = argparse.ArgumentParser(prog="python -m bench overhead", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats")
+    parser.add_argument("--repeats", type=int, help="interleaved repeats per variant")
+    parser.add_argument("--seconds", type=float, help="seconds per measurement")
+    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        return serve(args.serve)
+    repeats = args.repeats or (3 if args.quick else 7)
+    seconds = args.seconds or (0.5 if args.quick else 2.0)
+    same = run_same_process(repeats, seconds)
+    figures = summarize(same, "")
+    print_table("same process (client + server)", same, figures, "")
+    split = run_two_processes(repeats, seconds)
+    figures.update(summarize(split, "proc_"))
+    print_table("server in a separate process", split, figures, "proc_")
+    figures.update(
+        {
+            "repeats": repeats,
+            "seconds": seconds,
+            "cpus": os.cpu_count() or 0,
+            "python": platform.python_version(),  # type: ignore[dict-item]
+            "grpcio": grpc.__version__,  # type: ignore[dict-item]
+        }
+    )
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

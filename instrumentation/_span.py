@@ -1,0 +1,205 @@
+"""A lean span for RPC calls: the SDK's Tracer.start_span and Span cost most of the overhead.
+
+Spans made here go through the provider's sampler and span processors (``on_end`` only) and
+reach exporters as ordinary ``ReadableSpan`` objects, so nothing downstream can tell them
+from SDK spans. Processors' ``on_start`` is not called for them.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
+from opentelemetry.util import types
+
+_SAMPLED = TraceFlags.SAMPLED
+_RANDOM = 0x02  # W3C trace context level 2: the trace id is random (the SDK sets it too)
+_getrandbits = random.getrandbits
+_time_ns = time.time_ns
+_get_current_span = trace.get_current_span
+_UNSET = Status(StatusCode.UNSET)
+
+
+class SpanFactory:
+    """Starts lean spans with a provider's resource, sampler and span processors."""
+
+    def __init__(self, provider: TracerProvider, scope_name: str) -> None:
+        self._provider = provider
+        self._sampler = provider.sampler
+        self._resource = provider.resource
+        self._scope = InstrumentationScope(scope_name)
+        # The provider's own fan-out to every processor added to it, now or later.
+        self._processor = provider._active_span_processor
+
+    def start(
+        self, name: str, parent: Context | None, kind: SpanKind, attributes: Mapping[str, Any]
+    ) -> trace.Span:
+        """A recording RpcSpan if sampled, else a NonRecordingSpan that still propagates."""
+        parent_ctx: SpanContext | None = _get_current_span(parent).get_span_context()
+        if parent_ctx is not None and parent_ctx.is_valid:
+            trace_id = parent_ctx.trace_id
+            random_flag = parent_ctx.trace_flags & _RANDOM
+        else:
+            parent_ctx = None
+            trace_id = _getrandbits(128) or 1
+            random_flag = _RANDOM
+        result = self._sampler.should_sample(parent, trace_id, name, kind, attributes)
+        sampled = result.decision is Decision.RECORD_AND_SAMPLE
+        context = SpanContext(
+            trace_id,
+            _getrandbits(64) or 1,
+            False,
+            TraceFlags((_SAMPLED if sampled else 0) | random_flag),
+            result.trace_state,
+        )
+        if result.decision is Decision.DROP:
+            return NonRecordingSpan(context)
+        attrs = dict(attributes)
+        if result.attributes:
+            attrs.update(result.attributes)
+        return RpcSpan(self, name, context, parent_ctx, kind, attrs)
+
+    def export(self, span: RpcSpan) -> None:
+        """Hand an ended span to the provider's processors."""
+        self._processor.on_end(
+            ReadableSpan(
+                name=span._name,
+                context=span._context,
+                parent=span._parent,
+                resource=self._resource,
+                attributes=span._attributes,
+                events=span._events,
+                kind=span._kind,
+                status=span._status,
+                start_time=span._start,
+                end_time=span._end,
+                instrumentation_scope=self._scope,
+            )
+        )
+
+
+class RpcSpan(trace.Span):
+    """A recording span; cheap to start and end, ended at most once."""
+
+    __slots__ = (
+        "_attributes",
+        "_context",
+        "_end",
+        "_events",
+        "_factory",
+        "_kind",
+        "_lock",
+        "_name",
+        "_parent",
+        "_start",
+        "_status",
+    )
+
+    def __init__(
+        self,
+        factory: SpanFactory,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+    ) -> None:
+        self._factory = factory
+        self._name = name
+        self._context = context
+        self._parent = parent
+        self._kind = kind
+        self._attributes = attributes
+        self._events: list[Event] = []
+        self._status = _UNSET
+        self._start = _time_ns()
+        self._end: int | None = None
+        self._lock = threading.Lock()
+
+    def get_span_context(self) -> SpanContext:
+        return self._context
+
+    def is_recording(self) -> bool:
+        return self._end is None
+
+    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
+        if self._end is None:
+            self._attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
+        if self._end is None:
+            self._attributes.update(attributes)
+
+    def add_event(
+        self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
+    ) -> None:
+        if self._end is None:
+            self._events.append(Event(name, attributes, timestamp or _time_ns()))
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        """Links can only be given at start for these spans; ignored."""
+
+    def update_name(self, name: str) -> None:
+        if self._end is None:
+            self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if self._end is not None or self._status.status_code is StatusCode.OK:
+            return
+        if isinstance(status, StatusCode):
+            status = Status(status, description)
+        if status.status_code is not StatusCode.UNSET:
+            self._status = status
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        module = type(exception).__module__
+        qualname = type(exception).__qualname__
+        attrs: dict[str, Any] = {
+            "exception.type": f"{module}.{qualname}" if module != "builtins" else qualname,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        if attributes:
+            attrs.update(attributes)
+        self.add_event("exception", attrs, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        with self._lock:
+            if self._end is not None:
+                return
+            self._end = end_time or _time_ns()
+        self._factory.export(self)
+
+    @property
+    def name(self) -> str:
+        """The span's name."""
+        return self._name
+
+    @property
+    def events(self) -> Sequence[Event]:
+        """Events recorded so far."""
+        return tuple(self._events)
