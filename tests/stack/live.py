@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -22,7 +21,7 @@ import grpc
 import yaml
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from tests.stack.contract import ROOT, rule_files
+from tests.stack.contract import rule_files
 
 T = TypeVar("T")
 
@@ -114,133 +113,65 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         self._server.stop(grace=None)
 
 
-@dataclass
-class Process:
-    """One running shop process and where it logs."""
-
-    job: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-    admin_port: int | None
-
-    def log_tail(self, lines: int = 15) -> str:
-        """The end of the process's output, for failure messages."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return f"--- {self.job} (exit {self.popen.poll()}) ---\n" + "\n".join(
-            text.splitlines()[-lines:]
-        )
-
-
-@dataclass
 class Shop:
-    """user (two replicas), payment, order and gateway on free loopback ports."""
+    """user (two replicas), payment, order and gateway on free loopback ports.
 
-    workdir: Path
-    otlp_endpoint: str
-    admin_token: str = "live-test-admin-token"
-    processes: list[Process] = field(default_factory=list)
-    ports: dict[str, int] = field(default_factory=dict)
+    Started by the shop's own supervisor (services/launcher.py, the one `make demo` uses), with
+    spans exported to `otlp_endpoint`.
+    """
+
+    def __init__(self, workdir: Path, otlp_endpoint: str) -> None:
+        from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens
+
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOP_", "OTEL_"))}
+        self.layout = ShopLayout(
+            ports=ShopPorts.free(user_replicas=2),
+            data_dir=workdir / "data",
+            tokens=ShopTokens.generate(),
+            base_env={**base_env, "PYTHONUNBUFFERED": "1"},
+            extra_env={
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "200",
+                "SHOP_RECONCILE_INTERVAL_S": "1",
+            },
+        )
+        self.layout.data_dir.mkdir(parents=True, exist_ok=True)
+        self.launcher = Launcher(self.layout.specs(), log_dir=workdir / "logs", ready_timeout_s=40)
 
     def start(self) -> None:
-        """Start every process in dependency order and wait until each is healthy."""
-        for name in ("user", "user_2", "payment", "order", "gateway", "admin_gateway"):
-            self.ports[name] = free_port()
-        for name in ("admin_user", "admin_user_2", "admin_payment", "admin_order"):
-            self.ports[name] = free_port()
-        user_target = f"ipv4:127.0.0.1:{self.ports['user']},127.0.0.1:{self.ports['user_2']}"
-        common = {
-            "SHOP_BIND_HOST": "127.0.0.1",
-            "SHOP_DATA_DIR": str(self.workdir / "data"),
-            "SHOP_USER_TARGET": user_target,
-            "SHOP_ORDER_TARGET": f"ipv4:127.0.0.1:{self.ports['order']}",
-            "SHOP_PAYMENT_TARGET": f"ipv4:127.0.0.1:{self.ports['payment']}",
-            "SHOP_ADMIN_TOKEN": self.admin_token,
-            "SHOP_RECONCILE_INTERVAL_S": "1",
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
-            "OTEL_BSP_SCHEDULE_DELAY": "200",
-        }
-        plan = [
-            ("user", "user", "user", {}),
-            ("user", "user_2", "user", {}),
-            ("payment", "payment", "payment", {}),
-            ("order", "order", "order", {}),
-            ("gateway", "gateway", "gateway", {"SHOP_HTTP_PORT": str(self.ports["gateway"])}),
-        ]
-        for job, key, module, extra in plan:
-            env = {
-                **common,
-                "OTEL_SERVICE_NAME": job,
-                "SHOP_ADMIN_PORT": str(self.ports[f"admin_{key}"]),
-                **extra,
-            }
-            if job != "gateway":
-                env["SHOP_GRPC_PORT"] = str(self.ports[key])
-            self._spawn(job, key, f"services.{module}", env, self.ports[f"admin_{key}"])
-            if job in ("payment", "order", "gateway"):
-                self.wait_healthy()
-        self.wait_healthy()
-
-    def _spawn(
-        self, job: str, key: str, module: str, env: dict[str, str], admin_port: int | None
-    ) -> None:
-        (self.workdir / "data").mkdir(parents=True, exist_ok=True)
-        log = self.workdir / f"{key}.log"
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOP_", "OTEL_"))}
-        full_env.update(env, PYTHONUNBUFFERED="1")
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", module],
-                cwd=ROOT,
-                env=full_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.processes.append(Process(job, popen, log, admin_port))
-
-    def wait_healthy(self, timeout: float = 40.0) -> None:
-        """Wait until every admin port answers /healthz with 200."""
-        for process in self.processes:
-            if process.admin_port is None:
-                continue
-
-            def healthy(p: Process = process) -> bool:
-                if p.popen.poll() is not None:
-                    raise RuntimeError(f"{p.job} exited\n{self.logs()}")
-                status, _ = http("GET", f"http://127.0.0.1:{p.admin_port}/healthz")
-                return status == 200
-
-            wait_for(healthy, timeout, f"{process.job} /healthz\n{self.logs()}")
+        """Start every process and wait until each admin /healthz answers 200."""
+        self.launcher.start()
 
     @property
     def gateway_url(self) -> str:
         """Base URL of the gateway's public HTTP port."""
-        return f"http://127.0.0.1:{self.ports['gateway']}"
+        return self.layout.gateway_url
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What every call to the gateway's /v1 API carries."""
+        return {"X-API-Key": self.layout.tokens.api_key}
 
     def scrape_targets(self) -> dict[str, list[str]]:
-        """Admin ports by Prometheus job name."""
+        """Admin ports by Prometheus job name (replica user-2 is job user)."""
         targets: dict[str, list[str]] = {}
-        for process in self.processes:
-            if process.admin_port is not None:
-                targets.setdefault(process.job, []).append(f"127.0.0.1:{process.admin_port}")
+        for name, port in self.layout.admin_ports().items():
+            targets.setdefault(name.split("-")[0], []).append(f"127.0.0.1:{port}")
         return targets
 
-    def logs(self) -> str:
-        """Every process's log tail."""
-        return "\n".join(p.log_tail() for p in self.processes)
+    def logs(self, lines: int = 15) -> str:
+        """Every process's log tail, for failure messages."""
+        tails = []
+        for name in self.launcher.names:
+            path = self.launcher.log_path(name)
+            text = path.read_text(errors="replace") if path and path.exists() else ""
+            tails.append(f"--- {name} ---\n" + "\n".join(text.splitlines()[-lines:]))
+        return "\n".join(tails)
 
     def stop(self) -> None:
-        """SIGTERM every process, then SIGKILL what is left after a few seconds."""
-        for process in self.processes:
-            if process.popen.poll() is None:
-                process.popen.terminate()
-        deadline = time.monotonic() + 8
-        for process in self.processes:
-            try:
-                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.popen.kill()
-                process.popen.wait(timeout=5)
+        """SIGTERM every process (SIGKILL after the grace period)."""
+        self.launcher.stop()
 
 
 @dataclass

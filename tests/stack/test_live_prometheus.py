@@ -27,8 +27,15 @@ from tests.stack.live import OtlpReceiver, Prometheus, Shop, http, wait_for
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(150)]
 
-SERVICE_MODULES = ("services.user", "services.order", "services.payment", "services.gateway")
+SERVICE_MODULES = (
+    "services.user",
+    "services.order",
+    "services.payment",
+    "services.gateway",
+    "services.launcher",
+)
 LOAD_SECONDS = 8.0
+NDJSON = "application/x-ndjson"
 # Grafana's own variables, as Grafana would fill them in for a 15-minute view.
 GRAFANA_VARIABLES = {"$__rate_interval": "20s", "$__interval": "1s", "$__range": "5m"}
 
@@ -37,7 +44,8 @@ def _missing_services() -> list[str]:
     return [
         m
         for m in SERVICE_MODULES
-        if importlib.util.find_spec(m) is None or importlib.util.find_spec(f"{m}.__main__") is None
+        if importlib.util.find_spec(m) is None
+        or (m != "services.launcher" and importlib.util.find_spec(f"{m}.__main__") is None)
     ]
 
 
@@ -80,40 +88,34 @@ def stack(
 
 def _drive_load(shop: Shop) -> None:
     """Every route and so every call kind (unary, both streams) for a bounded time."""
-    gw = shop.gateway_url
+
+    def call(method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+        return http(method, shop.gateway_url + path, body, {**shop.headers, **headers})
+
     placed = 0
     deadline = time.monotonic() + LOAD_SECONDS
     for i in itertools.count():
         if time.monotonic() > deadline or i >= 400:
             break
-        status, user = http(
-            "POST",
-            f"{gw}/v1/users",
-            {"email": f"u{i}-{uuid.uuid4().hex[:8]}@example.com", "name": f"User {i}"},
-        )
+        email = f"u{i}-{uuid.uuid4().hex[:8]}@example.com"
+        status, user = call("POST", "/v1/users", {"email": email, "name": f"User {i}"})
         assert status == 201, f"POST /v1/users -> {status} {user}\n{shop.logs()}"
-        http("GET", f"{gw}/v1/users/{user['id']}")
-        http("GET", f"{gw}/v1/users/no-such-user")
+        call("GET", f"/v1/users/{user['id']}")
+        call("GET", "/v1/users/no-such-user")
         item = {"sku": "SKU-1", "quantity": 2, "unit_price_cents": "1250"}
-        status, order = http(
-            "POST", f"{gw}/v1/orders", {"user_id": user["id"], "items": [item], "currency": "EUR"}
-        )
+        order_body = {"user_id": user["id"], "items": [item], "currency": "EUR"}
+        status, order = call("POST", "/v1/orders", order_body)
         if status == 201:
             placed += 1
-            http("GET", f"{gw}/v1/orders/{order['id']}")
-        http("GET", f"{gw}/v1/users/{user['id']}/orders")
-        http("GET", f"{gw}/no-such-route")
+            call("GET", f"/v1/orders/{order['id']}")
+        call("GET", f"/v1/users/{user['id']}/orders")
+        call("GET", "/no-such-route")
         if i % 5 == 0:
             lines = "\n".join(
                 json.dumps({"email": f"i{i}-{n}-{uuid.uuid4().hex[:6]}@example.com", "name": "Imp"})
                 for n in range(3)
             )
-            http(
-                "POST",
-                f"{gw}/v1/users:import",
-                lines.encode(),
-                {"Content-Type": "application/x-ndjson"},
-            )
+            call("POST", "/v1/users:import", lines.encode(), **{"Content-Type": NDJSON})
     assert placed, f"no order could be placed\n{shop.logs()}"
 
 
