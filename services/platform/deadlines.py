@@ -16,7 +16,7 @@ def downstream_timeout(context: grpc.ServicerContext | None, default_s: float) -
     The smaller of the method's own default and what is left of the caller's deadline;
     raises DOWNSTREAM_TIMEOUT when nothing is left, so no call is started in vain.
     """
-    remaining = context.time_remaining() if context is not None else None
+    remaining: float | None = context.time_remaining() if context is not None else None
     if remaining is None:
         return default_s
     budget = remaining - _HEADROOM_S
