@@ -82,7 +82,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
     def WatchOrder(
         self, request: order_pb2.WatchOrderRequest, context: grpc.ServicerContext
     ) -> Iterator[order_pb2.OrderEvent]:
-        """Past events, then live ones until the order is final or the caller leaves."""
+        """Past events, then live ones until the order is final or the caller leaves.
+
+        A draining server ends the stream early with OK; the caller may watch again
+        elsewhere and gets the whole history replayed.
+        """
         try:
             order_id = required_id("order_id", request.order_id)
             self._get(order_id)
@@ -100,7 +104,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
                 last = event.sequence
                 if event.status in FINAL_STATUSES:
                     return
-            while context.is_active():
+            while context.is_active() and not self._watchers.closed:
                 live = subscription.next_event(self._watch_wakeup_s)
                 if live is None or live.sequence <= last:
                     continue

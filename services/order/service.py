@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import grpc
 
 from services.config import Settings
 from services.order.client import ORDER_SERVICE
@@ -32,6 +35,25 @@ class OrderService:
         self.store.close()
 
 
+class OrderGrpcServer(GrpcServer):
+    """The platform's GrpcServer that also ends open WatchOrder streams when it drains."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        telemetry: Telemetry,
+        watchers: OrderWatchers,
+        register: Callable[[grpc.Server], None],
+    ) -> None:
+        super().__init__(settings, telemetry, services=[ORDER_SERVICE], register=register)
+        self._watchers = watchers
+
+    def stop(self, grace_s: float) -> None:
+        """End the watches (they would hold the drain open for the whole grace), then stop."""
+        self._watchers.close_all()
+        super().stop(grace_s)
+
+
 def build_service(
     settings: Settings, telemetry: Telemetry, users: UserDirectory, payments: Payments
 ) -> OrderService:
@@ -40,10 +62,10 @@ def build_service(
     metrics = OrderMetrics(telemetry.registry)
     store = OrderStore(settings.database_path(), listeners=[watchers.publish, metrics.record])
     servicer = OrderServicer(store, watchers, users, payments, settings.request_timeout_s)
-    server = GrpcServer(
+    server = OrderGrpcServer(
         settings,
         telemetry,
-        services=[ORDER_SERVICE],
+        watchers,
         register=lambda grpc_server: add_order_service(servicer, grpc_server),
     )
     # Orders younger than one request timeout may still have CreateOrder's charge in flight.

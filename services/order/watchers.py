@@ -38,13 +38,29 @@ class OrderWatchers:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_order: defaultdict[str, set[Subscription]] = defaultdict(set)
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close_all` was called: watches should end."""
+        return self._closed
 
     def subscribe(self, order_id: str) -> Subscription:
         """A new subscription to the events of `order_id`; pair it with `unsubscribe`."""
         subscription = Subscription(order_id)
         with self._lock:
             self._by_order[order_id].add(subscription)
+            if self._closed:
+                subscription.close()
         return subscription
+
+    def close_all(self) -> None:
+        """Wake and end every watch, now and later (the server is draining)."""
+        with self._lock:
+            self._closed = True
+            subscriptions = [s for group in self._by_order.values() for s in group]
+        for subscription in subscriptions:
+            subscription.close()
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Stop delivering to `subscription` (idempotent)."""

@@ -11,7 +11,7 @@ import pytest
 
 from services.errors import ErrorCode, ShopError
 from services.faults.rules import FaultRule
-from services.order.store import PAID, PAYMENT_FAILED, PENDING
+from services.order.store import PAID, PAYMENT_FAILED, PENDING, NewOrder
 from shop.order.v1 import order_pb2
 from tests.services.order_support import USER_ID, OrderRig, running_rig, running_shop, wait_for
 
@@ -295,3 +295,18 @@ def _for(user_id: str) -> order_pb2.CreateOrderRequest:
     request = _request("slow")
     request.user_id = user_id
     return request
+
+
+def test_stopping_the_server_ends_open_watches_without_waiting_for_grace(tmp_path: Path) -> None:
+    with running_shop(tmp_path) as shop:
+        store = shop.order_service.store
+        items = tuple(_request().items)
+        pending, _ = store.create(NewOrder("someone", items, "USD", "drain-1"))
+        watch = shop.orders.watch_order(pending.id, timeout=30)
+        assert next(watch).status == PENDING
+        wait_for(lambda: shop.order_service.watchers.count(pending.id) == 1)
+        started = time.monotonic()
+        shop.order_service.server.stop(5.0)
+        assert time.monotonic() - started < 2.0
+        assert list(watch) == []  # ended with OK, not cancelled at the end of the grace
+        assert shop.order_service.watchers.count() == 0
