@@ -264,3 +264,41 @@ def test_service_graph_edges_join_its_nodes(stack: tuple[Shop, Prometheus]) -> N
     assert nodes == {"gateway", "user", "order", "payment"}
     assert {("gateway", "order"), ("order", "payment"), ("order", "user")} <= edges
     assert all(source in nodes and target in nodes for source, target in edges)
+
+
+def test_a_fault_switched_on_shows_in_the_error_rules(stack: tuple[Shop, Prometheus]) -> None:
+    """The demo story: PUT /admin/faults on payment, and the server error rules see it."""
+    shop, prometheus = stack
+    admin = shop.layout.admin_url("payment")
+    auth = {"Authorization": f"Bearer {shop.layout.tokens.admin_token}"}
+    status, body = http(
+        "PUT", f"{admin}/admin/faults", {"method": "Charge", "error_rate": 1.0}, auth
+    )
+    assert status == 200, body
+    errors = (
+        'job_grpc_service_grpc_method:grpc_server_errors:ratio_rate5m{job="payment",'
+        ' grpc_method="Charge"} > 0'
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not prometheus.query(errors) and time.monotonic() < deadline:
+            _, user = http(
+                "POST",
+                f"{shop.gateway_url}/v1/users",
+                {"email": f"f-{uuid.uuid4().hex[:8]}@example.com", "name": "Faulty"},
+                shop.headers,
+            )
+            item = {"sku": "SKU-2", "quantity": 1, "unit_price_cents": "500"}
+            http(
+                "POST",
+                f"{shop.gateway_url}/v1/orders",
+                {"user_id": user["id"], "items": [item]},
+                shop.headers,
+            )
+            time.sleep(0.3)
+        assert prometheus.query(errors), f"no server errors recorded for Charge\n{shop.logs()}"
+        assert prometheus.query(
+            'slo:sli_error:ratio_rate5m{slo="grpc-availability", job="payment"} > 0'
+        )
+    finally:
+        http("DELETE", f"{admin}/admin/faults", headers=auth)
