@@ -57,6 +57,7 @@ class Settings:
     log_format: str = "text"
     log_level: str = "INFO"
     access_log: bool = False
+    telemetry: bool = True
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +93,7 @@ class Settings:
                 "SHOP_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
             ),
             access_log=env.flag("SHOP_ACCESS_LOG", False),
+            telemetry=env.flag("SHOP_TELEMETRY", True),
         )
         return settings
 

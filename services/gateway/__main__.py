@@ -19,6 +19,7 @@ from services.gateway.users import MAX_IMPORT_BYTES
 from services.order.client import ORDER_METHODS, ORDER_SERVICE, OrderClient
 from services.platform.admin import AdminServer, make_admin_app
 from services.platform.channels import auth_metadata, open_channel
+from services.platform.no_telemetry import telemetry_for
 from services.user.client import USER_METHODS, USER_SERVICE, UserClient
 
 _LOG = logging.getLogger("services.gateway")
@@ -33,7 +34,7 @@ def main() -> int:
     """Serve the gateway until SIGTERM/SIGINT, then drain and exit."""
     settings = Settings.from_env("gateway")
     instrumentation.configure_logging(settings.log_format, settings.log_level)
-    telemetry = instrumentation.setup(settings.service, access_log=settings.access_log)
+    telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
     if not settings.api_keys:
         _LOG.warning("SHOP_API_KEYS is empty: /v1 is open to anyone")
     # One long-lived channel per downstream, shared by every request and by /readyz.

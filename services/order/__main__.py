@@ -9,6 +9,7 @@ from services.config import Settings
 from services.order.service import build_service
 from services.payment.client import connect_payment
 from services.platform.admin import admin_server
+from services.platform.no_telemetry import telemetry_for
 from services.platform.process import run_service
 from services.user.client import connect_user
 
@@ -17,7 +18,7 @@ def main() -> int:
     """Run the order service until SIGTERM."""
     settings = Settings.from_env("order")
     instrumentation.configure_logging(settings.log_format, settings.log_level)
-    telemetry = instrumentation.setup(settings.service, access_log=settings.access_log)
+    telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
     # One long-lived channel per downstream, shared by every request and the reconciler.
     users = connect_user(settings, telemetry)
     payments = connect_payment(settings, telemetry)

@@ -9,6 +9,7 @@ from services.config import Settings
 from services.payment.server import build_server
 from services.payment.store import ChargeStore
 from services.platform.admin import admin_server
+from services.platform.no_telemetry import telemetry_for
 from services.platform.process import run_service
 
 
@@ -16,7 +17,7 @@ def main() -> int:
     """Run the payment service until SIGTERM."""
     settings = Settings.from_env("payment")
     instrumentation.configure_logging(settings.log_format, settings.log_level)
-    telemetry = instrumentation.setup(settings.service, access_log=settings.access_log)
+    telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
     store = ChargeStore(settings.database_path())
     server = build_server(settings, telemetry, store)
     admin = admin_server(settings, telemetry, server)

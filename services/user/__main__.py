@@ -7,6 +7,7 @@ import sys
 import instrumentation
 from services.config import Settings
 from services.platform.admin import admin_server
+from services.platform.no_telemetry import telemetry_for
 from services.platform.process import run_service
 from services.user.server import build_server
 from services.user.store import UserStore
@@ -16,7 +17,7 @@ def main() -> int:
     """Run the user service until SIGTERM."""
     settings = Settings.from_env("user")
     instrumentation.configure_logging(settings.log_format, settings.log_level)
-    telemetry = instrumentation.setup(settings.service, access_log=settings.access_log)
+    telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
     store = UserStore(settings.database_path())
     server = build_server(settings, telemetry, store)
     admin = admin_server(settings, telemetry, server)

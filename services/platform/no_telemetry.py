@@ -1,0 +1,47 @@
+"""Telemetry switched off (`SHOP_TELEMETRY=off`): no interceptors, no spans, /metrics still served.
+
+The benchmarks measure the shop with and without instrumentation; this is the "without":
+the same processes and the same wiring, with every hook a pass-through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+import instrumentation
+from services.config import Settings
+
+
+class NoTelemetry:
+    """The instrumentation API as pass-throughs; business metrics still land on `registry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
+
+    def server_interceptors(self) -> list[Any]:
+        """No interceptors: grpcio serves the handlers directly."""
+        return []
+
+    def intercept_channel(self, channel: grpc.Channel, target: str | None = None) -> grpc.Channel:
+        """The channel itself, unwrapped."""
+        return channel
+
+    def instrument_flask(self, app: object) -> None:
+        """Nothing to hook."""
+
+    def metrics_app(self) -> Any:
+        """/metrics with the business metrics only."""
+        return make_wsgi_app(self.registry)
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Nothing to flush."""
+
+
+def telemetry_for(settings: Settings) -> instrumentation.Telemetry | NoTelemetry:
+    """The process's telemetry: `instrumentation.setup(...)`, or NoTelemetry when switched off."""
+    if not settings.telemetry:
+        return NoTelemetry()
+    return instrumentation.setup(settings.service, access_log=settings.access_log)
