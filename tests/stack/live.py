@@ -221,7 +221,7 @@ class Prometheus:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: http("GET", f"{self.url}/-/ready")[0] == 200, 30, "Prometheus to be ready")
+        wait_for(lambda: http("GET", f"{self.url}/-/ready")[0] == 200, 45, "Prometheus to be ready")
 
     @property
     def url(self) -> str:

@@ -25,7 +25,7 @@ from tests.stack.contract import (
 )
 from tests.stack.live import OtlpReceiver, Prometheus, Shop, http, wait_for
 
-pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(240)]
 
 SERVICE_MODULES = (
     "services.user",
@@ -127,7 +127,7 @@ def _wait_for_data(prometheus: Prometheus, shop: Shop) -> None:
         return all(prometheus.query(name) for name in names)
 
     try:
-        wait_for(all_recorded, 30, "every recording rule to have data")
+        wait_for(all_recorded, 45, "every recording rule to have data")
     except TimeoutError:
         empty = [n for n in names if not prometheus.query(n)]
         pytest.fail(f"recording rules without data: {empty}\n{shop.logs()}")
