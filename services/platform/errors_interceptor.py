@@ -60,5 +60,7 @@ def _handle(exc: Exception, method: str, context: grpc.ServicerContext) -> None:
         abort(context, exc)
     if context.code() is not None:  # type: ignore[attr-defined]
         raise exc  # the handler already aborted with its own status
+    if not context.is_active():
+        raise exc  # the caller cancelled or its deadline passed: nothing to report, no noise
     log.exception("unexpected error in %s", method)
     abort(context, ShopError(ErrorCode.INTERNAL, "internal error"))

@@ -137,3 +137,20 @@ def test_mtls_accepts_clients_with_a_certificate_and_refuses_others(tmp_path: Pa
             UserClient(plaintext).get_user(created.id, timeout=2)
     assert refused.value.code == ErrorCode.DOWNSTREAM_UNAVAILABLE
     assert plain.value.code == ErrorCode.DOWNSTREAM_UNAVAILABLE
+
+
+def test_unexpected_handler_errors_become_internal_without_details(tmp_path: Path) -> None:
+    class Broken(Echo):
+        def _unary(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+            raise RuntimeError("secret detail")
+
+    with (
+        running_echo(make_settings("user", tmp_path), Broken()) as running,
+        raw_channel(running.target) as channel,
+        pytest.raises(grpc.RpcError) as failure,
+    ):
+        call_echo(channel, "Unary", timeout=5)
+    assert failure.value.code() == grpc.StatusCode.INTERNAL
+    error = from_rpc_error(failure.value)
+    assert error.code == ErrorCode.INTERNAL
+    assert "secret" not in error.message
