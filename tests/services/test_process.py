@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from services.payment.store import ChargeStore
 from services.platform.admin import admin_server
 from services.platform.process import run_service
 from services.platform.server import GrpcServer
+from services.user.store import UserStore
 from shop.payment.v1 import payment_pb2
 from tests.services.platform_support import (
     ECHO_SERVICE,
@@ -30,6 +32,7 @@ from tests.services.platform_support import (
     make_settings,
     make_telemetry,
     payment_client,
+    user_client,
     wait_for,
 )
 
@@ -75,20 +78,23 @@ def test_run_service_stops_in_order(tmp_path: Path) -> None:
     assert events == ["on_stop serving=False", "telemetry"]
 
 
-@pytest.fixture
-def payment_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
+@contextmanager
+def _service_process(
+    service: str, data_dir: Path
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
+    """`python -m services.<service>` on free ports; killed at the end if still running."""
     env = {
         **os.environ,
         "SHOP_GRPC_PORT": "0",
         "SHOP_ADMIN_PORT": "0",
-        "SHOP_DATA_DIR": str(tmp_path),
+        "SHOP_DATA_DIR": str(data_dir),
         "SHOP_ADMIN_TOKEN": ADMIN_TOKEN,
         "SHOP_GRACE_PERIOD_S": "5",
         "OTEL_TRACES_EXPORTER": "none",
         "PYTHONPATH": str(REPO),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.payment"],
+        [sys.executable, "-m", f"services.{service}"],
         cwd=REPO,
         env=env,
         stderr=subprocess.PIPE,
@@ -103,6 +109,26 @@ def payment_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dic
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def payment_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
+    with _service_process("payment", tmp_path) as started:
+        yield started
+
+
+def test_user_process_serves_and_exits_on_sigterm(tmp_path: Path) -> None:
+    with _service_process("user", tmp_path) as (process, ports):
+        with user_client(f"ipv4:127.0.0.1:{ports['grpc']}") as client:
+            created = client.create_user("ann@example.com", "Ann")
+        assert _admin(ports["admin"], "/healthz")[0] == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    store = UserStore(tmp_path / "user.db")
+    try:
+        assert store.get(created.id).email == "ann@example.com"
+    finally:
+        store.close()
 
 
 def _ports(lines: queue.Queue[str]) -> dict[str, int]:

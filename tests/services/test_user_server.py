@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.errors import ErrorCode, ShopError
+from services.user.client import UserClient
 from shop.user.v1 import user_pb2
 from tests.services.platform_support import (
     Running,
@@ -118,3 +119,25 @@ def test_two_replicas_share_one_database_and_round_robin_spreads_calls(tmp_path:
         wait_for(lambda: sum(served()) == 10)
         counts = served()
     assert min(counts) >= 3, counts  # round_robin alternates; both replicas take a share
+
+
+def test_a_stopped_replica_leaves_the_rotation(tmp_path: Path) -> None:
+    settings = make_settings("user", tmp_path)
+    with running_user(settings) as first, running_user(settings) as second:
+        target = f"ipv4:127.0.0.1:{first.server.port},127.0.0.1:{second.server.port}"
+        with user_client(target) as client:
+            created = client.create_user("ann@example.com", "Ann")
+            wait_for(lambda: _spread(client, created.id, first, second))
+            first.server.stop(1.0)
+            # Health said NOT_SERVING before the port closed: no call fails, not even writes.
+            for i in range(20):
+                assert client.get_user(created.id).id == created.id
+                client.create_user(f"after{i}@example.com", "After")
+        assert second.store.count() == 21
+
+
+def _spread(client: object, user_id: str, *replicas: Running) -> bool:
+    """True once each replica has served a GetUser (both subchannels are READY)."""
+    assert isinstance(client, UserClient)
+    client.get_user(user_id)
+    return all(handled_calls(replica, "GetUser") > 0 for replica in replicas)
