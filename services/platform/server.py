@@ -21,8 +21,9 @@ from services.platform.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
-# Threads beyond the concurrency limit: calls refused with RESOURCE_EXHAUSTED still need
-# a moment of a thread, and health checks must not queue behind business calls.
+# One thread per admitted call, so an admitted call never queues for a thread, plus a few
+# spare. Note that each client channel's health Watch stream is a long-lived call: it takes
+# one slot of max_concurrent_rpcs (and, behind the telemetry interceptor, one thread).
 _SPARE_THREADS = 4
 
 
