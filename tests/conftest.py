@@ -128,7 +128,7 @@ def free_port() -> Callable[[], int]:
 ShopFactory = Callable[..., Shop]
 
 
-def _start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | None = None) -> Shop:
+def start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | None = None) -> Shop:
     layout = ShopLayout(
         ports=ShopPorts.free(user_replicas),
         data_dir=root / "data",
@@ -150,7 +150,7 @@ def _start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | Non
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """One real shop for the session; a test that breaks a process must bring it back."""
-    started = _start_shop(tmp_path_factory.mktemp("shop"))
+    started = start_shop(tmp_path_factory.mktemp("shop"))
     yield started
     started.launcher.stop()
 
@@ -161,7 +161,7 @@ def make_shop(tmp_path: Path) -> Iterator[ShopFactory]:
     started: list[Shop] = []
 
     def make(user_replicas: int = 1, env: Mapping[str, str] | None = None) -> Shop:
-        shop = _start_shop(tmp_path / f"shop{len(started)}", user_replicas, env)
+        shop = start_shop(tmp_path / f"shop{len(started)}", user_replicas, env)
         started.append(shop)
         return shop
 

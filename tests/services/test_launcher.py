@@ -6,6 +6,7 @@ import os
 import threading
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from services.launcher import (
     ShopTokens,
     free_ports,
 )
-from tests.conftest import HttpAnswer, ShopFactory, wait_until
+from tests.conftest import HttpAnswer, Shop, start_shop, wait_until
 
 
 def _layout(replicas: int = 2) -> ShopLayout:
@@ -73,8 +74,18 @@ def _new_user(shop) -> HttpAnswer:  # type: ignore[no-untyped-def]
     return shop.request("POST", "/v1/users", json_body={"email": email, "name": "R"})
 
 
-def test_replicas_kill_and_restart(make_shop: ShopFactory) -> None:
-    shop = make_shop(user_replicas=2)
+@pytest.fixture(scope="module")
+def replica_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """Two user replicas, and a 3 s gateway deadline so a 1 s slow call can be in flight."""
+    started = start_shop(
+        tmp_path_factory.mktemp("replicas"), user_replicas=2, env={"SHOP_REQUEST_TIMEOUT_S": "3"}
+    )
+    yield started
+    started.launcher.stop()
+
+
+def test_replicas_kill_and_restart(replica_shop: Shop) -> None:
+    shop = replica_shop
     launcher, ports = shop.launcher, shop.layout.ports
     assert all(_healthz(port) == 200 for port in ports.user_admin)
     user_id = _new_user(shop).json()["id"]
@@ -93,10 +104,11 @@ def test_replicas_kill_and_restart(make_shop: ShopFactory) -> None:
     assert shop.request("GET", f"/v1/users/{user_id}").status == 200
 
 
-def test_sigterm_lets_the_gateway_finish_in_flight_requests(make_shop: ShopFactory) -> None:
-    shop = make_shop(env={"SHOP_REQUEST_TIMEOUT_S": "3"})
+def test_sigterm_lets_the_gateway_finish_in_flight_requests(replica_shop: Shop) -> None:
+    shop = replica_shop
     user_id = _new_user(shop).json()["id"]
-    shop.set_fault("user", {"method": "GetUser", "latency_ms": 1000})
+    for name in ("user", "user-2"):
+        shop.set_fault(name, {"method": "GetUser", "latency_ms": 1000})
     answers: list[HttpAnswer] = []
     slow = threading.Thread(
         target=lambda: answers.append(shop.request("GET", f"/v1/users/{user_id}"))
@@ -109,12 +121,29 @@ def test_sigterm_lets_the_gateway_finish_in_flight_requests(make_shop: ShopFacto
             text = page.read().decode()
         return 'http_server_active_requests{http_request_method="GET"} 1.0' in text
 
-    wait_until(in_flight, 5, "the slow request to be in flight")
-    code = shop.launcher.terminate("gateway", grace_s=5)
-    slow.join(5)
-    assert code == 0
-    assert answers and answers[0].status == 200, answers
-    with pytest.raises(OSError):
-        urllib.request.urlopen(shop.gateway_url + "/healthz", timeout=1)
-    shop.launcher.stop()
-    assert all(shop.launcher.pid(name) is None for name in shop.launcher.names)
+    try:
+        wait_until(in_flight, 5, "the slow request to be in flight")
+        code = shop.launcher.terminate("gateway", grace_s=5)
+        slow.join(5)
+        assert code == 0
+        assert answers and answers[0].status == 200, answers
+        with pytest.raises(OSError):
+            urllib.request.urlopen(shop.gateway_url + "/healthz", timeout=1)
+    finally:
+        for name in ("user", "user-2"):
+            shop.clear_faults(name)
+        shop.launcher.start(["gateway"])
+    shop.wait_ready()
+
+
+def test_stop_terminates_gracefully(tmp_path: Path) -> None:
+    layout = ShopLayout(
+        ShopPorts.free(), tmp_path / "data", ShopTokens.generate(), base_env=dict(os.environ)
+    )
+    payment = next(spec for spec in layout.specs() if spec.name == "payment")
+    launcher = Launcher([payment], log_dir=tmp_path / "logs")
+    launcher.start()
+    assert launcher.pid("payment") and _healthz(payment.admin_port) == 200
+    assert launcher.terminate("payment") == 0  # SIGTERM: drained and exited cleanly
+    assert launcher.pid("payment") is None
+    launcher.stop()
