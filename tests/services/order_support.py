@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from prometheus_client import CollectorRegistry
 import instrumentation
 from services.config import Settings
 from services.errors import ErrorCode, ShopError, abort
+from services.faults.rules import FaultRegistry
 from services.order.client import ORDER_METHODS, ORDER_SERVICE, OrderClient, connect_order
 from services.order.metrics import OrderMetrics
 from services.order.reconcile import Reconciler
@@ -252,8 +254,13 @@ def _telemetry(created: list[instrumentation.Telemetry], name: str) -> instrumen
 
 
 @contextmanager
-def running_shop(data_dir: Path, service_token: str = "") -> Iterator[ShopRig]:
-    """The three services wired as in production (GrpcServer, clients), stopped on exit."""
+def running_shop(
+    data_dir: Path, service_token: str = "", payment_rng: random.Random | None = None
+) -> Iterator[ShopRig]:
+    """The three services wired as in production (GrpcServer, clients), stopped on exit.
+
+    `payment_rng` makes payment's fault decisions reproducible.
+    """
     created: list[instrumentation.Telemetry] = []
     base = Settings(
         service="order",
@@ -268,7 +275,9 @@ def running_shop(data_dir: Path, service_token: str = "") -> Iterator[ShopRig]:
     user_server.start()
     payment_settings = base.with_overrides(service="payment")
     charges = ChargeStore(payment_settings.database_path())
-    payment_server = build_payment_server(payment_settings, _telemetry(created, "pay"), charges)
+    payment_telemetry = _telemetry(created, "payment")
+    faults = FaultRegistry(payment_telemetry.registry, payment_rng)
+    payment_server = build_payment_server(payment_settings, payment_telemetry, charges, faults)
     payment_server.start()
     payment_settings = payment_settings.with_overrides(grpc_port=payment_server.port)
     settings = base.with_overrides(
