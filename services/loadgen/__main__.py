@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
 
 from services.config import Settings
 from services.loadgen.client import GatewayHttp
 from services.loadgen.mix import ShopWorkload
 from services.loadgen.runner import LoadPlan, run_load
 from services.loadgen.summary import format_summary
+
+_SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,8 +28,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = LoadPlan(rate=args.rate, duration_s=args.duration, workers=args.workers)
     until = "until Ctrl-C" if plan.duration_s == 0 else f"for {plan.duration_s:g} s"
     print(f"load: {plan.rate:g} req/s {until} against {args.gateway}", flush=True)
+    previous = _stop_on_sigterm()
     started = time.monotonic()
-    recorder = run_load(ShopWorkload(http), plan, sys.stdout)
+    try:
+        recorder = run_load(ShopWorkload(http), plan, sys.stdout)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.stdout.write(format_summary(recorder, time.monotonic() - started))
     return 0
 
@@ -42,6 +53,18 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     )
     parser.add_argument("--workers", type=int, default=32, help="concurrent calls at most")
     return parser
+
+
+def _stop_on_sigterm() -> _SignalHandler:
+    # `docker stop` sends SIGTERM, and as PID 1 a process without a handler ignores it:
+    # treat it as Ctrl-C so the run ends at once and still prints its summary.
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handle)
 
 
 def _positive(text: str) -> float:
