@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -113,9 +113,15 @@ def echo_server(hooks: Hooks) -> Iterator[int]:
         server.stop(None)
 
 
-def measure(stub: Callable[..., Any], seconds: float) -> float:
-    """Sequential calls for about ``seconds``; calls per second."""
+def measure(stub: Callable[..., Any], seconds: float, server_pid: int | None = None) -> Sample:
+    """Sequential calls for about ``seconds``: calls per second and CPU microseconds per call.
+
+    CPU time (this process, plus the server process when it is another one) is what the
+    instrumentation really adds; it is far less disturbed by other load on the machine
+    than throughput is.
+    """
     calls = 0
+    cpu0 = time.process_time() + _cpu_of(server_pid)
     began = time.perf_counter()
     deadline = began + seconds
     while True:
@@ -124,7 +130,27 @@ def measure(stub: Callable[..., Any], seconds: float) -> float:
         calls += 50
         now = time.perf_counter()
         if now >= deadline:
-            return calls / (now - began)
+            cpu = time.process_time() + _cpu_of(server_pid) - cpu0
+            return Sample(calls / (now - began), cpu * 1e6 / calls)
+
+
+class Sample(NamedTuple):
+    """One measurement of one variant."""
+
+    rps: float
+    cpu_us: float
+
+
+def _cpu_of(pid: int | None) -> float:
+    """CPU seconds used so far by another process (Linux /proc); 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Client:
@@ -132,7 +158,7 @@ class Client:
 
     def __init__(self, hooks: Hooks, port: int) -> None:
         self.channel = hooks.wrap_channel(grpc.insecure_channel(f"127.0.0.1:{port}"))
-        self.stub = self.channel.unary_unary(METHOD)
+        self.stub = self.channel.unary_unary(METHOD, None, None)
         for _ in range(200):
             self.stub(PAYLOAD)
 
@@ -141,9 +167,9 @@ class Client:
         self.channel.close()
 
 
-def run_same_process(repeats: int, seconds: float) -> dict[str, list[float]]:
-    """rps per variant and repeat, client and server in this process."""
-    results: dict[str, list[float]] = {v: [] for v in VARIANTS}
+def run_same_process(repeats: int, seconds: float) -> dict[str, list[Sample]]:
+    """Samples per variant and repeat, client and server in this process."""
+    results: dict[str, list[Sample]] = {v: [] for v in VARIANTS}
     for _ in range(repeats):
         for variant in VARIANTS:
             hooks = Hooks(variant)
@@ -155,16 +181,17 @@ def run_same_process(repeats: int, seconds: float) -> dict[str, list[float]]:
     return results
 
 
-def run_two_processes(repeats: int, seconds: float) -> dict[str, list[float]]:
-    """rps per variant and repeat, each variant's server in its own child process."""
+def run_two_processes(repeats: int, seconds: float) -> dict[str, list[Sample]]:
+    """Samples per variant and repeat, each variant's server in its own child process."""
     servers = {v: _spawn_server(v) for v in VARIANTS}
     try:
         hooks = {v: Hooks(v) for v in VARIANTS}
         clients = {v: Client(hooks[v], port) for v, (_, port) in servers.items()}
-        results: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        results: dict[str, list[Sample]] = {v: [] for v in VARIANTS}
         for _ in range(repeats):
             for variant in VARIANTS:
-                results[variant].append(measure(clients[variant].stub, seconds))
+                proc = servers[variant][0]
+                results[variant].append(measure(clients[variant].stub, seconds, proc.pid))
         for variant in VARIANTS:
             clients[variant].close()
             hooks[variant].close()
@@ -196,37 +223,47 @@ def serve(variant: str) -> int:
     return 0
 
 
-def summarize(results: dict[str, list[float]], prefix: str) -> dict[str, float]:
-    """Median rps, ratio to bare and added microseconds per call for every variant."""
+def summarize(results: dict[str, list[Sample]], prefix: str) -> dict[str, float]:
+    """Medians per variant: rps, ratio to bare, added wall and CPU microseconds per call."""
     out: dict[str, float] = {}
-    bare = statistics.median(results["bare"])
-    for variant, values in results.items():
-        rps = statistics.median(values)
+    bare_rps = statistics.median(s.rps for s in results["bare"])
+    bare_cpu = statistics.median(s.cpu_us for s in results["bare"])
+    for variant, samples in results.items():
+        rps = statistics.median(s.rps for s in samples)
+        cpu = statistics.median(s.cpu_us for s in samples)
         out[f"{prefix}{variant}_rps"] = round(rps, 1)
+        out[f"{prefix}{variant}_cpu_us"] = round(cpu, 1)
         if variant != "bare":
-            out[f"{prefix}{variant}_ratio"] = round(rps / bare, 3)
-            out[f"{prefix}{variant}_added_us"] = round(1e6 / rps - 1e6 / bare, 1)
-    contrib_added = out[f"{prefix}contrib_added_us"]
-    if contrib_added > 0:
-        share = out[f"{prefix}ours_added_us"] / contrib_added
-        out[f"{prefix}ours_cost_vs_contrib"] = round(share, 3)
+            out[f"{prefix}{variant}_ratio"] = round(rps / bare_rps, 3)
+            out[f"{prefix}{variant}_added_us"] = round(1e6 / rps - 1e6 / bare_rps, 1)
+            out[f"{prefix}{variant}_added_cpu_us"] = round(cpu - bare_cpu, 1)
+            out[f"{prefix}{variant}_cpu_ratio"] = round(bare_cpu / cpu, 3)
+    for unit in ("added_us", "added_cpu_us"):
+        contrib = out[f"{prefix}contrib_{unit}"]
+        if contrib > 0:
+            share = out[f"{prefix}ours_{unit}"] / contrib
+            out[f"{prefix}ours_{unit}_vs_contrib"] = round(share, 3)
     return out
 
 
 def print_table(
-    title: str, results: dict[str, list[float]], figures: dict[str, float], prefix: str
+    title: str, results: dict[str, list[Sample]], figures: dict[str, float], prefix: str
 ) -> None:
-    """One row per variant: median rps, spread, ratio to bare, added cost per call."""
+    """One row per variant: throughput (median, spread), CPU per call, costs added."""
     print(f"\n{title}")
     print(
-        f"{'variant':<16} {'rps (median)':>13} {'min':>9} {'max':>9} {'x bare':>7} {'+us/call':>9}"
+        f"{'variant':<16} {'rps':>7} {'min':>7} {'max':>7} {'x bare':>7} {'+us/call':>9} "
+        f"{'cpu us':>7} {'+cpu us':>8} {'cpu x':>6}"
     )
-    for variant, values in results.items():
-        ratio = figures.get(f"{prefix}{variant}_ratio", 1.0)
-        added = figures.get(f"{prefix}{variant}_added_us", 0.0)
+    for variant, samples in results.items():
+        rps = [s.rps for s in samples]
         print(
-            f"{variant:<16} {statistics.median(values):>13.0f} {min(values):>9.0f} "
-            f"{max(values):>9.0f} {ratio:>7.3f} {added:>9.1f}"
+            f"{variant:<16} {statistics.median(rps):>7.0f} {min(rps):>7.0f} {max(rps):>7.0f} "
+            f"{figures.get(f'{prefix}{variant}_ratio', 1.0):>7.3f} "
+            f"{figures.get(f'{prefix}{variant}_added_us', 0.0):>9.1f} "
+            f"{figures[f'{prefix}{variant}_cpu_us']:>7.1f} "
+            f"{figures.get(f'{prefix}{variant}_added_cpu_us', 0.0):>8.1f} "
+            f"{figures.get(f'{prefix}{variant}_cpu_ratio', 1.0):>6.3f}"
         )
 
 
@@ -240,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.serve:
         return serve(args.serve)
-    repeats = args.repeats or (3 if args.quick else 7)
-    seconds = args.seconds or (0.5 if args.quick else 2.0)
+    repeats = args.repeats or (5 if args.quick else 9)
+    seconds = args.seconds or (0.4 if args.quick else 1.0)
     same = run_same_process(repeats, seconds)
     figures = summarize(same, "")
     print_table("same process (client + server)", same, figures, "")

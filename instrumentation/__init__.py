@@ -65,12 +65,10 @@ def setup(
     register_runtime_metrics(registry)
     provider = make_tracer_provider(service_name, sampler or sampler_from_env(env))
     store = SpanStore()
-    provider.add_span_processor(store)
     health = HealthMetrics(registry)
     exporter = span_exporter if span_exporter is not None else exporter_from_env(env)
-    processor = None if exporter is None else BoundedSpanProcessor(exporter, health)
-    if processor is not None:
-        provider.add_span_processor(processor)
+    processor = BoundedSpanProcessor(exporter, health, store)
+    provider.add_span_processor(processor)
     telemetry = Telemetry(service_name, registry, provider, processor, store, health, access_log)
     if set_global:
         trace.set_tracer_provider(provider)

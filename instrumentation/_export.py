@@ -16,6 +16,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ._span_store import SpanStore
 from .metrics import HealthMetrics
 
 log = logging.getLogger("instrumentation.export")
@@ -28,17 +29,20 @@ _NOISY_EXPORTER_LOGGERS = (
 
 
 class BoundedSpanProcessor(SpanProcessor):
-    """Queues ended spans (at most ``max_queue``) and exports them in batches from one thread."""
+    """Queues ended spans (at most ``max_queue``); one thread feeds them to the debug-page
+    store and the exporter in batches, off the calls' path."""
 
     def __init__(
         self,
-        exporter: SpanExporter,
+        exporter: SpanExporter | None,
         health: HealthMetrics,
+        store: SpanStore | None = None,
         max_queue: int = 2048,
         max_batch: int = 512,
         delay_s: float = 1.0,
     ) -> None:
         self._exporter = exporter
+        self._store = store
         self._max_queue = max_queue
         self._max_batch = max_batch
         self._delay_s = delay_s
@@ -123,6 +127,8 @@ class BoundedSpanProcessor(SpanProcessor):
         closer.join(timeout_s)
 
     def _exporter_shutdown(self) -> None:
+        if self._exporter is None:
+            return
         try:
             self._exporter.shutdown()
         except Exception:
@@ -151,6 +157,14 @@ class BoundedSpanProcessor(SpanProcessor):
         return batch
 
     def _export(self, batch: Sequence[ReadableSpan]) -> None:
+        if self._store is not None:
+            try:
+                self._store.add(batch)
+            except Exception:
+                self._errors.inc()
+                log.debug("span store failed", exc_info=True)
+        if self._exporter is None:
+            return
         try:
             result = self._exporter.export(batch)
         except Exception:

@@ -59,7 +59,7 @@ class _AioClientInterceptor:
             code = await grpc_call.code()
             details = await grpc_call.details()
             if code is _OK and unary_response:
-                call.method.msg_received.inc()
+                call.method.msg_received(1)
             self._rec.finish(call, code or _UNKNOWN, details)
         except Exception:
             self._rec.error()
@@ -75,7 +75,7 @@ class AioUnaryUnaryInterceptor(_AioClientInterceptor, grpc.aio.UnaryUnaryClientI
         grpc_call = await continuation(details, request)
         if call is None or method is None:
             return grpc_call
-        method.msg_sent.inc()
+        method.msg_sent(1)
         try:
             await grpc_call
         except grpc.aio.AioRpcError as err:
@@ -87,7 +87,7 @@ class AioUnaryUnaryInterceptor(_AioClientInterceptor, grpc.aio.UnaryUnaryClientI
         except Exception as exc:
             self._rec.finish(call, _UNKNOWN, str(exc), exc)
             return grpc_call
-        method.msg_received.inc()
+        method.msg_received(1)
         self._rec.finish(call, _OK)
         return grpc_call
 
@@ -102,7 +102,7 @@ class AioUnaryStreamInterceptor(_AioClientInterceptor, grpc.aio.UnaryStreamClien
         grpc_call = await continuation(details, request)
         if call is None or method is None:
             return grpc_call
-        method.msg_sent.inc()
+        method.msg_sent(1)
         self._finish_when_done(call, grpc_call, False)
         return _count_responses(grpc_call, method.msg_received)
 
@@ -141,18 +141,18 @@ class AioStreamStreamInterceptor(_AioClientInterceptor, grpc.aio.StreamStreamCli
 
 async def _count_responses(grpc_call: Any, counter: Any) -> AsyncIterator[Any]:
     async for item in grpc_call:
-        counter.inc()
+        counter(1)
         yield item
 
 
 async def _count_requests(iterator: Any, counter: Any) -> AsyncIterator[Any]:
     if hasattr(iterator, "__aiter__"):
         async for item in iterator:
-            counter.inc()
+            counter(1)
             yield item
     else:
         for item in iterator:
-            counter.inc()
+            counter(1)
             yield item
 
 

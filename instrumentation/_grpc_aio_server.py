@@ -86,7 +86,7 @@ def _unary(
             request = _count(request, received)
             context = _Context(context, method)
         else:
-            received.inc()
+            received(1)
         call.attach()
         try:
             response = await inner(request, context)
@@ -95,7 +95,7 @@ def _unary(
             raise
         code = outcome(context)
         if code is _OK:
-            sent.inc()
+            sent(1)
         rec.finish(call, code, context.details() or None)
         return response
 
@@ -120,7 +120,7 @@ def _begin_stream(
     if req_stream:
         request = _count(request, method.msg_received)
     else:
-        method.msg_received.inc()
+        method.msg_received(1)
     context.add_done_callback(lambda _: _terminated(rec, call, context))
     call.attach()
     return call, request
@@ -139,7 +139,7 @@ def _streaming_generator(
             return
         try:
             async for item in inner(request, _Context(context, method)):
-                sent.inc()
+                sent(1)
                 yield item
         except BaseException as exc:
             rec.finish(call, *failure(context, exc))
@@ -179,12 +179,12 @@ class _Context:
     async def read(self) -> Any:
         item = await self._context.read()
         if item is not _EOF:
-            self._method.msg_received.inc()
+            self._method.msg_received(1)
         return item
 
     async def write(self, message: Any) -> None:
         await self._context.write(message)
-        self._method.msg_sent.inc()
+        self._method.msg_sent(1)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._context, name)
@@ -221,7 +221,7 @@ def _terminated(rec: RpcRecorder, call: Call, context: Any) -> None:
 
 async def _count(iterator: Any, counter: Any) -> AsyncIterator[Any]:
     async for item in iterator:
-        counter.inc()
+        counter(1)
         yield item
 
 

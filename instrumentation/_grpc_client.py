@@ -94,7 +94,7 @@ class _Multicallable:
         if self._req_stream:
             request = _count(request, self._method.msg_sent)
         else:
-            self._method.msg_sent.inc()
+            self._method.msg_sent(1)
         return call, request, metadata
 
     def _on_done(self, call: Call, unary_response: bool) -> Any:
@@ -105,7 +105,7 @@ class _Multicallable:
             try:
                 code = future.code() or _UNKNOWN
                 if code is _OK and unary_response:
-                    received.inc()
+                    received(1)
                 rec.finish(call, code, future.details())
             except Exception:
                 rec.error()
@@ -132,7 +132,7 @@ class _UnaryResponse(_Multicallable):
         except BaseException as exc:
             self._rec.finish(call, _UNKNOWN, str(exc), exc)
             raise
-        self._method.msg_received.inc()
+        self._method.msg_received(1)
         self._rec.finish(call, _OK)
         return response
 
@@ -150,7 +150,7 @@ class _UnaryResponse(_Multicallable):
         except BaseException as exc:
             self._rec.finish(call, _UNKNOWN, str(exc), exc)
             raise
-        self._method.msg_received.inc()
+        self._method.msg_received(1)
         self._rec.finish(call, _OK)
         return result
 
@@ -195,7 +195,7 @@ class _ResponseStream:
 
     def __next__(self) -> Any:
         item = next(self._call)
-        self._received.inc()
+        self._received(1)
         return item
 
     def __getattr__(self, name: str) -> Any:
@@ -210,5 +210,5 @@ def _rpc_error(err: grpc.RpcError) -> tuple[grpc.StatusCode, str | None]:
 
 def _count(iterator: Any, counter: Any) -> Iterator[Any]:
     for item in iterator:
-        counter.inc()
+        counter(1)
         yield item

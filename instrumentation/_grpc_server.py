@@ -87,7 +87,7 @@ def _unary_response(
         if req_stream:
             request = _count(request, received)
         else:
-            received.inc()
+            received(1)
         token = call.attach()
         try:
             response = inner(request, context)
@@ -98,7 +98,7 @@ def _unary_response(
         detach(token)
         code = outcome(context)
         if code is _OK:
-            sent.inc()
+            sent(1)
         finish(call, code, _details(context))
         return response
 
@@ -117,7 +117,7 @@ def _stream_response(
         if req_stream:
             request = _count(request, received)
         else:
-            received.inc()
+            received(1)
         # Runs when the RPC terminates, including cancellation and deadline.
         context.add_callback(lambda: _terminated(rec, call, context))
         token = call.attach()
@@ -160,7 +160,7 @@ class _ResponseIterator:
             raise
         finally:
             detach(token)
-        call.method.msg_sent.inc()
+        call.method.msg_sent(1)
         return item
 
 
@@ -205,7 +205,7 @@ def _details(context: Any) -> str | None:
 
 def _count(iterator: Any, counter: Any) -> Iterator[Any]:
     for item in iterator:
-        counter.inc()
+        counter(1)
         yield item
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
@@ -12,9 +12,15 @@ from ._wsgi import StartResponse, WSGIApp, WSGIEnvironment
 
 
 def make_metrics_app(
-    registry: CollectorRegistry, store: SpanStore, fallback: WSGIApp | None = None
+    registry: CollectorRegistry,
+    store: SpanStore,
+    fallback: WSGIApp | None = None,
+    refresh: Callable[[], object] | None = None,
 ) -> WSGIApp:
-    """Route /metrics and /debug...; anything else goes to ``fallback`` (404 without one)."""
+    """Route /metrics and /debug...; anything else goes to ``fallback`` (404 without one).
+
+    ``refresh`` runs before a debug page is drawn (to feed the store the spans still queued).
+    """
     metrics = make_wsgi_app(registry)
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -22,6 +28,8 @@ def make_metrics_app(
         if path == "/metrics":
             return metrics(environ, start_response)  # type: ignore[no-any-return]
         if path == "/debug" or path.startswith("/debug/"):
+            if refresh is not None:
+                refresh()
             return debug_app(store, environ, start_response)
         if fallback is not None:
             return fallback(environ, start_response)

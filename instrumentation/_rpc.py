@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -18,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._codes import GO_NAMES, SERVER_ERROR_CODES
 from ._span import SpanFactory
-from .metrics import GrpcMetrics
+from .metrics import FastHistogram, GrpcMetrics, fast_inc
 
 SEMCONV_VERSION = "1.45.0"
 UNKNOWN = "unknown"
@@ -75,19 +76,19 @@ class Method:
         self.span_name = f"{service}/{method}" if service != UNKNOWN else OTHER_METHOD
         self.attributes: dict[str, Any] = {"rpc.system.name": "grpc", "rpc.method": self.span_name}
         self.attributes.update(extra)
-        self.started = metrics.started.labels(*self.labels)
-        self.msg_received = metrics.msg_received.labels(*self.labels)
-        self.msg_sent = metrics.msg_sent.labels(*self.labels)
-        self.handling = metrics.handling_seconds.labels(*self.labels)
-        self.handled: dict[grpc.StatusCode, Any] = {}
+        self.started = fast_inc(metrics.started.labels(*self.labels))
+        self.msg_received = fast_inc(metrics.msg_received.labels(*self.labels))
+        self.msg_sent = fast_inc(metrics.msg_sent.labels(*self.labels))
+        self.handling = FastHistogram(metrics.handling_seconds.labels(*self.labels))
+        self.handled: dict[grpc.StatusCode, Callable[[float], None]] = {}
 
-    def handled_counter(self, code: grpc.StatusCode) -> Any:
-        """The grpc_*_handled_total child for ``code``."""
-        child = self.handled.get(code)
-        if child is None:
+    def handled_inc(self, code: grpc.StatusCode) -> Callable[[float], None]:
+        """The increment of grpc_*_handled_total for ``code``."""
+        inc = self.handled.get(code)
+        if inc is None:
             child = self.metrics.handled.labels(*self.labels, GO_NAMES.get(code, "Unknown"))
-            self.handled[code] = child
-        return child
+            inc = self.handled[code] = fast_inc(child)
+        return inc
 
 
 class Call:
@@ -156,7 +157,7 @@ class RpcRecorder:
                 attributes = {**attributes, **_peer_attributes(peer)}
             span = self._spans.start(method.span_name, parent, self._kind, attributes)
             call = Call(method, span, _set_span_in_context(span, parent), peer)
-            method.started.inc()
+            method.started(1)
             return call
         except Exception:
             self.error()
@@ -176,7 +177,7 @@ class RpcRecorder:
         try:
             elapsed = _perf_counter() - call.start
             method = call.method
-            method.handled_counter(code).inc()
+            method.handled_inc(code)(1)
             span = call.span
             if span.is_recording():
                 span.set_attribute("rpc.response.status_code", code.name)
@@ -186,7 +187,7 @@ class RpcRecorder:
                     span.set_status(Status(StatusCode.ERROR, details or code.name))
                 ctx = span.get_span_context()
                 if ctx.trace_flags & 1:
-                    method.handling.observe(elapsed, {"trace_id": format(ctx.trace_id, "032x")})
+                    method.handling.observe(elapsed, format(ctx.trace_id, "032x"))
                 else:
                     method.handling.observe(elapsed)
                 span.end()

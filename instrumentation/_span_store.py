@@ -6,10 +6,10 @@ import collections
 import heapq
 import itertools
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 # The latency boundaries of OpenCensus/OpenTelemetry zPages, in nanoseconds.
@@ -39,8 +39,8 @@ class SpanSamples:
     error_total: int = 0
 
 
-class SpanStore(SpanProcessor):
-    """A span processor that keeps samples in memory; bounded in names and samples per name."""
+class SpanStore:
+    """Span samples in memory, bounded in names and samples per name; fed in batches."""
 
     def __init__(self, per_name: int = 20, max_names: int = 200) -> None:
         self._per_name = per_name
@@ -49,33 +49,34 @@ class SpanStore(SpanProcessor):
         self._lock = threading.Lock()
         self._seq = itertools.count()
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        """Nothing to do when a span starts."""
-
-    def on_end(self, span: ReadableSpan) -> None:
-        """Record ``span`` under its name."""
-        duration = (span.end_time or 0) - (span.start_time or 0)
+    def add(self, spans: Iterable[ReadableSpan]) -> None:
+        """Record ``spans``, each under its name."""
         with self._lock:
-            samples = self._by_name.get(span.name)
-            if samples is None:
-                if len(self._by_name) >= self._max_names:
-                    return
-                samples = SpanSamples(
-                    collections.deque(maxlen=self._per_name),
-                    collections.deque(maxlen=self._per_name),
-                )
-                self._by_name[span.name] = samples
-            samples.total += 1
-            samples.recent.append(span)
-            samples.latency_counts[_bucket(duration)] += 1
-            if span.status.status_code is StatusCode.ERROR:
-                samples.error_total += 1
-                samples.errors.append(span)
-            entry = (duration, next(self._seq), span)
-            if len(samples.slowest) < self._per_name:
-                heapq.heappush(samples.slowest, entry)
-            elif duration > samples.slowest[0][0]:
-                heapq.heapreplace(samples.slowest, entry)
+            for span in spans:
+                self._add(span)
+
+    def _add(self, span: ReadableSpan) -> None:
+        duration = (span.end_time or 0) - (span.start_time or 0)
+        samples = self._by_name.get(span.name)
+        if samples is None:
+            if len(self._by_name) >= self._max_names:
+                return
+            samples = SpanSamples(
+                collections.deque(maxlen=self._per_name),
+                collections.deque(maxlen=self._per_name),
+            )
+            self._by_name[span.name] = samples
+        samples.total += 1
+        samples.recent.append(span)
+        samples.latency_counts[_bucket(duration)] += 1
+        if span.status.status_code is StatusCode.ERROR:
+            samples.error_total += 1
+            samples.errors.append(span)
+        entry = (duration, next(self._seq), span)
+        if len(samples.slowest) < self._per_name:
+            heapq.heappush(samples.slowest, entry)
+        elif duration > samples.slowest[0][0]:
+            heapq.heapreplace(samples.slowest, entry)
 
     def names(self) -> list[str]:
         """Span names seen, sorted."""
@@ -101,13 +102,6 @@ class SpanStore(SpanProcessor):
             if kind == "errors":
                 return list(reversed(s.errors))
             return list(reversed(s.recent))
-
-    def shutdown(self) -> None:
-        """Nothing to release."""
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing is buffered."""
-        return True
 
 
 def _bucket(duration_ns: int) -> int:

@@ -42,7 +42,7 @@ class Telemetry:
         service_name: str,
         registry: CollectorRegistry,
         tracer_provider: TracerProvider,
-        processor: BoundedSpanProcessor | None,
+        processor: BoundedSpanProcessor,
         span_store: SpanStore,
         health: HealthMetrics,
         access_log: bool,
@@ -92,7 +92,9 @@ class Telemetry:
 
     def metrics_app(self, fallback: WSGIApp | None = None) -> WSGIApp:
         """WSGI app serving /metrics and /debug; other paths go to ``fallback`` (or 404)."""
-        return make_metrics_app(self.registry, self.span_store, fallback)
+        return make_metrics_app(
+            self.registry, self.span_store, fallback, refresh=lambda: self.force_flush(0.5)
+        )
 
     def force_flush(self, timeout_s: float = 5.0) -> bool:
         """Export queued spans now; True if done within ``timeout_s``."""
@@ -100,8 +102,7 @@ class Telemetry:
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Flush and stop exporting; returns within ``timeout_s`` even if the exporter hangs."""
-        if self._processor is not None:
-            self._processor.shutdown(timeout_s)
+        self._processor.shutdown(timeout_s)
         self.tracer_provider.shutdown()
 
     def _recorder(self, component: str, server: bool, target: str | None = None) -> RpcRecorder:
