@@ -204,6 +204,7 @@ def overview() -> Json:
     )
 
     d.row("Service graph (client side: who calls whom)")
+    d.add(service_graph(), w=12, h=10)
     d.add(
         table(
             "Service graph edges: caller -> callee",
@@ -233,7 +234,7 @@ def overview() -> Json:
             "the calling process, grpc_service the service it calls.",
         ),
         w=12,
-        h=8,
+        h=10,
     )
     d.add(
         timeseries(
@@ -246,10 +247,9 @@ def overview() -> Json:
             ],
             "reqps",
         ),
-        w=12,
+        w=24,
         h=8,
     )
-    d.add(service_graph(), w=24, h=10)
     return d.json()
 
 
@@ -272,7 +272,7 @@ def service_graph() -> Json:
     )
     return {
         "type": "nodeGraph",
-        "title": "Service graph (who calls whom; numbers in the table above)",
+        "title": "Service graph (arrows: gRPC calls; numbers in the table)",
         "description": "Nodes are processes, arrows are gRPC calls measured by the caller.",
         "datasource": PROMETHEUS,
         "targets": [{"refId": "nodes", **nodes}, {"refId": "edges", **edges}],
