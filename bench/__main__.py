@@ -9,6 +9,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "overhead": "bench.overhead",
     "serialization": "bench.serialization",
+    "e2e": "bench.e2e",
 }
 
 

@@ -1,0 +1,296 @@
+"""`python -m bench e2e [--quick]`: the whole order path under load, with and without telemetry.
+
+POST /v1/orders -> gateway -> order -> user + payment (SQLite writes), over loopback, every
+process separate and the load from its own process. One shop per setting (fresh data dir):
+telemetry off, full (100% sampling, exporting to a live OTLP sink), sampled 10%, and full
+with the exporter's endpoint down. Measured in interleaved repeats (the order of settings
+rotates each round): saturation throughput (wrk, or a closed-loop client); p50/p95/p99 at
+a fixed open-loop rate of half the telemetry-off saturation; then a soak of the full shop at
+that rate with the RSS of each process sampled. Prints tables, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from bench import http_load
+from bench.latency import LoadResult
+from bench.memory import RssSampler, RssTrace, peak_rss_bytes
+from bench.otlp_sink import OtlpSink
+from bench.shop import PROCESSES, SETTINGS, BenchShop
+from bench.wrk_runner import run_wrk, wrk_path
+
+THROUGHPUT_SETTINGS = ("off", "full", "sampled10")
+GOAL_THROUGHPUT_RATIO = 0.85
+GOAL_P99_ADDED = 0.10
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how often: seconds per phase, repeats, load shape."""
+
+    repeats: int
+    warmup_s: float
+    saturation_s: float
+    latency_s: float
+    soak_s: float
+    users: int = 20
+    connections: int = 8
+
+    @classmethod
+    def for_run(cls, quick: bool) -> Plan:
+        """The full plan (5-minute soak, about 9 minutes) or the quick one (under 3 minutes)."""
+        if quick:
+            return cls(repeats=3, warmup_s=1, saturation_s=3, latency_s=4, soak_s=20, users=10)
+        return cls(repeats=3, warmup_s=3, saturation_s=8, latency_s=10, soak_s=300)
+
+
+Saturate = Callable[[BenchShop, float], LoadResult]
+
+
+@dataclass
+class Measurements:
+    """Everything one run measured, before it is summarized."""
+
+    saturation: dict[str, list[LoadResult]]
+    fixed_rate: float
+    latency: dict[str, list[LoadResult]]
+    soak: LoadResult
+    soak_trace: RssTrace
+    soak_window_s: float
+    peak_rss: dict[str, dict[str, int]]
+    spans_exported: float
+    spans_dropped_down: float
+    sink_requests: int
+    sink_bytes: int
+
+
+def run(plan: Plan, saturate: Saturate, log: Callable[[str], None]) -> Measurements:
+    """Start one shop per setting, measure in interleaved rounds, soak, stop everything."""
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        sink = OtlpSink().start()
+        shops: dict[str, BenchShop] = {}
+        try:
+            for setting in SETTINGS:
+                shops[setting] = BenchShop(setting, Path(tmp) / setting, sink.endpoint)
+            # Start-up is mostly imports: the four shops start together to save minutes.
+            with ThreadPoolExecutor(len(shops)) as pool:
+                list(pool.map(lambda shop: shop.start(plan.users), shops.values()))
+            for setting, shop in shops.items():
+                saturate(shop, plan.warmup_s)
+                log(f"started shop '{setting}' ({plan.users} users, warmed up)")
+            saturation = _rounds(
+                THROUGHPUT_SETTINGS,
+                plan.repeats,
+                log,
+                "saturation",
+                lambda s: saturate(shops[s], plan.saturation_s),
+            )
+            rate = max(1.0, statistics.median(r.rps for r in saturation["off"]) / 2)
+            log(f"fixed offered load: {rate:.1f} orders/s (half the telemetry-off saturation)")
+            latency = _rounds(
+                SETTINGS,
+                plan.repeats,
+                log,
+                "fixed load",
+                lambda s: _open_loop(shops[s], rate, plan.latency_s),
+            )
+            soaked = shops["full"]
+            window = plan.soak_s / 5
+            log(f"soak: shop 'full' at {rate:.1f} orders/s for {plan.soak_s:g} s")
+            with RssSampler(soaked.pids(), min(10.0, window / 2)) as sampler:
+                soak = _open_loop(soaked, rate, plan.soak_s)
+            peaks = {
+                s: {n: peak_rss_bytes(p) for n, p in shop.pids().items()}
+                for s, shop in shops.items()
+            }
+            requests, size = sink.counts()
+            return Measurements(
+                saturation=saturation,
+                fixed_rate=rate,
+                latency=latency,
+                soak=soak,
+                soak_trace=sampler.trace,
+                soak_window_s=window,
+                peak_rss=peaks,
+                spans_exported=shops["full"].metric_total("telemetry_spans_exported_total"),
+                spans_dropped_down=shops["exporter_down"].metric_total(
+                    "telemetry_spans_dropped_total"
+                ),
+                sink_requests=requests,
+                sink_bytes=size,
+            )
+        finally:
+            for shop in shops.values():
+                shop.stop()
+            sink.stop()
+
+
+def summarize(m: Measurements, plan: Plan) -> dict[str, Any]:
+    """The JSON figures: medians per setting, ratios to telemetry off, noise, memory."""
+    out: dict[str, Any] = {}
+    for setting, results in m.saturation.items():
+        out[f"{setting}_rps"] = round(_median(r.rps for r in results), 1)
+        out[f"{setting}_saturation_p99_ms"] = round(_median(r.p99_ms for r in results), 1)
+    out["fixed_rate_rps"] = round(m.fixed_rate, 1)
+    for setting, results in m.latency.items():
+        for q in ("p50", "p95", "p99"):
+            out[f"{setting}_{q}_ms"] = round(_median(getattr(r, f"{q}_ms") for r in results), 1)
+        p99s = [r.p99_ms for r in results]
+        out[f"{setting}_p99_range_ms"] = round(max(p99s) - min(p99s), 1)
+        out[f"{setting}_errors"] = sum(sum(r.errors.values()) + r.dropped for r in results)
+    for setting in ("full", "sampled10"):
+        out[f"{setting}_rps_ratio"] = _ratio(out[f"{setting}_rps"], out["off_rps"])
+        out[f"{setting}_p99_ratio"] = _ratio(out[f"{setting}_p99_ms"], out["off_p99_ms"])
+    # Noise: how far p99 moves between repeats of one unchanged setting (full's range).
+    out["p99_noise_ms"] = out["full_p99_range_ms"]
+    delta = out["exporter_down_p99_ms"] - out["full_p99_ms"]
+    out["exporter_down_p99_delta_ms"] = round(delta, 1)
+    out["exporter_down_within_noise"] = abs(delta) <= out["p99_noise_ms"]
+    out["goal_throughput_met"] = out["full_rps_ratio"] >= GOAL_THROUGHPUT_RATIO
+    out["goal_p99_met"] = out["full_p99_ratio"] <= 1 + GOAL_P99_ADDED
+    out["soak_s"] = plan.soak_s
+    out["soak_full_p99_ms"] = round(m.soak.p99_ms, 1)
+    out["soak_full_errors"] = sum(m.soak.errors.values()) + m.soak.dropped
+    for name in PROCESSES:
+        out[f"rss_peak_{name}_bytes"] = m.peak_rss["full"].get(name, 0)
+        out[f"rss_growth_{name}_bytes"] = m.soak_trace.growth(name, m.soak_window_s)
+    for setting, peaks in m.peak_rss.items():
+        out[f"{setting}_rss_peak_total_bytes"] = sum(peaks.values())
+    out["full_spans_exported"] = int(m.spans_exported)
+    out["exporter_down_spans_dropped"] = int(m.spans_dropped_down)
+    out["sink_export_requests"] = m.sink_requests
+    out["sink_bytes"] = m.sink_bytes
+    out["repeats"] = plan.repeats
+    return out
+
+
+def print_tables(m: Measurements, figures: dict[str, Any], client: str) -> None:
+    """Human tables: saturation, fixed-load latency, memory."""
+    print(f"\nsaturation ({client}; median of {figures['repeats']} interleaved repeats)")
+    print(f"{'setting':<14} {'orders/s':>9} {'min':>7} {'max':>7} {'x off':>6} {'p99 ms':>8}")
+    for setting, results in m.saturation.items():
+        rates = [r.rps for r in results]
+        print(
+            f"{setting:<14} {statistics.median(rates):>9.1f} {min(rates):>7.1f} "
+            f"{max(rates):>7.1f} {figures.get(f'{setting}_rps_ratio', 1.0):>6.3f} "
+            f"{figures[f'{setting}_saturation_p99_ms']:>8.1f}"
+        )
+    print(f"\nlatency at a fixed {m.fixed_rate:.1f} orders/s (open loop, from intended send time)")
+    print(
+        f"{'setting':<14} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p99 range':>10} {'errors':>7}"
+    )
+    for setting in m.latency:
+        print(
+            f"{setting:<14} {figures[f'{setting}_p50_ms']:>8.1f}"
+            f" {figures[f'{setting}_p95_ms']:>8.1f} {figures[f'{setting}_p99_ms']:>8.1f}"
+            f" {figures[f'{setting}_p99_range_ms']:>10.1f}"
+            f" {figures[f'{setting}_errors']:>7}"
+        )
+    verdict = "within" if figures["exporter_down_within_noise"] else "OUTSIDE"
+    print(
+        f"exporter down vs full: p99 {figures['exporter_down_p99_delta_ms']:+.1f} ms, "
+        f"{verdict} the run-to-run noise of {figures['p99_noise_ms']:.1f} ms"
+    )
+    minute = m.soak_window_s
+    print(f"\nsoak of 'full' for {figures['soak_s']:g} s: RSS MiB per {minute:g} s, then peak")
+    for name in PROCESSES:
+        marks = " ".join(f"{b / 2**20:6.1f}" for b in m.soak_trace.at_marks(name, minute))
+        print(
+            f"{name:<10} {marks}  peak {figures[f'rss_peak_{name}_bytes'] / 2**20:6.1f}"
+            f"  growth {figures[f'rss_growth_{name}_bytes'] / 2**20:+.1f}"
+        )
+    print(
+        f"soak p99 {figures['soak_full_p99_ms']:.1f} ms, errors {figures['soak_full_errors']}; "
+        f"spans exported {figures['full_spans_exported']}, dropped with exporter down "
+        f"{figures['exporter_down_spans_dropped']}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments, measure, print the tables and the JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m bench e2e", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short phases (under 3 minutes)")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--repeats", type=int, help="interleaved repeats per setting")
+    parser.add_argument("--soak", type=float, help="soak seconds")
+    args = parser.parse_args(argv)
+    plan = Plan.for_run(args.quick)
+    if args.repeats:
+        plan = replace(plan, repeats=args.repeats)
+    if args.soak is not None:
+        plan = replace(plan, soak_s=args.soak)
+    client = "wrk" if args.client == "wrk" or (args.client == "auto" and wrk_path()) else "python"
+
+    def saturate(shop: BenchShop, seconds: float) -> LoadResult:
+        if client == "wrk":
+            return run_wrk(shop.url, shop.api_key, shop.user_ids, seconds, plan.connections)
+        return http_load.spawn(
+            "closed", shop.url, shop.api_key, shop.user_ids, seconds, connections=plan.connections
+        )
+
+    measured = run(plan, saturate, lambda text: print(f"e2e: {text}", flush=True))
+    figures = summarize(measured, plan)
+    print_tables(measured, figures, client)
+    figures.update(_environment(client))
+    print(json.dumps(figures), flush=True)
+    return 0
+
+
+def _rounds(
+    settings: Sequence[str],
+    repeats: int,
+    log: Callable[[str], None],
+    phase: str,
+    measure: Callable[[str], LoadResult],
+) -> dict[str, list[LoadResult]]:
+    results: dict[str, list[LoadResult]] = {s: [] for s in settings}
+    for round_ in range(repeats):
+        # Rotate who goes first, so no setting always follows the same neighbour.
+        order = [*settings[round_ % len(settings) :], *settings[: round_ % len(settings)]]
+        for setting in order:
+            result = measure(setting)
+            results[setting].append(result)
+            log(
+                f"{phase} {round_ + 1}/{repeats} {setting}: {result.rps:.1f}/s "
+                f"p99 {result.p99_ms:.1f} ms errors {sum(result.errors.values())}"
+            )
+    return results
+
+
+def _open_loop(shop: BenchShop, rate: float, seconds: float) -> LoadResult:
+    return http_load.spawn("open", shop.url, shop.api_key, shop.user_ids, seconds, rate=rate)
+
+
+def _median(values: Any) -> float:
+    return float(statistics.median(list(values)))
+
+
+def _ratio(value: float, base: float) -> float:
+    return round(value / base, 3) if base else 0.0
+
+
+def _environment(client: str) -> dict[str, Any]:
+    return {
+        "client": client,
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "opentelemetry_sdk": metadata.version("opentelemetry-sdk"),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
