@@ -26,7 +26,7 @@ lint: install
 	$(PY) -m ruff format --check .
 
 typecheck: install
-	$(PY) -m mypy services instrumentation bench
+	$(PY) -m mypy services instrumentation bench chaos
 
 unit: install
 	$(PY) -m pytest -q

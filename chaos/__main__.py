@@ -1,0 +1,77 @@
+"""`python -m chaos [--quick] [scenario ...]`: run scenarios, print a table, then JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from chaos.result import ScenarioResult
+from chaos.scenarios import SCENARIOS, Scenario
+from chaos.shop import ChaosShop
+from services.launcher import free_ports
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen scenarios (all by default); exit 1 when a guarantee did not hold."""
+    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the short versions (as in tests)")
+    parser.add_argument("scenarios", nargs="*", metavar="scenario", help=", ".join(SCENARIOS))
+    args = parser.parse_args(argv)
+    chosen = args.scenarios or list(SCENARIOS)
+    unknown = [name for name in chosen if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}")
+    results: list[ScenarioResult] = []
+    with tempfile.TemporaryDirectory(prefix="chaos-") as root:
+        for name in chosen:
+            print(f"== {name} ...", flush=True)
+            results.append(_run_one(SCENARIOS[name], Path(root) / name, args.quick))
+            print(_row(results[-1]), flush=True)
+    print()
+    print(_table(results))
+    print(json.dumps({r.name: r.to_json() for r in results}, sort_keys=False))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _run_one(scenario: Scenario, root: Path, quick: bool) -> ScenarioResult:
+    started = time.monotonic()
+    env = scenario.env(free_ports(1)[0])
+    shop = ChaosShop.start(root, os.environ, scenario.user_replicas, env)
+    try:
+        result = scenario.run(shop, quick)
+    except Exception as error:  # one broken scenario must not hide the others' figures
+        result = ScenarioResult(scenario.name)
+        result.check(f"ran without error ({type(error).__name__}: {error})", False)
+    finally:
+        shop.stop()
+    result.figures["duration_s"] = round(time.monotonic() - started, 1)
+    return result
+
+
+_HEADER = ("scenario", "sent", "ok", "failed", "dup", "lost", "recovery_s", "verdict")
+
+
+def _row(result: ScenarioResult) -> str:
+    failed = sum(result.failed.values())
+    recovery = "-" if result.recovery_s is None else f"{result.recovery_s:.2f}"
+    verdict = "PASS" if result.ok else "FAIL: " + "; ".join(result.failed_checks())
+    cells = (result.name, result.sent, result.succeeded, failed, result.duplicates, result.lost)
+    return "  ".join(f"{c!s:>8}" if i else f"{c!s:<18}" for i, c in enumerate(cells)) + (
+        f"  {recovery:>10}  {verdict}"
+    )
+
+
+def _table(results: list[ScenarioResult]) -> str:
+    head = "  ".join(f"{h:>8}" if i else f"{h:<18}" for i, h in enumerate(_HEADER[:6]))
+    lines = [head + f"  {_HEADER[6]:>10}  {_HEADER[7]}"]
+    lines += [_row(r) for r in results]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

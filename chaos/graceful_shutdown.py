@@ -1,0 +1,92 @@
+"""Graceful shutdown: SIGTERM to the order service during load.
+
+Health turns NOT_SERVING first, the calls already started finish, the process exits with 0
+within its grace period, and nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from chaos.calls import create_users, order_ids, place_order, run_id
+from chaos.health_watch import HealthWatch
+from chaos.ledger import pending_count, read_ledger
+from chaos.load import PacedLoad
+from chaos.result import ScenarioResult
+from chaos.shop import ShopHandle, gateway_client
+from chaos.waiting import wait_for
+
+VICTIM = "order"
+GRACE_S = 2.0  # SHOP_GRACE_PERIOD_S of the chaos shop
+# Exit = drain (at most the grace) + closing channels, stores and the admin port.
+EXIT_SLACK_S = 1.5
+# Each order waits this long on Charge, so several are in flight at the SIGTERM.
+CHARGE_LATENCY_MS = 500
+# A call started this long before the SIGTERM has reached the order service by then.
+IN_FLIGHT_MARGIN_S = 0.25
+RATE_PER_S = 20.0
+
+
+def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
+    """Orders with slow charges; SIGTERM the order service mid-load; restart it."""
+    result = ScenarioResult("graceful_shutdown")
+    count, term_after_s = (60, 1.5) if quick else (400, 10.0)
+    client = gateway_client(shop)
+    users = create_users(client, 10)
+    watch = HealthWatch(f"127.0.0.1:{shop.layout.ports.order}").start()
+    wait_for(lambda: watch.first("SERVING") is not None, 5)
+    shop.set_fault("payment", {"method": "Charge", "latency_ms": CHARGE_LATENCY_MS})
+    load = PacedLoad(place_order(client, users, run_id()), count, RATE_PER_S).start()
+    wait_for(lambda: time.monotonic() - load.started_at >= term_after_s, term_after_s + 1)
+    exit_codes: list[int | None] = []
+    stopper = threading.Thread(target=lambda: exit_codes.append(shop.launcher.terminate(VICTIM)))
+    term_at = time.monotonic()
+    stopper.start()
+    stopper.join()
+    exited_at = time.monotonic()
+    outcomes = load.wait()
+    shop.clear_faults("payment")
+    watch.stop()
+    shop.launcher.start([VICTIM])
+    returned_at = time.monotonic()
+    recovered = wait_for(lambda: place_order(client, users, run_id())(0).status == 201, 10)
+    result.recovery_s = None if recovered is None else time.monotonic() - returned_at
+    result.count(outcomes)
+    started_before = [o for o in outcomes if o.started < term_at - IN_FLIGHT_MARGIN_S]
+    in_flight = [o for o in started_before if o.ended > term_at]
+    not_serving_at = watch.first("NOT_SERVING")
+    settled = wait_for(lambda: pending_count(shop.data_dir) == 0, 15)
+    ledger = read_ledger(shop.data_dir, order_ids(outcomes))
+    result.duplicates = ledger.charged_twice
+    result.lost = len(ledger.missing)
+    result.figures = {
+        "victim": VICTIM,
+        "exit_code": exit_codes[0] if exit_codes else None,
+        "exit_s": round(exited_at - term_at, 3),
+        "grace_s": GRACE_S,
+        "not_serving_after_s": None
+        if not_serving_at is None
+        else round(not_serving_at - term_at, 3),
+        "in_flight_at_sigterm": len(in_flight),
+        "in_flight_finished_ok": sum(1 for o in in_flight if o.ok),
+    }
+    result.check("exit code 0", exit_codes == [0])
+    result.check("exit within the grace period", exited_at - term_at <= GRACE_S + EXIT_SLACK_S)
+    result.check(
+        "health NOT_SERVING before the exit",
+        not_serving_at is not None and not_serving_at <= exited_at,
+    )
+    result.check("calls were in flight at the SIGTERM", bool(in_flight))
+    result.check(
+        "every call started before the SIGTERM finished", all(o.ok for o in started_before)
+    )
+    result.check(
+        "refused calls are 503 in the envelope",
+        all(o.ok or (o.status == 503 and o.enveloped) for o in outcomes),
+    )
+    result.check("no acknowledged order lost", not ledger.missing)
+    result.check("no order charged twice", ledger.charged_twice == 0)
+    result.check("every PENDING order finalized", settled is not None and ledger.pending == 0)
+    result.check("calls succeed after the restart", recovered is not None)
+    return result
