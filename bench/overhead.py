@@ -70,7 +70,7 @@ class Hooks:
             self._contrib()
         elif variant.startswith("ours"):
             sampled10 = ParentBased(TraceIdRatioBased(0.1))
-            self._ours(sampled10 if variant == "ours_sampled10" else ALWAYS_ON)
+            self._ours(sampled10 if variant == "ours_sampled10" else ParentBased(ALWAYS_ON))
 
     def _contrib(self) -> None:
         from opentelemetry.instrumentation.grpc import client_interceptor, server_interceptor

@@ -99,7 +99,9 @@ def _unary_response(
         code = outcome(context)
         if code is _OK:
             sent(1)
-        finish(call, code, _details(context))
+            finish(call, code)
+        else:
+            finish(call, code, _details(context))
         return response
 
     return behavior

@@ -96,7 +96,7 @@ class Call:
 
     __slots__ = ("ctx", "done", "method", "peer", "span", "start")
 
-    def __init__(self, method: Method, span: Any, ctx: Context, peer: str) -> None:
+    def __init__(self, method: Method, span: Any, ctx: Context | None, peer: str) -> None:
         self.method = method
         self.span = span
         self.ctx = ctx
@@ -106,7 +106,7 @@ class Call:
 
     def attach(self) -> object:
         """Make this call's span current; give the token to ``detach``."""
-        return _attach(self.ctx)
+        return _attach(self.ctx)  # type: ignore[arg-type]
 
 
 def detach(token: object) -> None:
@@ -156,7 +156,9 @@ class RpcRecorder:
             if peer:
                 attributes = {**attributes, **_peer_attributes(peer)}
             span = self._spans.start(method.span_name, parent, self._kind, attributes)
-            call = Call(method, span, _set_span_in_context(span, parent), peer)
+            # Only server spans become current (client spans have nothing running inside).
+            ctx = _set_span_in_context(span, parent) if self._server else None
+            call = Call(method, span, ctx, peer)
             method.started(1)
             return call
         except Exception:

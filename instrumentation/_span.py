@@ -35,6 +35,10 @@ _getrandbits = random.getrandbits
 _time_ns = time.time_ns
 _get_current_span = trace.get_current_span
 _UNSET = Status(StatusCode.UNSET)
+_DEFAULT_DELEGATES = (
+    ",remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,"
+    "localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
+)
 
 
 class SpanFactory:
@@ -43,6 +47,8 @@ class SpanFactory:
     def __init__(self, provider: TracerProvider, scope_name: str) -> None:
         self._provider = provider
         self._sampler = provider.sampler
+        # ParentBased with its default delegates just follows a valid parent: decided here.
+        self._follows_parent = provider.sampler.get_description().endswith(_DEFAULT_DELEGATES)
         self._resource = provider.resource
         self._scope = InstrumentationScope(scope_name)
         # The provider's own fan-out to every processor added to it, now or later.
@@ -56,6 +62,18 @@ class SpanFactory:
         if parent_ctx is not None and parent_ctx.is_valid:
             trace_id = parent_ctx.trace_id
             random_flag = parent_ctx.trace_flags & _RANDOM
+            if self._follows_parent:
+                sampled = parent_ctx.trace_flags.sampled
+                context = SpanContext(
+                    trace_id,
+                    _getrandbits(64) or 1,
+                    False,
+                    TraceFlags((_SAMPLED if sampled else 0) | random_flag),
+                    parent_ctx.trace_state,
+                )
+                if not sampled:
+                    return NonRecordingSpan(context)
+                return RpcSpan(self, name, context, parent_ctx, kind, dict(attributes))
         else:
             parent_ctx = None
             trace_id = _getrandbits(128) or 1

@@ -11,10 +11,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
 
+import instrumentation
 from instrumentation import Telemetry
 from instrumentation._propagation import inject_metadata
 
-from .conftest import finished_spans, sample, wait_for
+from .conftest import finished_spans, sample, start_sync_server, wait_for
 from .echo import BIDI, CLIENT_STREAM, SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY, Seen
 
 KINDS = [
@@ -232,3 +233,31 @@ def test_instrumentation_error_never_breaks_the_call(
     assert list(channel.unary_stream(SERVER_STREAM)(b"ok")) == [b"ok"] * STREAM_COUNT
     errors = sample(registry, "telemetry_instrumentation_errors_total", component="grpc_server")
     assert errors == 2
+
+
+def test_unsampled_remote_parent_is_followed_but_measured(seen: Seen) -> None:
+    registry, exporter = CollectorRegistry(), InMemorySpanExporter()
+    tel = instrumentation.setup("t", registry, exporter, environ={})  # parentbased_always_on
+    server, target = start_sync_server(seen, tel.server_interceptors())
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    try:
+        with grpc.insecure_channel(target) as channel:
+            for flags in ("00", "01"):
+                metadata = [("traceparent", f"00-{trace_id}-00f067aa0ba902b7-{flags}")]
+                assert channel.unary_unary(UNARY)(b"ok", metadata=metadata) == b"ok"
+        assert tel.force_flush(2)
+        assert len(exporter.get_finished_spans()) == 1  # only the sampled parent's child
+    finally:
+        server.stop(None)
+        tel.shutdown(1)
+    assert seen.trace_ids == [trace_id, trace_id]  # both ran inside the caller's trace
+    ok = labels("unary", UNARY, grpc_code="OK")
+    assert sample(registry, "grpc_server_handled_total", **ok) == 2
+
+
+def test_malformed_traceparent_starts_a_new_trace(
+    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter
+) -> None:
+    channel.unary_unary(UNARY)(b"ok", metadata=[("traceparent", "00-zz-not-a-traceparent")])
+    (span,) = finished_spans(tel, exporter, 1)
+    assert span.parent is None
