@@ -11,7 +11,7 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -49,8 +49,8 @@ class SpanFactory:
         self._sampler = provider.sampler
         # ParentBased with its default delegates just follows a valid parent: decided here.
         self._follows_parent = provider.sampler.get_description().endswith(_DEFAULT_DELEGATES)
-        self._resource = provider.resource
-        self._scope = InstrumentationScope(scope_name)
+        self.resource = provider.resource
+        self.scope = InstrumentationScope(scope_name)
         # The provider's own fan-out to every processor added to it, now or later.
         self._processor = provider._active_span_processor
 
@@ -95,40 +95,12 @@ class SpanFactory:
         return RpcSpan(self, name, context, parent_ctx, kind, attrs)
 
     def export(self, span: RpcSpan) -> None:
-        """Hand an ended span to the provider's processors."""
-        self._processor.on_end(
-            ReadableSpan(
-                name=span._name,
-                context=span._context,
-                parent=span._parent,
-                resource=self._resource,
-                attributes=span._attributes,
-                events=span._events,
-                kind=span._kind,
-                status=span._status,
-                start_time=span._start,
-                end_time=span._end,
-                instrumentation_scope=self._scope,
-            )
-        )
+        """Hand an ended span to the provider's processors (it is its own ReadableSpan)."""
+        self._processor.on_end(span)
 
 
-class RpcSpan(trace.Span):
-    """A recording span; cheap to start and end, ended at most once."""
-
-    __slots__ = (
-        "_attributes",
-        "_context",
-        "_end",
-        "_events",
-        "_factory",
-        "_kind",
-        "_lock",
-        "_name",
-        "_parent",
-        "_start",
-        "_status",
-    )
+class RpcSpan(trace.Span, ReadableSpan):
+    """A recording span, ended at most once; after ``end`` it is the ReadableSpan exported."""
 
     def __init__(
         self,
@@ -139,47 +111,54 @@ class RpcSpan(trace.Span):
         kind: SpanKind,
         attributes: dict[str, Any],
     ) -> None:
+        # ReadableSpan's fields, set directly: its __init__ would build a default Resource.
         self._factory = factory
         self._name = name
         self._context = context
         self._parent = parent
         self._kind = kind
+        self._attrs = attributes
         self._attributes = attributes
+        self._span_context = context
         self._events: list[Event] = []
+        self._links = ()
         self._status = _UNSET
-        self._start = _time_ns()
-        self._end: int | None = None
+        self._resource = factory.resource
+        self._instrumentation_scope = factory.scope
+        self._instrumentation_info = None
+        self._start_time = _time_ns()
+        self._end_time: int | None = None
         self._lock = threading.Lock()
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        return self._span_context
 
     def is_recording(self) -> bool:
-        return self._end is None
+        return self._end_time is None
 
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        if self._end is None:
-            self._attributes[key] = value
+        if self._end_time is None:
+            self._attrs[key] = value
 
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
-        if self._end is None:
-            self._attributes.update(attributes)
+        if self._end_time is None:
+            self._attrs.update(attributes)
 
     def add_event(
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
     ) -> None:
-        if self._end is None:
+        if self._end_time is None:
             self._events.append(Event(name, attributes, timestamp or _time_ns()))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         """Links can only be given at start for these spans; ignored."""
 
     def update_name(self, name: str) -> None:
-        if self._end is None:
+        if self._end_time is None:
             self._name = name
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        if self._end is not None or self._status.status_code is StatusCode.OK:
+        if self._end_time is not None or self._status.status_code is StatusCode.OK:
             return
         if isinstance(status, StatusCode):
             status = Status(status, description)
@@ -207,17 +186,7 @@ class RpcSpan(trace.Span):
 
     def end(self, end_time: int | None = None) -> None:
         with self._lock:
-            if self._end is not None:
+            if self._end_time is not None:
                 return
-            self._end = end_time or _time_ns()
+            self._end_time = end_time or _time_ns()
         self._factory.export(self)
-
-    @property
-    def name(self) -> str:
-        """The span's name."""
-        return self._name
-
-    @property
-    def events(self) -> Sequence[Event]:
-        """Events recorded so far."""
-        return tuple(self._events)
