@@ -16,11 +16,11 @@ import pytest
 
 from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens, free_ports
 
-# Settings of every test shop: no trace export, a 1 s gateway deadline (the slow-downstream
-# scenario adds 2 s to GetUser), quick reconciliation and a short drain.
+# Settings of every test shop: no trace export, a 1.5 s gateway deadline (slow-downstream
+# tests add latency below and above it), quick reconciliation and a short drain.
 TEST_ENV = {
     "OTEL_TRACES_EXPORTER": "none",
-    "SHOP_REQUEST_TIMEOUT_S": "1",
+    "SHOP_REQUEST_TIMEOUT_S": "1.5",
     "SHOP_RECONCILE_INTERVAL_S": "1",
     "SHOP_GRACE_PERIOD_S": "2",
     "SHOP_SSE_MAX_DURATION_S": "10",
@@ -88,22 +88,26 @@ class Shop:
         except urllib.error.HTTPError as error:
             return HttpAnswer(error.code, dict(error.headers), error.read())
 
-    def set_fault(self, name: str, rule: Mapping[str, Any]) -> None:
-        """PUT a fault rule on process `name`'s admin port."""
-        answer = self.request(
-            "PUT",
-            "/admin/faults",
-            json_body=dict(rule),
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-            base=self.admin_url(name),
-        )
-        assert answer.status == 200, answer.body
+    def replicas(self, service: str) -> list[str]:
+        """The process names of `service`: `user`, `user-2`, ..."""
+        names = self.layout.admin_ports()
+        return [n for n in names if n == service or n.startswith(f"{service}-")]
 
-    def clear_faults(self, name: str) -> None:
-        """DELETE every fault rule of process `name`."""
+    def set_fault(self, service: str, rule: Mapping[str, Any]) -> None:
+        """PUT a fault rule on the admin port of every replica of `service`."""
         headers = {"Authorization": f"Bearer {self.admin_token}"}
-        answer = self.request("DELETE", "/admin/faults", headers=headers, base=self.admin_url(name))
-        assert answer.status == 200, answer.body
+        for name in self.replicas(service):
+            base = self.admin_url(name)
+            answer = self.request("PUT", "/admin/faults", dict(rule), headers=headers, base=base)
+            assert answer.status == 200, answer.body
+
+    def clear_faults(self, service: str) -> None:
+        """DELETE every fault rule of every replica of `service`."""
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        for name in self.replicas(service):
+            base = self.admin_url(name)
+            answer = self.request("DELETE", "/admin/faults", headers=headers, base=base)
+            assert answer.status == 200, answer.body
 
     def wait_ready(self, timeout_s: float = 10.0) -> None:
         """Until the gateway's /readyz is 200 (every downstream SERVING)."""
@@ -149,8 +153,11 @@ def start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | None
 
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    """One real shop for the session; a test that breaks a process must bring it back."""
-    started = start_shop(tmp_path_factory.mktemp("shop"))
+    """One real shop for the session (two user replicas behind round_robin).
+
+    A test that stops, kills or slows a process must bring it back before it ends.
+    """
+    started = start_shop(tmp_path_factory.mktemp("shop"), user_replicas=2)
     yield started
     started.launcher.stop()
 
