@@ -10,6 +10,7 @@ COMMANDS: dict[str, str] = {
     "overhead": "bench.overhead",
     "serialization": "bench.serialization",
     "e2e": "bench.e2e",
+    "streaming": "bench.streaming",
 }
 
 
