@@ -11,7 +11,6 @@ from flask import Flask
 from prometheus_client import CollectorRegistry
 
 import instrumentation
-
 from services.config import Settings
 from services.errors import ErrorCode, ShopError
 from services.gateway.app import create_app
