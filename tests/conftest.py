@@ -16,11 +16,11 @@ import pytest
 
 from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens, free_ports
 
-# Settings of every test shop: no trace export, a 1.5 s gateway deadline (slow-downstream
-# tests add latency below and above it), quick reconciliation and a short drain.
+# Settings of every test shop: no trace export, a 1 s gateway deadline, quick reconciliation
+# and a short drain (chaos/shop.py's CHAOS_ENV repeats these figures; keep them in step).
 TEST_ENV = {
     "OTEL_TRACES_EXPORTER": "none",
-    "SHOP_REQUEST_TIMEOUT_S": "1.5",
+    "SHOP_REQUEST_TIMEOUT_S": "1",
     "SHOP_RECONCILE_INTERVAL_S": "1",
     "SHOP_GRACE_PERIOD_S": "2",
     "SHOP_SSE_MAX_DURATION_S": "10",
@@ -155,9 +155,13 @@ def start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | None
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """One real shop for the session (two user replicas behind round_robin).
 
-    A test that stops, kills or slows a process must bring it back before it ends.
+    Its gateway deadline is 1.5 s, so tests can slow a call to well below it (in flight
+    during a drain) or well above it (504). A test that stops, kills or slows a process
+    must bring it back before it ends.
     """
-    started = start_shop(tmp_path_factory.mktemp("shop"), user_replicas=2)
+    started = start_shop(
+        tmp_path_factory.mktemp("shop"), user_replicas=2, env={"SHOP_REQUEST_TIMEOUT_S": "1.5"}
+    )
     yield started
     started.launcher.stop()
 
