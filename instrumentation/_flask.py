@@ -6,14 +6,16 @@ Every response carries ``traceresponse`` (W3C Trace Context level 2) and ``X-Tra
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import flask
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._propagation import extract, traceparent
@@ -27,6 +29,7 @@ KNOWN_METHODS = frozenset(
 _ROUTE_KEY = "instrumentation.route"
 _SPAN_KEY = "instrumentation.span"
 _RECORDED_KEY = "instrumentation.exception_recorded"
+_STREAMED_KEY = "instrumentation.streamed"
 
 access_log = logging.getLogger("instrumentation.access")
 log = logging.getLogger("instrumentation")
@@ -47,12 +50,21 @@ def instrument_flask(
         app.wsgi_app, tracer, metrics, errors.labels("flask"), access_log_enabled
     )
     app.before_request(_remember_route)
+    app.after_request(_remember_streaming)
     app.teardown_request(_record_exception)
 
 
 def _remember_route() -> None:
     rule = flask.request.url_rule
     flask.request.environ[_ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
+
+
+def _remember_streaming(response: flask.Response) -> flask.Response:
+    # Generator bodies (server-sent events, stream_with_context) are sent after the app
+    # returns; their span ends when the server closes the body.
+    if inspect.isgenerator(response.response):
+        flask.request.environ[_STREAMED_KEY] = True
+    return response
 
 
 def _record_exception(exc: BaseException | None) -> None:
@@ -81,18 +93,58 @@ class _Middleware:
             return self._inner(environ, start_response)  # type: ignore[no-any-return]
         token = otel_context.attach(request.ctx)
         try:
-            return self._inner(environ, request.start_response(start_response))  # type: ignore[no-any-return]
+            body = self._inner(environ, request.start_response(start_response))
         except BaseException as exc:
             request.status = 500
             request.exc = exc
-            raise
-        finally:
             otel_context.detach(token)
+            self._finish(request)
+            raise
+        otel_context.detach(token)
+        if not environ.get(_STREAMED_KEY):
+            self._finish(request)
+            return body  # type: ignore[no-any-return]
+        # A streamed body (server-sent events) is still being sent: end at close().
+        return _Body(body, request.ctx, lambda: self._finish(request))
+
+    def _finish(self, request: _Request) -> None:
+        try:
+            request.finish()
+        except Exception:
+            self._errors.inc()
+            log.debug("flask instrumentation error", exc_info=True)
+
+
+class _Body:
+    """A streamed response body: the request's span is current while each chunk is made,
+    and ``on_close`` runs once, when the server closes it."""
+
+    def __init__(self, body: Iterable[bytes], ctx: Context, on_close: Callable[[], None]) -> None:
+        self._body = body
+        self._ctx = ctx
+        self._on_close: Callable[[], None] | None = on_close
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = iter(self._body)
+        while True:
+            token = otel_context.attach(self._ctx)
             try:
-                request.finish()
-            except Exception:
-                self._errors.inc()
-                log.debug("flask instrumentation error", exc_info=True)
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            finally:
+                otel_context.detach(token)
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()
 
 
 class _Request:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import flask
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -29,6 +31,14 @@ def client(tel: Telemetry) -> flask.testing.FlaskClient:
     @app.get("/teapot")
     def teapot() -> tuple[str, int]:
         return "short and stout", 418
+
+    @app.get("/events")
+    def events() -> flask.Response:
+        def stream() -> Iterator[str]:
+            for i in range(3):
+                yield f"data: {i} {instrumentation.current_trace_id()}\n\n"
+
+        return flask.Response(flask.stream_with_context(stream()), mimetype="text/event-stream")
 
     tel.instrument_flask(app)
     tel.instrument_flask(app)  # idempotent
@@ -128,3 +138,20 @@ def test_unknown_http_method_is_bounded(
     labels = {"http_request_method": "_OTHER", "http_route": "unmatched"}
     count = "http_server_request_duration_seconds_count"
     assert sample(registry, count, **labels, http_response_status_code="405") == 1
+
+
+def test_streamed_body_ends_span_when_closed(
+    client: flask.testing.FlaskClient,
+    tel: Telemetry,
+    exporter: InMemorySpanExporter,
+    registry: CollectorRegistry,
+) -> None:
+    response = client.get("/events", buffered=False)
+    assert sample(registry, "http_server_active_requests", http_request_method="GET") == 1
+    body = response.get_data(as_text=True)
+    response.close()
+    (span,) = finished_spans(tel, exporter, 1)
+    assert span.name == "GET /events"
+    assert span.context is not None
+    assert body.count(format(span.context.trace_id, "032x")) == 3
+    assert sample(registry, "http_server_active_requests", http_request_method="GET") == 0
