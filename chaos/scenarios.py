@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from chaos import (
+    fuzz_gateway,
     graceful_shutdown,
     kill_restart,
     payment_faults,
@@ -40,5 +41,6 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("telemetry_down", telemetry_down.run, env=telemetry_down.env),
         Scenario("graceful_shutdown", graceful_shutdown.run),
         Scenario("slow_downstream", slow_downstream.run),
+        Scenario("fuzz_gateway", fuzz_gateway.run),
     )
 }

@@ -1,0 +1,31 @@
+"""Runs a chaos scenario's short version against a private real shop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from chaos import SCENARIOS, ScenarioResult
+from services.launcher import free_ports
+from tests.conftest import ShopFactory
+
+RunScenario = Callable[[str], ScenarioResult]
+
+
+@pytest.fixture
+def run_scenario(make_shop: ShopFactory) -> RunScenario:
+    """Start the shop scenario `name` wants, run its quick version, return its figures."""
+
+    def run(name: str) -> ScenarioResult:
+        scenario = SCENARIOS[name]
+        shop = make_shop(user_replicas=scenario.user_replicas, env=scenario.env(free_ports(1)[0]))
+        return scenario.run(shop, True)
+
+    return run
+
+
+def explain(result: ScenarioResult) -> str:
+    """The failed guarantees and every figure, for an assertion message."""
+    return f"failed: {result.failed_checks()}\n{json.dumps(result.to_json(), indent=1)}"
