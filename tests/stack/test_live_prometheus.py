@@ -297,8 +297,8 @@ def test_a_fault_switched_on_shows_in_the_error_rules(stack: tuple[Shop, Prometh
             )
             time.sleep(0.3)
         assert prometheus.query(errors), f"no server errors recorded for Charge\n{shop.logs()}"
-        assert prometheus.query(
-            'slo:sli_error:ratio_rate5m{slo="grpc-availability", job="payment"} > 0'
-        )
+        # The SLO rules are another group, evaluated on their own tick.
+        slo = 'slo:sli_error:ratio_rate5m{slo="grpc-availability", job="payment"} > 0'
+        wait_for(lambda: prometheus.query(slo), 10, "the payment availability SLI to see errors")
     finally:
         http("DELETE", f"{admin}/admin/faults", headers=auth)
