@@ -29,8 +29,9 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util import types
 
-_SAMPLED = TraceFlags.SAMPLED
+_SAMPLED = 0x01
 _RANDOM = 0x02  # W3C trace context level 2: the trace id is random (the SDK sets it too)
+_FLAGS = tuple(TraceFlags(i) for i in range(4))
 _getrandbits = random.getrandbits
 _time_ns = time.time_ns
 _get_current_span = trace.get_current_span
@@ -39,6 +40,7 @@ _DEFAULT_DELEGATES = (
     ",remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,"
     "localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
 )
+_PARENT_BASED_ALWAYS_ON = "ParentBased{root:AlwaysOnSampler" + _DEFAULT_DELEGATES
 
 
 class SpanFactory:
@@ -47,8 +49,10 @@ class SpanFactory:
     def __init__(self, provider: TracerProvider, scope_name: str) -> None:
         self._provider = provider
         self._sampler = provider.sampler
-        # ParentBased with its default delegates just follows a valid parent: decided here.
-        self._follows_parent = provider.sampler.get_description().endswith(_DEFAULT_DELEGATES)
+        # Well-known samplers are decided here, the same way they would decide.
+        description = provider.sampler.get_description()
+        self._follows_parent = description.endswith(_DEFAULT_DELEGATES)
+        self._always_on = description in ("AlwaysOnSampler", _PARENT_BASED_ALWAYS_ON)
         self.resource = provider.resource
         self.scope = InstrumentationScope(scope_name)
         # The provider's own fan-out to every processor added to it, now or later.
@@ -63,12 +67,13 @@ class SpanFactory:
             trace_id = parent_ctx.trace_id
             random_flag = parent_ctx.trace_flags & _RANDOM
             if self._follows_parent:
-                sampled = parent_ctx.trace_flags.sampled
+                # The decision the sampler would take, without asking it (a hot path).
+                sampled = parent_ctx.trace_flags & _SAMPLED
                 context = SpanContext(
                     trace_id,
                     _getrandbits(64) or 1,
                     False,
-                    TraceFlags((_SAMPLED if sampled else 0) | random_flag),
+                    _FLAGS[sampled | random_flag],
                     parent_ctx.trace_state,
                 )
                 if not sampled:
@@ -78,13 +83,22 @@ class SpanFactory:
             parent_ctx = None
             trace_id = _getrandbits(128) or 1
             random_flag = _RANDOM
+        if self._always_on:
+            context = SpanContext(
+                trace_id,
+                _getrandbits(64) or 1,
+                False,
+                _FLAGS[_SAMPLED | random_flag],
+                parent_ctx.trace_state if parent_ctx is not None else None,
+            )
+            return RpcSpan(self, name, context, parent_ctx, kind, dict(attributes))
         result = self._sampler.should_sample(parent, trace_id, name, kind, attributes)
-        sampled = result.decision is Decision.RECORD_AND_SAMPLE
+        sampled = _SAMPLED if result.decision is Decision.RECORD_AND_SAMPLE else 0
         context = SpanContext(
             trace_id,
             _getrandbits(64) or 1,
             False,
-            TraceFlags((_SAMPLED if sampled else 0) | random_flag),
+            _FLAGS[sampled | random_flag],
             result.trace_state,
         )
         if result.decision is Decision.DROP:
