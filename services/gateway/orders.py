@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from services.errors import ErrorCode, ShopError
 from services.gateway.bodies import json_body
+from services.gateway.clients import EventStream
 from services.gateway.codec import to_json
 from services.gateway.sse import StreamLimits, order_events
 from services.gateway.state import current_state
@@ -70,8 +71,13 @@ def watch_order(order_id: str) -> Response:
         stopping=state.draining,
         client_gone=_client_gone_probe(),
     )
-    stream = state.clients.orders.watch_order(order_id, state.settings.sse_max_duration_s)
-    response = Response(order_events(stream, limits, after), mimetype="text/event-stream")
+    if request.method == "HEAD":
+        return Response(mimetype="text/event-stream")  # headers only: no stream to open
+
+    def open_stream() -> EventStream:
+        return state.clients.orders.watch_order(order_id, state.settings.sse_max_duration_s)
+
+    response = Response(order_events(open_stream, limits, after), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

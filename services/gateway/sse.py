@@ -34,12 +34,21 @@ class StreamLimits:
     client_gone: Callable[[], bool]
 
 
-def order_events(stream: EventStream, limits: StreamLimits, after: int = 0) -> Iterator[str]:
-    """SSE frames for `stream`'s events with a sequence above `after`; ends at a final status.
+def order_events(
+    open_stream: Callable[[], EventStream], limits: StreamLimits, after: int = 0
+) -> Iterator[str]:
+    """SSE frames of the events with a sequence above `after`; ends at a final status.
 
-    The gRPC stream is read on its own thread so this generator can wake up to send
-    heartbeats and to notice a gone client; it always cancels the call when it stops.
+    The stream is opened on first iteration, so a response that is never sent (HEAD, a
+    client gone before the first byte) never starts a call it could not cancel. It is read
+    on its own thread so this generator can wake up to send heartbeats and to notice a gone
+    client; the call is always cancelled when the generator stops.
     """
+    try:
+        stream = open_stream()
+    except ShopError as error:
+        yield frame("error", json.dumps(error.envelope()))
+        return
     inbox: queue.SimpleQueue[order_pb2.OrderEvent | ShopError | None] = queue.SimpleQueue()
     threading.Thread(target=_pump, args=(stream, inbox), name="sse-pump", daemon=True).start()
     deadline = time.monotonic() + limits.max_duration_s

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from flask.testing import FlaskClient
 
-from services.gateway.sse import frame
+from services.errors import ErrorCode, ShopError
+from services.gateway.sse import StreamLimits, frame, order_events
 from services.gateway.state import GatewayState
 from shop.order.v1 import order_pb2
-from tests.services.gateway_fakes import Fakes, make_gateway
+from tests.services.gateway_fakes import Fakes, FakeWatch, make_gateway
 
 ITEMS = [{"sku": "book", "quantity": 1, "unit_price_cents": 100}]
 
@@ -110,3 +112,33 @@ def test_max_duration_ends_the_stream() -> None:
 
 def test_frame_format() -> None:
     assert frame("order_event", "{}", "7") == "id: 7\nevent: order_event\ndata: {}\n\n"
+
+
+def test_head_opens_no_stream() -> None:
+    client, fakes = _new()
+    order_id = _order(client)
+    response = client.head(f"/v1/orders/{order_id}/events")
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    assert fakes.orders.watches == []
+
+
+def test_a_stream_never_iterated_is_never_opened() -> None:
+    opened: list[bool] = []
+
+    def open_stream() -> FakeWatch:
+        opened.append(True)
+        return FakeWatch([], live=False)
+
+    limits = StreamLimits(10, threading.Event(), lambda: False)
+    order_events(open_stream, limits).close()
+    assert opened == []
+
+
+def test_a_stream_that_cannot_open_sends_an_error_event() -> None:
+    def open_stream() -> FakeWatch:
+        raise ShopError(ErrorCode.DOWNSTREAM_UNAVAILABLE, "order service down")
+
+    limits = StreamLimits(10, threading.Event(), lambda: False)
+    (event,) = _events(list(order_events(open_stream, limits)))
+    assert event["event"] == "error"
+    assert event["data"]["error"]["code"] == 50002
