@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 
@@ -166,3 +167,21 @@ def test_every_alert_has_firing_and_quiet_unit_tests() -> None:
 def test_exemplar_storage_is_documented() -> None:
     text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     assert "--enable-feature=exemplar-storage" in text
+
+
+def test_local_config_scrapes_what_make_demo_starts() -> None:
+    """prometheus.local.yml's targets are the admin ports services/launcher.py uses for the demo."""
+    if importlib.util.find_spec("services.launcher") is None:
+        pytest.skip("services/launcher.py is not built yet")
+    from services.launcher import ShopLayout, ShopPorts, ShopTokens
+
+    layout = ShopLayout(ShopPorts.defaults(), ROOT / ".data", ShopTokens("key", "svc", "admin"))
+    expected: dict[str, set[str]] = {}
+    for name, port in layout.admin_ports().items():
+        expected.setdefault(name.split("-")[0], set()).add(f"127.0.0.1:{port}")
+    local = load_yaml(PROMETHEUS_DIR / "prometheus.local.yml")
+    scraped = {
+        job["job_name"]: {t for s in job["static_configs"] for t in s["targets"]}
+        for job in local["scrape_configs"]
+    }
+    assert scraped == expected
