@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -205,3 +207,22 @@ def test_dockerfile_is_small_pinned_and_not_root() -> None:
     assert re.search(r"^USER (?!root)\w+", dockerfile, flags=re.MULTILINE)
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".git", ".venv", "tests"} <= set(ignored)
+
+
+def test_command_line_arguments_are_accepted() -> None:
+    """Extra arguments (the load generator's rate and duration) parse: `--help` comes last."""
+    for name, service in _shop_services().items():
+        args = service["command"][3:]
+        if not args:
+            continue
+        module = _module(service)
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not built yet")
+        result = subprocess.run(
+            [sys.executable, "-m", module, *args, "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, f"{name}: {result.stderr}"
