@@ -59,6 +59,8 @@ class Plan:
 
 
 Saturate = Callable[[BenchShop, float], LoadResult]
+OpenLoop = Callable[[BenchShop, float, float], LoadResult]
+ShopFactory = Callable[[str, Path, str], BenchShop]
 
 
 @dataclass
@@ -78,14 +80,25 @@ class Measurements:
     sink_bytes: int
 
 
-def run(plan: Plan, saturate: Saturate, log: Callable[[str], None]) -> Measurements:
+def open_loop(shop: BenchShop, rate: float, seconds: float) -> LoadResult:
+    """Orders at `rate` per second for `seconds`, from a child process (open loop)."""
+    return http_load.spawn("open", shop.url, shop.api_key, shop.user_ids, seconds, rate=rate)
+
+
+def run(
+    plan: Plan,
+    saturate: Saturate,
+    log: Callable[[str], None],
+    fixed_load: OpenLoop = open_loop,
+    make_shop: ShopFactory = BenchShop,
+) -> Measurements:
     """Start one shop per setting, measure in interleaved rounds, soak, stop everything."""
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         sink = OtlpSink().start()
         shops: dict[str, BenchShop] = {}
         try:
             for setting in SETTINGS:
-                shops[setting] = BenchShop(setting, Path(tmp) / setting, sink.endpoint)
+                shops[setting] = make_shop(setting, Path(tmp) / setting, sink.endpoint)
             # Start-up is mostly imports: the four shops start together to save minutes.
             with ThreadPoolExecutor(len(shops)) as pool:
                 list(pool.map(lambda shop: shop.start(plan.users), shops.values()))
@@ -106,13 +119,13 @@ def run(plan: Plan, saturate: Saturate, log: Callable[[str], None]) -> Measureme
                 plan.repeats,
                 log,
                 "fixed load",
-                lambda s: _open_loop(shops[s], rate, plan.latency_s),
+                lambda s: fixed_load(shops[s], rate, plan.latency_s),
             )
             soaked = shops["full"]
             window = plan.soak_s / 5
             log(f"soak: shop 'full' at {rate:.1f} orders/s for {plan.soak_s:g} s")
             with RssSampler(soaked.pids(), min(10.0, window / 2)) as sampler:
-                soak = _open_loop(soaked, rate, plan.soak_s)
+                soak = fixed_load(soaked, rate, plan.soak_s)
             peaks = {
                 s: {n: peak_rss_bytes(p) for n, p in shop.pids().items()}
                 for s, shop in shops.items()
@@ -269,10 +282,6 @@ def _rounds(
                 f"p99 {result.p99_ms:.1f} ms errors {sum(result.errors.values())}"
             )
     return results
-
-
-def _open_loop(shop: BenchShop, rate: float, seconds: float) -> LoadResult:
-    return http_load.spawn("open", shop.url, shop.api_key, shop.user_ids, seconds, rate=rate)
 
 
 def _median(values: Any) -> float:

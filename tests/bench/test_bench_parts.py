@@ -1,0 +1,62 @@
+"""The pieces e2e and streaming are built from: OTLP sink, memory readings, shop settings."""
+
+from __future__ import annotations
+
+import os
+
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from bench.memory import RssSampler, RssTrace, peak_rss_bytes, rss_bytes
+from bench.otlp_sink import OtlpSink
+from bench.shop import SETTINGS, setting_env
+
+
+def test_sink_accepts_real_otlp_exports() -> None:
+    sink = OtlpSink().start()
+    try:
+        provider = TracerProvider()
+        exporter = OTLPSpanExporter(endpoint=sink.endpoint, insecure=True, timeout=5)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        with provider.get_tracer("test").start_as_current_span("one"):
+            pass
+        provider.shutdown()
+        requests, size = sink.counts()
+    finally:
+        sink.stop()
+    assert requests == 1
+    assert size > 0
+
+
+def test_rss_of_this_process() -> None:
+    rss = rss_bytes(os.getpid())
+    assert rss > 1_000_000
+    assert peak_rss_bytes(os.getpid()) >= rss
+    assert rss_bytes(2**22 + 12345) == 0  # no such process
+
+
+def test_growth_compares_the_end_of_the_first_window_with_the_last_sample() -> None:
+    trace = RssTrace(
+        [(10.0, {"a": 100}), (60.0, {"a": 120}), (200.0, {"a": 150}), (300.0, {"a": 125})]
+    )
+    assert trace.growth("a", 60.0) == 5
+    assert trace.at_marks("a", 60.0) == [100, 120, 150, 125]
+    assert RssTrace().growth("a", 60.0) == 0
+
+
+def test_sampler_collects_until_stopped() -> None:
+    with RssSampler({"me": os.getpid()}, interval_s=0.01) as sampler:
+        while len(sampler.trace.samples) < 3:
+            pass
+    assert all(sample["me"] > 0 for _, sample in sampler.trace.samples)
+
+
+def test_settings_differ_only_in_telemetry() -> None:
+    envs = {s: setting_env(s, "http://127.0.0.1:4317") for s in SETTINGS}
+    assert envs["off"]["SHOP_TELEMETRY"] == "off"
+    assert envs["full"]["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
+    assert envs["full"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4317"
+    assert envs["sampled10"]["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
+    assert envs["exporter_down"]["OTEL_EXPORTER_OTLP_ENDPOINT"] != "http://127.0.0.1:4317"
+    assert envs["exporter_down"]["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"

@@ -1,0 +1,164 @@
+"""e2e plumbing: the orchestration on stand-in shops, and the real shop settings on a tiny run."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import e2e, http_load
+from bench.latency import LoadResult
+from bench.otlp_sink import OtlpSink
+from bench.shop import BenchShop
+from tests.bench.fake_gateway import FakeGateway
+
+REQUIRED = (
+    "off_rps",
+    "full_rps",
+    "sampled10_rps",
+    "off_p99_ms",
+    "full_p99_ms",
+    "exporter_down_p99_ms",
+    "off_p50_ms",
+    "full_p95_ms",
+    "sampled10_p99_ms",
+    "full_rps_ratio",
+    "full_p99_ratio",
+    "p99_noise_ms",
+    "exporter_down_within_noise",
+    "rss_peak_gateway_bytes",
+    "rss_growth_order_bytes",
+)
+TINY = e2e.Plan(repeats=2, warmup_s=0.1, saturation_s=0.2, latency_s=0.3, soak_s=0.3, users=2)
+
+
+class StandInShop:
+    """Quacks like BenchShop; the 'gateway' is a FakeGateway and the processes are this one."""
+
+    def __init__(self, setting: str, root: Path, sink_endpoint: str) -> None:
+        self.setting = setting
+        self.api_key = "k"
+        self.user_ids = ["usr_1", "usr_2"]
+        self._gateway = FakeGateway()
+        self.url = self._gateway.url
+
+    def start(self, users: int) -> None:
+        self._gateway.__enter__()
+
+    def stop(self) -> None:
+        self._gateway.__exit__()
+
+    def pids(self) -> dict[str, int]:
+        return {"gateway": os.getpid()}
+
+    def metric_total(self, name: str) -> float:
+        return 3.0
+
+
+def _in_process_spawn(mode: str, url: str, key: str, users: Any, seconds: float, **kw: Any) -> Any:
+    post = http_load.order_poster(url, key, users)
+    if mode == "open":
+        return http_load.run_open(post, kw["rate"], seconds, workers=2)
+    return http_load.run_closed(post, 2, seconds)
+
+
+def test_main_runs_every_phase_and_prints_every_key_last(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(e2e.Plan, "for_run", classmethod(lambda cls, quick: TINY))
+    monkeypatch.setattr(e2e, "run", functools.partial(e2e.run, make_shop=StandInShop))
+    monkeypatch.setattr(http_load, "spawn", _in_process_spawn)
+    assert e2e.main(["--quick", "--client", "python"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    figures = json.loads(out[-1])
+    for key in REQUIRED:
+        assert key in figures, key
+    assert figures["off_rps"] > 0
+    assert figures["fixed_rate_rps"] >= 1.0
+    assert figures["off_errors"] == 0
+    assert figures["repeats"] == 2
+    assert figures["rss_peak_gateway_bytes"] > 1_000_000
+    assert figures["full_spans_exported"] == 3  # what the shop's metric_total said
+    assert any(line.startswith("saturation") for line in out)
+    assert any("exporter down vs full" in line for line in out)
+
+
+def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
+    def result(p99: float, ok: int = 100) -> LoadResult:
+        return LoadResult(sent=ok, ok=ok, duration_s=1.0, p50_ms=1.0, p95_ms=2.0, p99_ms=p99)
+
+    measured = e2e.Measurements(
+        saturation={"off": [result(9, 200)], "full": [result(9, 180)], "sampled10": [result(9)]},
+        fixed_rate=100.0,
+        latency={
+            "off": [result(10), result(12)],
+            "full": [result(10), result(14)],
+            "sampled10": [result(11), result(11)],
+            "exporter_down": [result(15), result(16)],
+        },
+        soak=result(13),
+        soak_trace=e2e.RssTrace([(30.0, {"order": 100}), (300.0, {"order": 90})]),
+        soak_window_s=60.0,
+        peak_rss={"full": {"order": 120}},
+        spans_exported=5,
+        spans_dropped_down=7,
+        sink_requests=1,
+        sink_bytes=2,
+    )
+    figures = e2e.summarize(measured, TINY)
+    assert figures["full_rps_ratio"] == 0.9
+    assert figures["full_p99_ms"] == 12.0
+    assert figures["p99_noise_ms"] == 4.0
+    assert figures["exporter_down_p99_delta_ms"] == 3.5
+    assert figures["exporter_down_within_noise"] is True
+    assert figures["goal_throughput_met"] is True
+    assert figures["full_p99_ratio"] == round(12 / 11, 3)
+    assert figures["rss_growth_order_bytes"] == -10
+
+
+def test_rounds_rotate_the_order_of_settings() -> None:
+    seen: list[str] = []
+
+    def measure(setting: str) -> LoadResult:
+        seen.append(setting)
+        return LoadResult(sent=1, ok=1, duration_s=1.0, p50_ms=1.0, p95_ms=1.0, p99_ms=1.0)
+
+    results = e2e._rounds(("a", "b", "c"), 3, lambda text: None, "p", measure)
+    assert seen == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert all(len(v) == 3 for v in results.values())
+
+
+@pytest.mark.timeout(90)
+def test_real_shops_off_and_full_take_orders_and_differ_in_telemetry(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        sink = OtlpSink().start()
+        stack.callback(sink.stop)
+        shops = {s: BenchShop(s, tmp_path / s, sink.endpoint) for s in ("off", "full")}
+        for shop in shops.values():
+            stack.callback(shop.stop)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda shop: shop.start(users=2), shops.values()))
+        for shop in shops.values():
+            result = e2e.open_loop(shop, rate=4, seconds=0.5)
+            assert (result.ok, dict(result.errors)) == (2, {})
+        assert "http_server_request_duration_seconds" not in _metrics(shops["off"])
+        assert "http_server_request_duration_seconds" in _metrics(shops["full"])
+        deadline = time.monotonic() + 15
+        while shops["full"].metric_total("telemetry_spans_exported_total") == 0:
+            assert time.monotonic() < deadline, "the full shop exported no span to the sink"
+            time.sleep(0.2)
+        assert sink.counts()[0] > 0
+        assert set(shops["full"].pids()) == {"payment", "user", "order", "gateway"}
+
+
+def _metrics(shop: BenchShop) -> str:
+    with urllib.request.urlopen(shop.layout.admin_url("gateway") + "/metrics") as response:
+        return str(response.read().decode())
