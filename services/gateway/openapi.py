@@ -1,25 +1,20 @@
-"""GET /openapi.json: the gateway's OpenAPI 3.1 document, body schemas derived from the protos.
+"""GET /openapi.json: the gateway's OpenAPI 3.1 document.
 
-Schemas are generated from the message descriptors with the same rules the codec uses
-(proto field names, proto3 JSON mapping), so the document cannot drift from the bodies;
-tests/services/test_gateway_openapi.py checks the paths against Flask's rules.
+Body schemas come from the protos (services/gateway/schemas.py), so they cannot drift from
+the codec; tests/services/test_gateway_openapi.py checks the paths against Flask's rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from functools import cache
-from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from google.protobuf.descriptor import FieldDescriptor
 
 from services.gateway.orders import IDEMPOTENCY_HEADER, MAX_LIST_LIMIT
+from services.gateway.schemas import ProtoSchemas, Schema, ref
 from services.gateway.users import MAX_IMPORT_BYTES
 from shop.order.v1 import order_pb2
 from shop.user.v1 import user_pb2
-
-Schema = dict[str, Any]
 
 openapi = Blueprint("openapi", __name__)
 
@@ -33,7 +28,7 @@ def openapi_json() -> Response:
 @cache
 def document() -> Schema:
     """The whole document (built once)."""
-    schemas = _Schemas()
+    schemas = ProtoSchemas()
     create_user = schemas.input(user_pb2.CreateUserRequest.DESCRIPTOR, required=("email", "name"))
     create_order = schemas.input(
         order_pb2.CreateOrderRequest.DESCRIPTOR,
@@ -93,7 +88,7 @@ def document() -> Schema:
             "get": _operation(
                 "listUserOrders",
                 "A user's orders, newest first (from the ListOrders stream).",
-                {"200": _json("The orders.", _ref("OrderList"))},
+                {"200": _json("The orders.", ref("OrderList"))},
                 params=[
                     user_id,
                     {
@@ -163,14 +158,14 @@ def document() -> Schema:
         },
         "/healthz": {
             "get": _operation(
-                "healthz", "Liveness.", {"200": _json("Alive.", _ref("Health"))}, public=True
+                "healthz", "Liveness.", {"200": _json("Alive.", ref("Health"))}, public=True
             )
         },
         "/readyz": {
             "get": _operation(
                 "readyz",
                 "Readiness: every downstream SERVING over grpc.health.v1 (503 otherwise).",
-                {"200": _json("Ready.", _ref("Ready"))},
+                {"200": _json("Ready.", ref("Ready"))},
                 public=True,
             )
         },
@@ -226,10 +221,6 @@ _ERROR: Schema = {
 }
 
 
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def _path_param(name: str) -> Schema:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -255,7 +246,7 @@ def _operation(
     operation: Schema = {
         "operationId": operation_id,
         "summary": summary,
-        "responses": {**responses, "default": _json("An error, in the envelope.", _ref("Error"))},
+        "responses": {**responses, "default": _json("An error, in the envelope.", ref("Error"))},
     }
     if body is not None:
         media, schema = body
@@ -265,95 +256,3 @@ def _operation(
     if public:
         operation["security"] = []
     return operation
-
-
-_INT32 = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
-_UINT32 = {FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32}
-_INT64 = {
-    FieldDescriptor.TYPE_INT64,
-    FieldDescriptor.TYPE_SINT64,
-    FieldDescriptor.TYPE_SFIXED64,
-    FieldDescriptor.TYPE_UINT64,
-    FieldDescriptor.TYPE_FIXED64,
-}
-_INT64_TEXT = "^-?[0-9]+$"
-
-
-class _Schemas:
-    """Component schemas of messages, as bodies are read (input) and written (output)."""
-
-    def __init__(self) -> None:
-        self.components: dict[str, Schema] = {}
-
-    def output(self, descriptor: Any) -> Schema:
-        """A $ref to the written form: every scalar and list present, messages when set."""
-        name = descriptor.name
-        if name not in self.components:
-            self.components[name] = {}  # placeholder first: messages may nest themselves
-            fields = descriptor.fields
-            self.components[name] = {
-                "type": "object",
-                "required": [f.name for f in fields if f.is_repeated or f.message_type is None],
-                "properties": {f.name: self._field(f, output=True) for f in fields},
-                "additionalProperties": False,
-            }
-        return _ref(name)
-
-    def input(
-        self,
-        descriptor: Any,
-        required: Collection[str] = (),
-        excluded: Collection[str] = (),
-    ) -> Schema:
-        """A $ref to the accepted form: proto names only, no nulls, no unknown fields."""
-        # Requests are input-only; a nested message that is also written gets its own name.
-        is_request = descriptor.name.endswith("Request")
-        name = descriptor.name if is_request else f"{descriptor.name}Input"
-        if name not in self.components:
-            self.components[name] = {}
-            fields = [f for f in descriptor.fields if f.name not in excluded]
-            schema: Schema = {
-                "type": "object",
-                "properties": {f.name: self._field(f, output=False) for f in fields},
-                "additionalProperties": False,
-            }
-            if required:
-                schema["required"] = list(required)
-            self.components[name] = schema
-        return _ref(name)
-
-    def _field(self, field: FieldDescriptor, output: bool) -> Schema:
-        schema = self._single(field, output)
-        return {"type": "array", "items": schema} if field.is_repeated else schema
-
-    def _single(self, field: FieldDescriptor, output: bool) -> Schema:
-        kind = field.type
-        # Descriptor stubs type these as optional; each is set for its own field kind.
-        message: Any = field.message_type
-        enum: Any = field.enum_type
-        if kind == FieldDescriptor.TYPE_MESSAGE:
-            if message.full_name == "google.protobuf.Timestamp":
-                return {"type": "string", "format": "date-time"}
-            return self.output(message) if output else self.input(message)
-        if kind == FieldDescriptor.TYPE_ENUM:
-            return {"type": "string", "enum": [v.name for v in enum.values]}
-        if kind == FieldDescriptor.TYPE_BOOL:
-            return {"type": "boolean"}
-        if kind in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
-            return {"type": "string"}
-        if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
-            return {"type": "number"}
-        if kind in _INT32:
-            return {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}
-        if kind in _UINT32:
-            return {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}
-        if kind in _INT64:
-            if output:
-                return {"type": "string", "pattern": _INT64_TEXT}
-            return {
-                "type": ["integer", "string"],
-                "pattern": _INT64_TEXT,
-                "minimum": -(2**63),
-                "maximum": 2**63 - 1,
-            }
-        raise ValueError(f"no JSON schema for field {field.full_name}")
