@@ -65,6 +65,7 @@ def setup(
     register_runtime_metrics(registry)
     provider = make_tracer_provider(service_name, sampler or sampler_from_env(env))
     store = SpanStore()
+    store.start()
     health = HealthMetrics(registry)
     exporter = span_exporter if span_exporter is not None else exporter_from_env(env)
     processor = BoundedSpanProcessor(exporter, health, store)

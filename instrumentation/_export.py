@@ -29,8 +29,8 @@ _NOISY_EXPORTER_LOGGERS = (
 
 
 class BoundedSpanProcessor(SpanProcessor):
-    """Queues ended spans (at most ``max_queue``); one thread feeds them to the debug-page
-    store and the exporter in batches, off the calls' path."""
+    """Queues ended spans (at most ``max_queue``) and exports them in batches from one thread;
+    every span is also offered to the debug-page store (a bounded, lock-free append)."""
 
     def __init__(
         self,
@@ -42,7 +42,7 @@ class BoundedSpanProcessor(SpanProcessor):
         delay_s: float = 1.0,
     ) -> None:
         self._exporter = exporter
-        self._store = store
+        self._offer = store.offer if store is not None else None
         self._max_queue = max_queue
         self._max_batch = max_batch
         self._delay_s = delay_s
@@ -71,6 +71,10 @@ class BoundedSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         """Queue ``span`` or count it dropped; never blocks."""
+        if self._offer is not None:
+            self._offer(span)
+        if self._exporter is None:
+            return
         if self._closed:
             self._dropped_shutdown.inc()
             return
@@ -157,12 +161,6 @@ class BoundedSpanProcessor(SpanProcessor):
         return batch
 
     def _export(self, batch: Sequence[ReadableSpan]) -> None:
-        if self._store is not None:
-            try:
-                self._store.add(batch)
-            except Exception:
-                self._errors.inc()
-                log.debug("span store failed", exc_info=True)
         if self._exporter is None:
             return
         try:

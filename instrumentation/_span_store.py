@@ -40,20 +40,55 @@ class SpanSamples:
 
 
 class SpanStore:
-    """Span samples in memory, bounded in names and samples per name; fed in batches."""
+    """Span samples in memory, bounded in names and samples per name.
 
-    def __init__(self, per_name: int = 20, max_names: int = 200) -> None:
+    ``offer`` (on the call path) only appends to a bounded buffer; a daemon thread folds the
+    buffer into the samples a few times a second, independently of any exporter, so the
+    pages stay current even when the exporter is down or slow.
+    """
+
+    def __init__(
+        self, per_name: int = 20, max_names: int = 200, buffer: int = 8192, period_s: float = 0.25
+    ) -> None:
         self._per_name = per_name
         self._max_names = max_names
         self._by_name: dict[str, SpanSamples] = {}
         self._lock = threading.Lock()
         self._seq = itertools.count()
+        self._pending: collections.deque[ReadableSpan] = collections.deque(maxlen=buffer)
+        self.offer = self._pending.append
+        self._period_s = period_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start folding buffered spans in the background."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="telemetry-debug", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop the background thread (within one period)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self._period_s * 4)
+
+    def drain(self) -> None:
+        """Fold every buffered span into the samples now."""
+        pending = self._pending
+        with self._lock:
+            while pending:
+                self._add(pending.popleft())
 
     def add(self, spans: Iterable[ReadableSpan]) -> None:
         """Record ``spans``, each under its name."""
         with self._lock:
             for span in spans:
                 self._add(span)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period_s):
+            self.drain()
 
     def _add(self, span: ReadableSpan) -> None:
         duration = (span.end_time or 0) - (span.start_time or 0)
@@ -80,6 +115,7 @@ class SpanStore:
 
     def names(self) -> list[str]:
         """Span names seen, sorted."""
+        self.drain()
         with self._lock:
             return sorted(self._by_name)
 
@@ -93,6 +129,7 @@ class SpanStore:
 
     def samples(self, name: str, kind: str) -> list[ReadableSpan]:
         """Samples of ``kind`` (recent, slowest, errors) for ``name``, newest or slowest first."""
+        self.drain()
         with self._lock:
             s = self._by_name.get(name)
             if s is None:

@@ -93,7 +93,7 @@ class Telemetry:
     def metrics_app(self, fallback: WSGIApp | None = None) -> WSGIApp:
         """WSGI app serving /metrics and /debug; other paths go to ``fallback`` (or 404)."""
         return make_metrics_app(
-            self.registry, self.span_store, fallback, refresh=lambda: self.force_flush(0.5)
+            self.registry, self.span_store, fallback, refresh=self.span_store.drain
         )
 
     def force_flush(self, timeout_s: float = 5.0) -> bool:
@@ -104,6 +104,7 @@ class Telemetry:
         """Flush and stop exporting; returns within ``timeout_s`` even if the exporter hangs."""
         self._processor.shutdown(timeout_s)
         self.tracer_provider.shutdown()
+        self.span_store.close()
 
     def _recorder(self, component: str, server: bool, target: str | None = None) -> RpcRecorder:
         return RpcRecorder(

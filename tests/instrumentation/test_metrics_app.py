@@ -9,14 +9,17 @@ from collections.abc import Iterable
 
 import grpc
 import pytest
+from prometheus_client import CollectorRegistry
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from werkzeug.test import Client
 
+import instrumentation
 from instrumentation import Telemetry
 
-from .conftest import finished_spans
-from .echo import SERVER_STREAM, UNARY
+from .conftest import finished_spans, start_sync_server
+from .echo import SERVER_STREAM, UNARY, Seen
+from .test_export import BlockingExporter
 from .test_grpc_server import KINDS, invoke
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -120,3 +123,27 @@ def test_fallback_and_not_found(tel: Telemetry) -> None:
     combined = Client(tel.metrics_app(fallback=health))
     assert combined.get("/healthz").get_data() == b"serving"
     assert combined.get("/metrics").status_code == 200
+
+
+@pytest.mark.parametrize("environ", [{"OTEL_TRACES_EXPORTER": "none"}, None])
+def test_debug_pages_do_not_depend_on_the_exporter(
+    environ: dict[str, str] | None, seen: Seen, registry: CollectorRegistry
+) -> None:
+    stuck = BlockingExporter()  # never released: every export hangs
+    if environ is None:
+        tel = instrumentation.setup("t", registry, stuck, environ={})
+    else:
+        tel = instrumentation.setup("t", registry, environ=environ)
+    server, target = start_sync_server(seen, tel.server_interceptors())
+    try:
+        with grpc.insecure_channel(target) as channel:
+            for _ in range(3):
+                channel.unary_unary(UNARY)(b"ok")
+        page = Client(tel.metrics_app()).get(
+            "/debug/spans", query_string={"name": UNARY[1:], "format": "json"}
+        )
+        assert len(page.json) == 3
+    finally:
+        server.stop(None)
+        stuck.release.set()
+        tel.shutdown(1)
