@@ -9,8 +9,8 @@ from collections.abc import Iterable
 
 import grpc
 import pytest
-from prometheus_client import CollectorRegistry
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from werkzeug.test import Client
 
