@@ -77,10 +77,10 @@ class Recorder:
                 stats.errors[error] += 1
                 self._window_errors += 1
 
-    def drop(self) -> None:
-        """An arrival found every worker busy and was not sent (open loop: never queued late)."""
+    def drop(self, count: int = 1) -> None:
+        """Arrivals not sent: every worker was busy (open loop: never sent late)."""
         with self._lock:
-            self.dropped += 1
+            self.dropped += count
 
     def take_window(self) -> tuple[Histogram, int]:
         """The latencies and error count since the previous call."""

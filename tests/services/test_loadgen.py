@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import random
+import time
 
 import pytest
 
 from services.loadgen.__main__ import main
 from services.loadgen.client import GatewayHttp
-from services.loadgen.mix import ShopWorkload
+from services.loadgen.mix import Operation, ShopWorkload
 from services.loadgen.runner import LoadPlan, run_load
 from services.loadgen.stats import Histogram, Recorder
 from services.loadgen.summary import format_summary
@@ -78,3 +79,26 @@ def test_recorder_window_resets() -> None:
     assert (window.count, errors) == (2, 1)
     assert recorder.take_window()[0].count == 0
     assert recorder.totals() == (2, 1)
+
+
+class _Steady:
+    """A workload of one operation that takes `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.operation = Operation("nap", 1, lambda: time.sleep(seconds))
+
+    def pick(self) -> Operation:
+        return self.operation
+
+
+def test_arrivals_keep_the_rate() -> None:
+    recorder = run_load(_Steady(0), LoadPlan(rate=40, duration_s=0.5, workers=2), io.StringIO())
+    assert 15 <= recorder.operations["nap"].count <= 21
+    assert recorder.dropped == 0
+
+
+def test_busy_workers_drop_arrivals_instead_of_sending_them_late() -> None:
+    plan = LoadPlan(rate=40, duration_s=0.5, workers=1)
+    recorder = run_load(_Steady(0.2), plan, io.StringIO())
+    calls = recorder.operations["nap"].count
+    assert calls <= 5 and recorder.dropped >= 10
