@@ -14,7 +14,6 @@ from typing import Any
 import grpc
 
 from ._grpc_server import NOT_FOUND_DETAILS
-from ._propagation import extract_metadata
 from ._rpc import MAX_METHODS, UNARY, Call, Method, RpcRecorder, grpc_type
 
 _OK = grpc.StatusCode.OK
@@ -79,7 +78,7 @@ def _unary(
     sent = method.msg_sent
 
     async def behavior(request: Any, context: Any) -> Any:
-        call = rec.start(method, extract_metadata(context.invocation_metadata()), context.peer())
+        call = rec.start_server(method, context.invocation_metadata(), context.peer())
         if call is None:
             return await inner(request, context)
         if req_stream:
@@ -114,7 +113,7 @@ def _streaming(
 def _begin_stream(
     rec: RpcRecorder, method: Method, request: Any, context: Any, req_stream: bool
 ) -> tuple[Call | None, Any]:
-    call = rec.start(method, extract_metadata(context.invocation_metadata()), context.peer())
+    call = rec.start_server(method, context.invocation_metadata(), context.peer())
     if call is None:
         return None, request
     if req_stream:
@@ -229,7 +228,7 @@ def _unknown_handler(rec: RpcRecorder, full_method: str) -> Any:
     method = rec.method("", UNARY, known=False)
 
     async def behavior(request_iterator: Any, context: Any) -> None:
-        call = rec.start(method, extract_metadata(context.invocation_metadata()), context.peer())
+        call = rec.start_server(method, context.invocation_metadata(), context.peer())
         if call is not None:
             if call.span.is_recording():
                 call.span.set_attribute("rpc.method_original", full_method)

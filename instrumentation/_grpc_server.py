@@ -7,7 +7,6 @@ from typing import Any
 
 import grpc
 
-from ._propagation import extract_metadata
 from ._rpc import (
     MAX_METHODS,
     UNARY,
@@ -77,11 +76,11 @@ def _unary_response(
 ) -> Callable[..., Any]:
     received = method.msg_received
     sent = method.msg_sent
-    start = rec.start
+    start = rec.start_server
     finish = rec.finish
 
     def behavior(request: Any, context: Any) -> Any:
-        call = start(method, extract_metadata(context.invocation_metadata()), context.peer())
+        call = start(method, context.invocation_metadata(), context.peer())
         if call is None:
             return inner(request, context)
         if req_stream:
@@ -113,7 +112,7 @@ def _stream_response(
     received = method.msg_received
 
     def behavior(request: Any, context: Any) -> Any:
-        call = rec.start(method, extract_metadata(context.invocation_metadata()), context.peer())
+        call = rec.start_server(method, context.invocation_metadata(), context.peer())
         if call is None:
             return inner(request, context)
         if req_stream:
@@ -216,7 +215,7 @@ def _unknown_handler(rec: RpcRecorder, full_method: str) -> Any:
     method = rec.method("", UNARY, known=False)
 
     def behavior(request_iterator: Any, context: Any) -> Any:
-        call = rec.start(method, extract_metadata(context.invocation_metadata()), context.peer())
+        call = rec.start_server(method, context.invocation_metadata(), context.peer())
         if call is not None:
             if call.span.is_recording():
                 call.span.set_attribute("rpc.method_original", full_method)

@@ -43,15 +43,39 @@ def extract(carrier: dict[str, str]) -> Context | None:
     return ctx
 
 
-def extract_metadata(metadata: Iterable[Any] | None) -> Context | None:
-    """The remote parent carried by gRPC invocation metadata, None if there is none."""
+def remote_parent(metadata: Iterable[Any] | None) -> tuple[SpanContext | None, Context | None]:
+    """The remote parent's span context in gRPC metadata, and a context holding its baggage.
+
+    No context is built for the span context (the hot path), only for baggage when present.
+    """
     if not metadata:
-        return None
-    carrier = {}
+        return None, None
+    header = state = None
+    carrier: dict[str, str] | None = None
     for key, value in metadata:
-        if key in PROPAGATION_KEYS:
-            carrier[key] = value
-    return extract(carrier) if carrier else None
+        if key == "traceparent":
+            header = value
+        elif key == "tracestate":
+            state = value
+        elif key == "baggage":
+            carrier = {"baggage": value}
+    remote = None
+    if header is not None:
+        match = _TRACEPARENT.fullmatch(header)
+        if match is None:  # other versions, odd spacing: the reference parser decides
+            ctx = _TRACECONTEXT.extract({"traceparent": header, "tracestate": state or ""})
+            remote = trace.get_current_span(ctx).get_span_context()
+        else:
+            remote = SpanContext(
+                int(match[1], 16),
+                int(match[2], 16),
+                True,
+                TraceFlags(int(match[3], 16)),
+                TraceState.from_header([state]) if state else None,
+            )
+        if not remote.is_valid:
+            remote = None
+    return remote, _BAGGAGE.extract(carrier) if carrier else None
 
 
 def inject_metadata(

@@ -18,6 +18,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._codes import GO_NAMES, SERVER_ERROR_CODES
+from ._propagation import remote_parent
 from ._span import SpanFactory
 from .metrics import FastHistogram, GrpcMetrics, fast_inc
 
@@ -149,16 +150,25 @@ class RpcRecorder:
             self._methods[key] = found
         return found
 
-    def start(self, method: Method, parent: Context | None, peer: str = "") -> Call | None:
-        """Start a call: span (child of ``parent`` or the current span), started counter."""
+    def start(self, method: Method, parent: Context | None) -> Call | None:
+        """Start a client call: span (child of ``parent``), started counter."""
         try:
-            attributes = method.attributes
-            if peer:
-                attributes = {**attributes, **_peer_attributes(peer)}
+            attributes = dict(method.attributes)
             span = self._spans.start(method.span_name, parent, self._kind, attributes)
-            # Only server spans become current (client spans have nothing running inside).
-            ctx = _set_span_in_context(span, parent) if self._server else None
-            call = Call(method, span, ctx, peer)
+            call = Call(method, span, None, "")
+            method.started(1)
+            return call
+        except Exception:
+            self.error()
+            return None
+
+    def start_server(self, method: Method, metadata: Any, peer: str) -> Call | None:
+        """Start a server call: span (child of the caller's, from ``metadata``) made current."""
+        try:
+            remote, base = remote_parent(metadata)
+            attributes = {**method.attributes, **_peer_attributes(peer)}
+            span = self._spans.start(method.span_name, base, self._kind, attributes, remote)
+            call = Call(method, span, _set_span_in_context(span, base), peer)
             method.started(1)
             return call
         except Exception:

@@ -32,6 +32,7 @@ from opentelemetry.util import types
 _SAMPLED = 0x01
 _RANDOM = 0x02  # W3C trace context level 2: the trace id is random (the SDK sets it too)
 _FLAGS = tuple(TraceFlags(i) for i in range(4))
+_END_LOCK = threading.Lock()  # ending is rare and short: one lock for all spans
 _getrandbits = random.getrandbits
 _time_ns = time.time_ns
 _get_current_span = trace.get_current_span
@@ -53,16 +54,30 @@ class SpanFactory:
         description = provider.sampler.get_description()
         self._follows_parent = description.endswith(_DEFAULT_DELEGATES)
         self._always_on = description in ("AlwaysOnSampler", _PARENT_BASED_ALWAYS_ON)
+        self._fast = self._follows_parent or self._always_on
         self.resource = provider.resource
         self.scope = InstrumentationScope(scope_name)
         # The provider's own fan-out to every processor added to it, now or later.
         self._processor = provider._active_span_processor
 
     def start(
-        self, name: str, parent: Context | None, kind: SpanKind, attributes: Mapping[str, Any]
+        self,
+        name: str,
+        parent: Context | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        remote: SpanContext | None = None,
     ) -> trace.Span:
-        """A recording RpcSpan if sampled, else a NonRecordingSpan that still propagates."""
-        parent_ctx: SpanContext | None = _get_current_span(parent).get_span_context()
+        """A recording RpcSpan if sampled, else a NonRecordingSpan that still propagates.
+
+        The parent is ``remote`` when given, else the span in ``parent`` (or the current
+        one). ``attributes`` becomes the span's own dict.
+        """
+        parent_ctx: SpanContext | None = remote
+        if remote is None:
+            parent_ctx = _get_current_span(parent).get_span_context()
+        elif not self._fast:
+            parent = trace.set_span_in_context(NonRecordingSpan(remote), parent)
         if parent_ctx is not None and parent_ctx.is_valid:
             trace_id = parent_ctx.trace_id
             random_flag = parent_ctx.trace_flags & _RANDOM
@@ -78,7 +93,7 @@ class SpanFactory:
                 )
                 if not sampled:
                     return NonRecordingSpan(context)
-                return RpcSpan(self, name, context, parent_ctx, kind, dict(attributes))
+                return RpcSpan(self, name, context, parent_ctx, kind, attributes)
         else:
             parent_ctx = None
             trace_id = _getrandbits(128) or 1
@@ -91,7 +106,7 @@ class SpanFactory:
                 _FLAGS[_SAMPLED | random_flag],
                 parent_ctx.trace_state if parent_ctx is not None else None,
             )
-            return RpcSpan(self, name, context, parent_ctx, kind, dict(attributes))
+            return RpcSpan(self, name, context, parent_ctx, kind, attributes)
         result = self._sampler.should_sample(parent, trace_id, name, kind, attributes)
         sampled = _SAMPLED if result.decision is Decision.RECORD_AND_SAMPLE else 0
         context = SpanContext(
@@ -103,10 +118,9 @@ class SpanFactory:
         )
         if result.decision is Decision.DROP:
             return NonRecordingSpan(context)
-        attrs = dict(attributes)
         if result.attributes:
-            attrs.update(result.attributes)
-        return RpcSpan(self, name, context, parent_ctx, kind, attrs)
+            attributes.update(result.attributes)
+        return RpcSpan(self, name, context, parent_ctx, kind, attributes)
 
     def export(self, span: RpcSpan) -> None:
         """Hand an ended span to the provider's processors (it is its own ReadableSpan)."""
@@ -134,7 +148,7 @@ class RpcSpan(trace.Span, ReadableSpan):
         self._attrs = attributes
         self._attributes = attributes
         self._span_context = context
-        self._events: list[Event] = []
+        self._events: list[Event] | tuple[()] = ()
         self._links = ()
         self._status = _UNSET
         self._resource = factory.resource
@@ -142,7 +156,6 @@ class RpcSpan(trace.Span, ReadableSpan):
         self._instrumentation_info = None
         self._start_time = _time_ns()
         self._end_time: int | None = None
-        self._lock = threading.Lock()
 
     def get_span_context(self) -> SpanContext:
         return self._span_context
@@ -162,7 +175,9 @@ class RpcSpan(trace.Span, ReadableSpan):
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
     ) -> None:
         if self._end_time is None:
-            self._events.append(Event(name, attributes, timestamp or _time_ns()))
+            if not self._events:
+                self._events = []
+            self._events.append(Event(name, attributes, timestamp or _time_ns()))  # type: ignore[union-attr]
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         """Links can only be given at start for these spans; ignored."""
@@ -199,7 +214,7 @@ class RpcSpan(trace.Span, ReadableSpan):
         self.add_event("exception", attrs, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        with self._lock:
+        with _END_LOCK:
             if self._end_time is not None:
                 return
             self._end_time = end_time or _time_ns()
