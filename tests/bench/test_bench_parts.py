@@ -60,3 +60,23 @@ def test_settings_differ_only_in_telemetry() -> None:
     assert envs["sampled10"]["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
     assert envs["exporter_down"]["OTEL_EXPORTER_OTLP_ENDPOINT"] != "http://127.0.0.1:4317"
     assert envs["exporter_down"]["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
+
+
+def test_profile_shares_count_inclusive_and_innermost_known_component() -> None:
+    from bench.profile import component, shares
+
+    raw = [
+        "run (threading.py:1);handle (waitress/task.py:2);"
+        "create_order (services/gateway/orders.py:3);"
+        "MessageToDict (google/protobuf/json_format.py:4);_lock (threading.py:5) 3",
+        "run (threading.py:1);loop (waitress/wasyncore.py:240) 1",
+        "garbage line",
+    ]
+    total, inclusive, own, functions = shares(raw)
+    assert total == 4
+    assert inclusive["waitress"] == 4
+    assert inclusive["protobuf json_format"] == 3
+    assert own == {"protobuf json_format": 3, "waitress": 1}
+    assert functions["_lock (threading.py:5)"] == 3
+    assert component("OrderStore.create (services/order/store.py:9)") == "sqlite (stores)"
+    assert component("x (somewhere.py:1)") == "other"
