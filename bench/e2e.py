@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 
 from bench import http_load
+from bench.cputime import cpu_snapshot, cpu_used
 from bench.latency import LoadResult
 from bench.memory import RssSampler, RssTrace, peak_rss_bytes
 from bench.otlp_sink import OtlpSink
@@ -68,6 +69,8 @@ class Measurements:
     """Everything one run measured, before it is summarized."""
 
     saturation: dict[str, list[LoadResult]]
+    # CPU ms per successful order of each process, per saturation run: noise-proof cost.
+    cpu_per_order: dict[str, list[dict[str, float]]]
     fixed_rate: float
     latency: dict[str, list[LoadResult]]
     soak: LoadResult
@@ -105,12 +108,19 @@ def run(
             for setting, shop in shops.items():
                 saturate(shop, plan.warmup_s)
                 log(f"started shop '{setting}' ({plan.users} users, warmed up)")
+            cpu: dict[str, list[dict[str, float]]] = {s: [] for s in THROUGHPUT_SETTINGS}
+
+            def saturate_and_count(setting: str) -> LoadResult:
+                pids = shops[setting].pids()
+                before = cpu_snapshot(pids)
+                result = saturate(shops[setting], plan.saturation_s)
+                used = cpu_used(before, cpu_snapshot(pids))
+                ok = max(result.ok, 1)
+                cpu[setting].append({name: 1000 * s / ok for name, s in used.items()})
+                return result
+
             saturation = _rounds(
-                THROUGHPUT_SETTINGS,
-                plan.repeats,
-                log,
-                "saturation",
-                lambda s: saturate(shops[s], plan.saturation_s),
+                THROUGHPUT_SETTINGS, plan.repeats, log, "saturation", saturate_and_count
             )
             rate = max(1.0, statistics.median(r.rps for r in saturation["off"]) / 2)
             log(f"fixed offered load: {rate:.1f} orders/s (half the telemetry-off saturation)")
@@ -133,6 +143,7 @@ def run(
             requests, size = sink.counts()
             return Measurements(
                 saturation=saturation,
+                cpu_per_order=cpu,
                 fixed_rate=rate,
                 latency=latency,
                 soak=soak,
@@ -158,6 +169,17 @@ def summarize(m: Measurements, plan: Plan) -> dict[str, Any]:
     for setting, results in m.saturation.items():
         out[f"{setting}_rps"] = round(_median(r.rps for r in results), 1)
         out[f"{setting}_saturation_p99_ms"] = round(_median(r.p99_ms for r in results), 1)
+    for setting, runs in m.cpu_per_order.items():
+        for name in PROCESSES:
+            out[f"{setting}_cpu_{name}_ms_per_order"] = round(
+                _median(run.get(name, 0.0) for run in runs), 2
+            )
+        total = _median(sum(run.values()) for run in runs) if runs else 0.0
+        out[f"{setting}_cpu_ms_per_order"] = round(total, 2)
+    for setting in ("full", "sampled10"):
+        out[f"{setting}_cpu_ratio"] = _ratio(
+            out[f"{setting}_cpu_ms_per_order"], out["off_cpu_ms_per_order"]
+        )
     out["fixed_rate_rps"] = round(m.fixed_rate, 1)
     for setting, results in m.latency.items():
         for q in ("p50", "p95", "p99"):
@@ -201,6 +223,14 @@ def print_tables(m: Measurements, figures: dict[str, Any], client: str) -> None:
             f"{setting:<14} {statistics.median(rates):>9.1f} {min(rates):>7.1f} "
             f"{max(rates):>7.1f} {figures.get(f'{setting}_rps_ratio', 1.0):>6.3f} "
             f"{figures[f'{setting}_saturation_p99_ms']:>8.1f}"
+        )
+    print("\nCPU ms per order at saturation (median; all four processes, then each)")
+    print(f"{'setting':<14} {'total':>7} {'x off':>6} " + " ".join(f"{n:>8}" for n in PROCESSES))
+    for setting in m.cpu_per_order:
+        each = " ".join(f"{figures[f'{setting}_cpu_{n}_ms_per_order']:>8.2f}" for n in PROCESSES)
+        print(
+            f"{setting:<14} {figures[f'{setting}_cpu_ms_per_order']:>7.2f} "
+            f"{figures.get(f'{setting}_cpu_ratio', 1.0):>6.3f} {each}"
         )
     print(f"\nlatency at a fixed {m.fixed_rate:.1f} orders/s (open loop, from intended send time)")
     print(

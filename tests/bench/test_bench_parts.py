@@ -8,6 +8,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from bench.cputime import cpu_seconds, cpu_snapshot, cpu_used
 from bench.memory import RssSampler, RssTrace, peak_rss_bytes, rss_bytes
 from bench.otlp_sink import OtlpSink
 from bench.shop import SETTINGS, setting_env
@@ -80,3 +81,13 @@ def test_profile_shares_count_inclusive_and_innermost_known_component() -> None:
     assert functions["_lock (threading.py:5)"] == 3
     assert component("OrderStore.create (services/order/store.py:9)") == "sqlite (stores)"
     assert component("x (somewhere.py:1)") == "other"
+
+
+def test_cpu_time_of_this_process_grows_with_work() -> None:
+    before = cpu_snapshot({"me": os.getpid()})
+    deadline = cpu_seconds(os.getpid()) + 0.05
+    while cpu_seconds(os.getpid()) < deadline:
+        sum(range(10_000))
+    used = cpu_used(before, cpu_snapshot({"me": os.getpid()}))
+    assert used["me"] >= 0.05
+    assert cpu_seconds(2**22 + 12345) == 0.0

@@ -36,6 +36,7 @@ REQUIRED = (
     "exporter_down_within_noise",
     "rss_peak_gateway_bytes",
     "rss_growth_order_bytes",
+    "full_cpu_ms_per_order",
 )
 TINY = e2e.Plan(repeats=2, warmup_s=0.1, saturation_s=0.2, latency_s=0.3, soak_s=0.3, users=2)
 
@@ -97,6 +98,11 @@ def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
 
     measured = e2e.Measurements(
         saturation={"off": [result(9, 200)], "full": [result(9, 180)], "sampled10": [result(9)]},
+        cpu_per_order={
+            "off": [{"gateway": 4.0, "order": 2.0}],
+            "full": [{"gateway": 5.0, "order": 3.0}],
+            "sampled10": [{"gateway": 4.5, "order": 2.0}],
+        },
         fixed_rate=100.0,
         latency={
             "off": [result(10), result(12)],
@@ -122,6 +128,9 @@ def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
     assert figures["goal_throughput_met"] is True
     assert figures["full_p99_ratio"] == round(12 / 11, 3)
     assert figures["rss_growth_order_bytes"] == -10
+    assert figures["off_cpu_ms_per_order"] == 6.0
+    assert figures["full_cpu_gateway_ms_per_order"] == 5.0
+    assert figures["full_cpu_ratio"] == round(8 / 6, 3)
 
 
 def test_rounds_rotate_the_order_of_settings() -> None:
