@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens, free_ports
 
 SETTINGS = ("off", "full", "sampled10", "exporter_down")
 PROCESSES = ("payment", "user", "order", "gateway")
+_READY_TIMEOUT_S = 30.0
 _SAMPLE = re.compile(r"^(\w+)(?:\{[^}]*\})? ([0-9.eE+-]+)$")
 
 
@@ -87,15 +91,23 @@ class BenchShop:
         return total
 
     def _create_user(self, n: int) -> str:
-        body = json.dumps({"email": f"bench-{n}@example.com", "name": f"Bench {n}"}).encode()
-        request = urllib.request.Request(
-            self.url + "/v1/users",
-            data=body,
-            method="POST",
-            headers={"X-API-Key": self.api_key, "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return str(json.loads(response.read())["id"])
+        # A busy machine can make the first calls miss their deadline: retry, bounded.
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while True:
+            email = f"bench-{n}-{uuid.uuid4().hex[:8]}@example.com"  # a retry never collides
+            request = urllib.request.Request(
+                self.url + "/v1/users",
+                data=json.dumps({"email": email, "name": f"Bench {n}"}).encode(),
+                method="POST",
+                headers={"X-API-Key": self.api_key, "Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return str(json.loads(response.read())["id"])
+            except urllib.error.HTTPError as error:
+                if error.code < 500 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
 
 
 def _sampler(name: str, arg: str = "1.0") -> dict[str, str]:
