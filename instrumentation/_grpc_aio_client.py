@@ -45,9 +45,17 @@ class _AioClientInterceptor:
         return call, method, details
 
     def _finish_when_done(self, call: Call, grpc_call: Any, unary_response: bool) -> None:
-        # The callback fires however the call ends (done, error, cancel, deadline);
-        # code() is a coroutine in grpc.aio, so the finish runs as a short task.
+        # The callback fires however the call ends (done, error, cancel, deadline).
+        # code() is a coroutine in grpc.aio: read the final status directly when grpcio
+        # exposes it, else finish in a short task.
         def done(_: Any) -> None:
+            status = _final_status(grpc_call)
+            if status is not None:
+                code, details = status
+                if code is _OK and unary_response:
+                    call.method.msg_received(1)
+                self._rec.finish(call, code, details)
+                return
             task = asyncio.ensure_future(self._finish(call, grpc_call, unary_response))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
@@ -137,6 +145,18 @@ class AioStreamStreamInterceptor(_AioClientInterceptor, grpc.aio.StreamStreamCli
         grpc_call = await continuation(details, request_iterator)
         self._finish_when_done(call, grpc_call, False)
         return _count_responses(grpc_call, method.msg_received)
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _final_status(grpc_call: Any) -> tuple[grpc.StatusCode, str] | None:
+    """(code, details) of a finished grpc.aio call, read without awaiting; None if unknown."""
+    try:
+        status = grpc_call._cython_call._status
+        return _CODES.get(status.code(), _UNKNOWN), status.details()
+    except Exception:
+        return None
 
 
 async def _count_responses(grpc_call: Any, counter: Any) -> AsyncIterator[Any]:
