@@ -51,7 +51,10 @@ class BenchShop:
             base_env=dict(os.environ),
             extra_env=setting_env(setting, sink_endpoint),
         )
-        self.launcher = Launcher(self.layout.specs(), log_dir=root / "logs", grace_s=5.0)
+        # Start-up is not measured; a machine busy with other work may need minutes for it.
+        self.launcher = Launcher(
+            self.layout.specs(), log_dir=root / "logs", ready_timeout_s=180.0, grace_s=5.0
+        )
         self.user_ids: list[str] = []
 
     @property
