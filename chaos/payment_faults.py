@@ -20,9 +20,10 @@ from chaos.waiting import wait_for
 # 15% fail before the handler; of the 85% left, 15/85 fail after the charge was committed.
 FAULT = {"method": "Charge", "error_rate": 0.15, "error_after_rate": round(0.15 / 0.85, 4)}
 RATE_PER_S = 25.0
-# CreateOrder's own attempt (the 1 s request timeout), then reconciliation rounds every 1 s:
-# a PENDING order is old enough after 1 s and picked up by the next round.
-SETTLE_BOUND_S = 1.0 + 2 * 1.0 + 1.0
+# A PENDING order is old enough for reconciliation after one request timeout (1 s) and is
+# picked up by one of the next two rounds (every 1 s); 3 s more for the rounds' own work
+# (a round re-charges each order it finds without a charge) on a busy 2-core machine.
+SETTLE_BOUND_S = 1.0 + 2 * 1.0 + 3.0
 
 
 def run(shop: ShopHandle, quick: bool) -> ScenarioResult:

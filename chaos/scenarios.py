@@ -39,7 +39,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("kill_restart", kill_restart.run),
         Scenario("replica_down", replica_down.run, user_replicas=2),
         Scenario("telemetry_down", telemetry_down.run, env=telemetry_down.env),
-        Scenario("graceful_shutdown", graceful_shutdown.run),
+        Scenario("graceful_shutdown", graceful_shutdown.run, env=graceful_shutdown.env),
         Scenario("slow_downstream", slow_downstream.run),
         Scenario("fuzz_gateway", fuzz_gateway.run),
     )

@@ -15,7 +15,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chaos.scrape import scrape
-from services.platform.grpc_options import MAX_MESSAGE_BYTES, MAX_METADATA_BYTES
+from services.platform.grpc_options import (
+    CHANNEL_OPTIONS,
+    MAX_MESSAGE_BYTES,
+    MAX_METADATA_BYTES,
+    SERVER_OPTIONS,
+)
 from shop.user.v1 import user_pb2
 from tests.conftest import Shop
 
@@ -142,3 +147,12 @@ def test_invalid_traceparent_starts_a_fresh_trace(shop: Shop, channel: grpc.Chan
     errors_before = sum(v for n, _, v in before if n == "telemetry_instrumentation_errors_total")
     assert errors == errors_before
     assert _still_serving(channel)
+
+
+def test_limits_and_keepalive_agree_between_client_and_server() -> None:
+    client, server = dict(CHANNEL_OPTIONS), dict(SERVER_OPTIONS)
+    for name in ("max_send_message_length", "max_receive_message_length", "max_metadata_size"):
+        assert client[f"grpc.{name}"] == server[f"grpc.{name}"], name
+    # A client pinging more often than the server allows would be sent GOAWAY too_many_pings.
+    ping_every = int(client["grpc.keepalive_time_ms"])
+    assert ping_every >= int(server["grpc.http2.min_ping_interval_without_data_ms"])
