@@ -1,0 +1,29 @@
+"""The overhead benchmark runs end to end and keeps its JSON contract (tiny run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REQUIRED = ("bare_rps", "noop_rps", "contrib_rps", "ours_rps", "ours_sampled10_rps")
+
+
+def test_overhead_prints_table_then_json_last() -> None:
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "overhead", "--repeats", "1", "--seconds", "0.05"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("ours ") for line in lines)
+    figures = json.loads(lines[-1])
+    for key in REQUIRED:
+        assert figures[key] > 0 and figures[f"proc_{key}"] > 0
+    assert "ours_added_cpu_us" in figures and "contrib_added_us" in figures
