@@ -17,6 +17,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -37,6 +38,7 @@ from bench.wrk_runner import run_wrk, wrk_path
 THROUGHPUT_SETTINGS = ("off", "full", "sampled10")
 GOAL_THROUGHPUT_RATIO = 0.85
 GOAL_P99_ADDED = 0.10
+IDLE_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class Measurements:
     saturation: dict[str, list[LoadResult]]
     # CPU ms per successful order of each process, per saturation run: noise-proof cost.
     cpu_per_order: dict[str, list[dict[str, float]]]
+    # % of one core each process burns with no load at all (setting -> process -> %).
+    idle_cpu: dict[str, dict[str, float]]
     fixed_rate: float
     latency: dict[str, list[LoadResult]]
     soak: LoadResult
@@ -108,6 +112,7 @@ def run(
             for setting, shop in shops.items():
                 saturate(shop, plan.warmup_s)
                 log(f"started shop '{setting}' ({plan.users} users, warmed up)")
+            idle = _idle_cpu({s: shop.pids() for s, shop in shops.items()}, IDLE_S)
             cpu: dict[str, list[dict[str, float]]] = {s: [] for s in THROUGHPUT_SETTINGS}
 
             def saturate_and_count(setting: str) -> LoadResult:
@@ -144,6 +149,7 @@ def run(
             return Measurements(
                 saturation=saturation,
                 cpu_per_order=cpu,
+                idle_cpu=idle,
                 fixed_rate=rate,
                 latency=latency,
                 soak=soak,
@@ -176,6 +182,8 @@ def summarize(m: Measurements, plan: Plan) -> dict[str, Any]:
             )
         total = _median(sum(run.values()) for run in runs) if runs else 0.0
         out[f"{setting}_cpu_ms_per_order"] = round(total, 2)
+    for setting, processes in m.idle_cpu.items():
+        out[f"{setting}_idle_cpu_pct"] = round(sum(processes.values()), 1)
     for setting in ("full", "sampled10"):
         out[f"{setting}_cpu_ratio"] = _ratio(
             out[f"{setting}_cpu_ms_per_order"], out["off_cpu_ms_per_order"]
@@ -232,6 +240,8 @@ def print_tables(m: Measurements, figures: dict[str, Any], client: str) -> None:
             f"{setting:<14} {figures[f'{setting}_cpu_ms_per_order']:>7.2f} "
             f"{figures.get(f'{setting}_cpu_ratio', 1.0):>6.3f} {each}"
         )
+    idle = ", ".join(f"{s} {figures[f'{s}_idle_cpu_pct']:.1f}%" for s in m.idle_cpu)
+    print(f"idle shops, no load (% of one core, four processes): {idle}")
     print(f"\nlatency at a fixed {m.fixed_rate:.1f} orders/s (open loop, from intended send time)")
     print(
         f"{'setting':<14} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p99 range':>10} {'errors':>7}"
@@ -291,6 +301,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures.update(_environment(client))
     print(json.dumps(figures), flush=True)
     return 0
+
+
+def _idle_cpu(pids: dict[str, dict[str, int]], seconds: float) -> dict[str, dict[str, float]]:
+    flat = {f"{s}/{name}": pid for s, named in pids.items() for name, pid in named.items()}
+    before = cpu_snapshot(flat)
+    time.sleep(seconds)  # the thing measured is what happens while nothing happens
+    used = cpu_used(before, cpu_snapshot(flat))
+    out: dict[str, dict[str, float]] = {s: {} for s in pids}
+    for key, cpu_s in used.items():
+        setting, name = key.split("/")
+        out[setting][name] = 100 * cpu_s / seconds
+    return out
 
 
 def _rounds(

@@ -37,6 +37,7 @@ REQUIRED = (
     "rss_peak_gateway_bytes",
     "rss_growth_order_bytes",
     "full_cpu_ms_per_order",
+    "off_idle_cpu_pct",
 )
 TINY = e2e.Plan(repeats=2, warmup_s=0.1, saturation_s=0.2, latency_s=0.3, soak_s=0.3, users=2)
 
@@ -75,6 +76,7 @@ def test_main_runs_every_phase_and_prints_every_key_last(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(e2e.Plan, "for_run", classmethod(lambda cls, quick: TINY))
+    monkeypatch.setattr(e2e, "IDLE_S", 0.1)
     monkeypatch.setattr(e2e, "run", functools.partial(e2e.run, make_shop=StandInShop))
     monkeypatch.setattr(http_load, "spawn", _in_process_spawn)
     assert e2e.main(["--quick", "--client", "python"]) == 0
@@ -103,6 +105,7 @@ def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
             "full": [{"gateway": 5.0, "order": 3.0}],
             "sampled10": [{"gateway": 4.5, "order": 2.0}],
         },
+        idle_cpu={"off": {"gateway": 1.0, "order": 2.5}},
         fixed_rate=100.0,
         latency={
             "off": [result(10), result(12)],
@@ -131,6 +134,7 @@ def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
     assert figures["off_cpu_ms_per_order"] == 6.0
     assert figures["full_cpu_gateway_ms_per_order"] == 5.0
     assert figures["full_cpu_ratio"] == round(8 / 6, 3)
+    assert figures["off_idle_cpu_pct"] == 3.5
 
 
 def test_rounds_rotate_the_order_of_settings() -> None:
