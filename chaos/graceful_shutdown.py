@@ -83,6 +83,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
         else round(not_serving_at - term_at, 3),
         "in_flight_at_sigterm": len(in_flight),
         "in_flight_finished_ok": sum(1 for o in in_flight if o.ok),
+        "stop_log": _stop_log(shop),
     }
     result.check("exit code 0", exit_codes == [0])
     result.check("exit within the grace period", exited_at - term_at <= GRACE_S + EXIT_SLACK_S)
@@ -103,3 +104,13 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     result.check("every PENDING order finalized", settled is not None and ledger.pending == 0)
     result.check("calls succeed after the restart", recovered is not None)
     return result
+
+
+def _stop_log(shop: ShopHandle) -> list[str]:
+    """The victim's own log lines about its first stop (signal, drain, stopped), timestamped."""
+    path = shop.launcher.log_path(VICTIM)
+    if path is None or not path.exists():
+        return []
+    lines = path.read_text(errors="replace").splitlines()
+    wanted = ("received SIG", "stopping", "stopped", "error", "Traceback")
+    return [line[:160] for line in lines if any(w in line for w in wanted)][:8]
