@@ -1,0 +1,56 @@
+"""The audit of the order and payment databases finds each kind of inconsistency."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from chaos.ledger import read_ledger
+from services.order.store import PAID, PAYMENT_FAILED, NewOrder, OrderStore
+from services.payment.store import DECLINED, SUCCEEDED, ChargeStore, NewCharge
+from shop.order.v1 import order_pb2
+
+ITEM = order_pb2.LineItem(sku="a", quantity=1, unit_price_cents=100)
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> tuple[OrderStore, ChargeStore]:
+    return OrderStore(tmp_path / "order.db"), ChargeStore(tmp_path / "payment.db")
+
+
+def _order(orders: OrderStore, charges: ChargeStore, key: str, status: str) -> str:
+    order, _ = orders.create(NewOrder("u1", [ITEM], "EUR", key))
+    charge, _ = charges.charge(NewCharge(key, order.id, "u1", 100, "EUR", status))
+    final = PAID if status == SUCCEEDED else PAYMENT_FAILED
+    orders.finalize(order.id, final, "test", charge_id=charge.id)
+    return str(order.id)
+
+
+def test_a_consistent_ledger(tmp_path: Path, stores: tuple[OrderStore, ChargeStore]) -> None:
+    orders, charges = stores
+    ids = [_order(orders, charges, "k1", SUCCEEDED), _order(orders, charges, "k2", DECLINED)]
+    ledger = read_ledger(tmp_path, ids)
+    assert ledger.consistent, ledger
+    assert (ledger.orders, ledger.paid, ledger.payment_failed, ledger.charges) == (2, 1, 1, 2)
+
+
+def test_each_inconsistency_is_found(
+    tmp_path: Path, stores: tuple[OrderStore, ChargeStore]
+) -> None:
+    orders, charges = stores
+    twice = _order(orders, charges, "k1", SUCCEEDED)
+    with sqlite3.connect(tmp_path / "payment.db") as db:
+        db.execute(
+            "INSERT INTO charges (id, idempotency_key, order_id, user_id, amount_cents, currency,"
+            " status, created_at) VALUES ('c2', 'other', ?, 'u1', 100, 'EUR', 'SUCCEEDED', 0),"
+            " ('c3', 'orphan', 'no-such-order', 'u1', 100, 'EUR', 'SUCCEEDED', 0)",
+            (twice,),
+        )
+    ledger = read_ledger(tmp_path, [twice, "never-stored"])
+    assert ledger.charged_twice == 1
+    assert ledger.paid_without_one_charge == 1
+    assert ledger.charge_without_order == 1
+    assert ledger.missing == ["never-stored"]
+    assert not ledger.consistent
