@@ -33,7 +33,7 @@ def extract(carrier: dict[str, str]) -> Context | None:
                 int(match[1], 16),
                 int(match[2], 16),
                 True,
-                TraceFlags(int(match[3], 16)),
+                _trace_flags(int(match[3], 16)),
                 TraceState.from_header([state]) if state else None,
             )
             if span_context.is_valid:
@@ -70,7 +70,7 @@ def remote_parent(metadata: Iterable[Any] | None) -> tuple[SpanContext | None, C
                 int(match[1], 16),
                 int(match[2], 16),
                 True,
-                TraceFlags(int(match[3], 16)),
+                _trace_flags(int(match[3], 16)),
                 TraceState.from_header([state]) if state else None,
             )
         if not remote.is_valid:
@@ -97,6 +97,13 @@ def inject_headers(headers: dict[str, str], ctx: Context | None) -> None:
     """Write traceparent, tracestate and baggage for ``ctx`` into an HTTP header dict."""
     _TRACECONTEXT.inject(headers, ctx)
     _BAGGAGE.inject(headers, ctx)
+
+
+_FLAGS = tuple(TraceFlags(i) for i in range(4))
+
+
+def _trace_flags(value: int) -> TraceFlags:
+    return _FLAGS[value] if value < 4 else TraceFlags(value)
 
 
 def traceparent(span_context: SpanContext) -> str:

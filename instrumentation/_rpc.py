@@ -36,6 +36,7 @@ log = logging.getLogger("instrumentation")
 access_log = logging.getLogger("instrumentation.access")
 
 _OK = grpc.StatusCode.OK
+_CODE_NAMES = {code: code.name for code in grpc.StatusCode}
 _attach = otel_context.attach
 _detach = otel_context.detach
 _perf_counter = time.perf_counter
@@ -192,11 +193,11 @@ class RpcRecorder:
             method.handled_inc(code)(1)
             span = call.span
             if span.is_recording():
-                span.set_attribute("rpc.response.status_code", code.name)
+                span.set_attribute("rpc.response.status_code", _CODE_NAMES[code])
                 if exc is not None:
                     span.record_exception(exc)
                 if code is not _OK and (not self._server or code in SERVER_ERROR_CODES):
-                    span.set_status(Status(StatusCode.ERROR, details or code.name))
+                    span.set_status(Status(StatusCode.ERROR, details or _CODE_NAMES[code]))
                 ctx = span.get_span_context()
                 if ctx.trace_flags & 1:
                     method.handling.observe(elapsed, format(ctx.trace_id, "032x"))

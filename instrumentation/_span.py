@@ -124,7 +124,12 @@ class SpanFactory:
 
     def export(self, span: RpcSpan) -> None:
         """Hand an ended span to the provider's processors (it is its own ReadableSpan)."""
-        self._processor.on_end(span)
+        # The provider's fan-out is a tuple it replaces when a processor is added.
+        processors = getattr(self._processor, "_span_processors", None)
+        if processors is not None and len(processors) == 1:
+            processors[0].on_end(span)
+        else:
+            self._processor.on_end(span)
 
 
 class RpcSpan(trace.Span, ReadableSpan):
