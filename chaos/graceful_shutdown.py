@@ -15,7 +15,7 @@ from chaos.ledger import pending_count, read_ledger
 from chaos.load import PacedLoad
 from chaos.result import ScenarioResult
 from chaos.shop import ShopHandle, gateway_client
-from chaos.waiting import wait_for
+from chaos.waiting import pause_until, wait_for
 
 VICTIM = "order"
 # The documented defaults (docs/conventions.md), not the chaos shop's short test values.
@@ -45,7 +45,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     wait_for(lambda: watch.first("SERVING") is not None, 5)
     shop.set_fault("payment", {"method": "Charge", "latency_ms": CHARGE_LATENCY_MS})
     load = PacedLoad(place_order(client, users, run_id()), count, RATE_PER_S).start()
-    wait_for(lambda: time.monotonic() - load.started_at >= term_after_s, term_after_s + 1)
+    pause_until(load.started_at + term_after_s)
     exit_codes: list[int | None] = []
     # The launcher's own patience is longer than the grace: we measure the exit, not its SIGKILL.
     grace = GRACE_S + EXIT_SLACK_S + 10

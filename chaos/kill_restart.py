@@ -13,7 +13,7 @@ from chaos.ledger import pending_count, read_ledger
 from chaos.load import Outcome, PacedLoad
 from chaos.result import ScenarioResult
 from chaos.shop import ShopHandle, gateway_client
-from chaos.waiting import wait_for
+from chaos.waiting import pause_until, wait_for
 
 VICTIM = "order"
 RATE_PER_S = 25.0
@@ -31,16 +31,16 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     users = create_users(client, 10)
     # Sends until `after_s` past the return (stop() below); the count is only a ceiling.
     load = PacedLoad(place_order(client, users, run_id()), 10**6, RATE_PER_S).start()
-    wait_for(lambda: time.monotonic() - load.started_at >= kill_after_s, kill_after_s + 1)
+    pause_until(load.started_at + kill_after_s)
     killed_at = time.monotonic()
     acked_before_kill = order_ids([o for o in load.snapshot() if o.ended < killed_at])
     shop.launcher.kill(VICTIM)
-    wait_for(lambda: time.monotonic() - killed_at >= down_s, down_s + 1)
+    pause_until(killed_at + down_s)
     # Down until respawned; while it starts up its port may already take calls (504s).
     respawned_at = time.monotonic()
     shop.launcher.start([VICTIM])
     returned_at = time.monotonic()
-    wait_for(lambda: time.monotonic() - returned_at >= after_s, after_s + 1)
+    pause_until(returned_at + after_s)
     load.stop()
     outcomes = load.wait()
     result.count(outcomes)

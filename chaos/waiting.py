@@ -15,3 +15,8 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.
         if time.monotonic() - started > timeout_s:
             return None
         time.sleep(poll_s)
+
+
+def pause_until(moment: float) -> None:
+    """Sleep until monotonic time `moment`: a step of the scenario's schedule, not a wait."""
+    time.sleep(max(0.0, moment - time.monotonic()))
