@@ -155,13 +155,12 @@ def start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | None
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """One real shop for the session (two user replicas behind round_robin).
 
-    Its gateway deadline is 1.5 s, so tests can slow a call to well below it (in flight
-    during a drain) or well above it (504). A test that stops, kills or slows a process
-    must bring it back before it ends.
+    Its gateway deadline is 2 s, so tests can slow a call to well below it (in flight
+    during a drain, even on a busy machine) or well above it (504); its drain lasts up to
+    5 s. A test that stops, kills or slows a process must bring it back before it ends.
     """
-    started = start_shop(
-        tmp_path_factory.mktemp("shop"), user_replicas=2, env={"SHOP_REQUEST_TIMEOUT_S": "1.5"}
-    )
+    env = {"SHOP_REQUEST_TIMEOUT_S": "2", "SHOP_GRACE_PERIOD_S": "5"}
+    started = start_shop(tmp_path_factory.mktemp("shop"), user_replicas=2, env=env)
     yield started
     started.launcher.stop()
 
