@@ -147,7 +147,7 @@ def start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | None
         launcher.stop()
         raise
     shop = Shop(layout, launcher)
-    shop.wait_ready()
+    shop.wait_ready(timeout_s=30)  # generous: CI and laptops may be busy
     return shop
 
 
