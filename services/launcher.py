@@ -77,13 +77,23 @@ class Launcher:
         return list(self._specs)
 
     def start(self, names: Iterable[str] | None = None) -> None:
-        """Start processes (all by default) together, then wait until every one is healthy."""
+        """Start processes (all by default) together, then wait until every one is healthy.
+
+        On failure (LaunchError, Ctrl-C) the processes this call started are stopped again.
+        """
         chosen = list(self._specs) if names is None else list(names)
-        for name in chosen:
-            self._spawn(name)
-        deadline = time.monotonic() + self._ready_timeout_s
-        for name in chosen:
-            self._wait_healthy(name, deadline)
+        spawned: list[str] = []
+        try:
+            for name in chosen:
+                self._spawn(name)
+                spawned.append(name)
+            deadline = time.monotonic() + self._ready_timeout_s
+            for name in chosen:
+                self._wait_healthy(name, deadline)
+        except BaseException:
+            # Whatever this call started must not outlive its failure as an orphan.
+            self._terminate(spawned, self._grace_s)
+            raise
 
     def stop(self, grace_s: float | None = None) -> None:
         """SIGTERM every process, then SIGKILL those still alive after the grace period."""

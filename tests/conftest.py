@@ -133,6 +133,7 @@ ShopFactory = Callable[..., Shop]
 
 
 def start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | None = None) -> Shop:
+    """A shop under `root` (data, logs) on free ports, ready; nothing left running on failure."""
     layout = ShopLayout(
         ports=ShopPorts.free(user_replicas),
         data_dir=root / "data",
@@ -141,13 +142,13 @@ def start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | None
         extra_env={**TEST_ENV, **(env or {})},
     )
     launcher = Launcher(layout.specs(), log_dir=root / "logs", grace_s=5.0)
+    shop = Shop(layout, launcher)
     try:
         launcher.start()
+        shop.wait_ready(timeout_s=30)  # generous: CI and laptops may be busy
     except BaseException:
         launcher.stop()
         raise
-    shop = Shop(layout, launcher)
-    shop.wait_ready(timeout_s=30)  # generous: CI and laptops may be busy
     return shop
 
 

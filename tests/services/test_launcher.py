@@ -60,6 +60,18 @@ def test_a_process_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -
     assert launcher.pid("broken") is None
 
 
+def test_a_failed_start_leaves_nothing_running(tmp_path: Path) -> None:
+    layout = ShopLayout(
+        ShopPorts.free(), tmp_path / "data", ShopTokens.generate(), base_env=dict(os.environ)
+    )
+    payment = next(spec for spec in layout.specs() if spec.name == "payment")
+    broken = ProcessSpec("broken", "services.no_such_module", dict(os.environ), free_ports(1)[0])
+    launcher = Launcher([payment, broken], log_dir=tmp_path / "logs", ready_timeout_s=30)
+    with pytest.raises(LaunchError, match="broken exited"):
+        launcher.start()
+    assert launcher.pid("payment") is None
+
+
 def _healthz(port: int) -> int | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
