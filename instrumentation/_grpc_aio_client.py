@@ -30,7 +30,7 @@ class _AioClientInterceptor:
             self._rec.error()
             return None, None, details
         parent = otel_context.get_current()
-        call = self._rec.start(method, parent)
+        call = self._rec.start(method, parent, 1 if kind in (UNARY, SERVER_STREAM) else 0)
         if call is None:
             return None, None, details
         try:
@@ -52,9 +52,8 @@ class _AioClientInterceptor:
             status = _final_status(grpc_call)
             if status is not None:
                 code, details = status
-                if code is _OK and unary_response:
-                    call.method.msg_received(1)
-                self._rec.finish(call, code, details)
+                received = 1 if code is _OK and unary_response else 0
+                self._rec.finish(call, code, details, received=received)
                 return
             task = asyncio.ensure_future(self._finish(call, grpc_call, unary_response))
             self._pending.add(task)
@@ -66,9 +65,8 @@ class _AioClientInterceptor:
         try:
             code = await grpc_call.code()
             details = await grpc_call.details()
-            if code is _OK and unary_response:
-                call.method.msg_received(1)
-            self._rec.finish(call, code or _UNKNOWN, details)
+            received = 1 if code is _OK and unary_response else 0
+            self._rec.finish(call, code or _UNKNOWN, details, received=received)
         except Exception:
             self._rec.error()
 
@@ -83,7 +81,6 @@ class AioUnaryUnaryInterceptor(_AioClientInterceptor, grpc.aio.UnaryUnaryClientI
         grpc_call = await continuation(details, request)
         if call is None or method is None:
             return grpc_call
-        method.msg_sent(1)
         try:
             await grpc_call
         except grpc.aio.AioRpcError as err:
@@ -95,8 +92,7 @@ class AioUnaryUnaryInterceptor(_AioClientInterceptor, grpc.aio.UnaryUnaryClientI
         except Exception as exc:
             self._rec.finish(call, _UNKNOWN, str(exc), exc)
             return grpc_call
-        method.msg_received(1)
-        self._rec.finish(call, _OK)
+        self._rec.finish(call, _OK, received=1)
         return grpc_call
 
 
@@ -110,7 +106,6 @@ class AioUnaryStreamInterceptor(_AioClientInterceptor, grpc.aio.UnaryStreamClien
         grpc_call = await continuation(details, request)
         if call is None or method is None:
             return grpc_call
-        method.msg_sent(1)
         self._finish_when_done(call, grpc_call, False)
         return _count_responses(grpc_call, method.msg_received)
 

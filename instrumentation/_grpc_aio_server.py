@@ -75,17 +75,17 @@ def _unary(
     rec: RpcRecorder, method: Method, inner: Callable[..., Any], req_stream: bool
 ) -> Callable[..., Any]:
     received = method.msg_received
-    sent = method.msg_sent
+    received_at_start = 0 if req_stream else 1
 
     async def behavior(request: Any, context: Any) -> Any:
-        call = rec.start_server(method, context.invocation_metadata(), context.peer())
+        call = rec.start_server(
+            method, context.invocation_metadata(), context.peer(), received_at_start
+        )
         if call is None:
             return await inner(request, context)
         if req_stream:
             request = _count(request, received)
             context = _Context(context, method)
-        else:
-            received(1)
         call.attach()
         try:
             response = await inner(request, context)
@@ -93,9 +93,7 @@ def _unary(
             rec.finish(call, *failure(context, exc))
             raise
         code = outcome(context)
-        if code is _OK:
-            sent(1)
-        rec.finish(call, code, context.details() or None)
+        rec.finish(call, code, context.details() or None, sent=1 if code is _OK else 0)
         return response
 
     return behavior
@@ -113,13 +111,13 @@ def _streaming(
 def _begin_stream(
     rec: RpcRecorder, method: Method, request: Any, context: Any, req_stream: bool
 ) -> tuple[Call | None, Any]:
-    call = rec.start_server(method, context.invocation_metadata(), context.peer())
+    call = rec.start_server(
+        method, context.invocation_metadata(), context.peer(), 0 if req_stream else 1
+    )
     if call is None:
         return None, request
     if req_stream:
         request = _count(request, method.msg_received)
-    else:
-        method.msg_received(1)
     context.add_done_callback(lambda _: _terminated(rec, call, context))
     call.attach()
     return call, request

@@ -84,7 +84,7 @@ class _Multicallable:
 
     def _begin(self, request: Any, metadata: Any) -> tuple[Call | None, Any, Any]:
         parent = _get_current()
-        call = self._rec.start(self._method, parent)
+        call = self._rec.start(self._method, parent, 0 if self._req_stream else 1)
         if call is None:
             return None, request, metadata
         try:
@@ -93,20 +93,16 @@ class _Multicallable:
             self._rec.error()
         if self._req_stream:
             request = _count(request, self._method.msg_sent)
-        else:
-            self._method.msg_sent(1)
         return call, request, metadata
 
     def _on_done(self, call: Call, unary_response: bool) -> Any:
         rec = self._rec
-        received = self._method.msg_received
 
         def done(future: Any) -> None:
             try:
                 code = future.code() or _UNKNOWN
-                if code is _OK and unary_response:
-                    received(1)
-                rec.finish(call, code, future.details())
+                received = 1 if code is _OK and unary_response else 0
+                rec.finish(call, code, future.details(), received=received)
             except Exception:
                 rec.error()
 
@@ -132,8 +128,7 @@ class _UnaryResponse(_Multicallable):
         except BaseException as exc:
             self._rec.finish(call, _UNKNOWN, str(exc), exc)
             raise
-        self._method.msg_received(1)
-        self._rec.finish(call, _OK)
+        self._rec.finish(call, _OK, received=1)
         return response
 
     def with_call(
@@ -150,8 +145,7 @@ class _UnaryResponse(_Multicallable):
         except BaseException as exc:
             self._rec.finish(call, _UNKNOWN, str(exc), exc)
             raise
-        self._method.msg_received(1)
-        self._rec.finish(call, _OK)
+        self._rec.finish(call, _OK, received=1)
         return result
 
     def future(

@@ -75,18 +75,16 @@ def _unary_response(
     rec: RpcRecorder, method: Method, inner: Callable[..., Any], req_stream: bool
 ) -> Callable[..., Any]:
     received = method.msg_received
-    sent = method.msg_sent
     start = rec.start_server
     finish = rec.finish
+    received_at_start = 0 if req_stream else 1
 
     def behavior(request: Any, context: Any) -> Any:
-        call = start(method, context.invocation_metadata(), context.peer())
+        call = start(method, context.invocation_metadata(), context.peer(), received_at_start)
         if call is None:
             return inner(request, context)
         if req_stream:
             request = _count(request, received)
-        else:
-            received(1)
         token = call.attach()
         try:
             response = inner(request, context)
@@ -97,8 +95,7 @@ def _unary_response(
         detach(token)
         code = outcome(context)
         if code is _OK:
-            sent(1)
-            finish(call, code)
+            finish(call, code, sent=1)
         else:
             finish(call, code, _details(context))
         return response
@@ -110,15 +107,16 @@ def _stream_response(
     rec: RpcRecorder, method: Method, inner: Callable[..., Any], req_stream: bool
 ) -> Callable[..., Any]:
     received = method.msg_received
+    received_at_start = 0 if req_stream else 1
 
     def behavior(request: Any, context: Any) -> Any:
-        call = rec.start_server(method, context.invocation_metadata(), context.peer())
+        call = rec.start_server(
+            method, context.invocation_metadata(), context.peer(), received_at_start
+        )
         if call is None:
             return inner(request, context)
         if req_stream:
             request = _count(request, received)
-        else:
-            received(1)
         # Runs when the RPC terminates, including cancellation and deadline.
         context.add_callback(lambda: _terminated(rec, call, context))
         token = call.attach()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -20,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from ._codes import GO_NAMES, SERVER_ERROR_CODES
 from ._propagation import remote_parent
 from ._span import SpanFactory
-from .metrics import FastHistogram, GrpcMetrics, fast_inc
+from .metrics import GrpcMetrics
 
 SEMCONV_VERSION = "1.45.0"
 UNKNOWN = "unknown"
@@ -56,15 +55,11 @@ class Method:
     __slots__ = (
         "attributes",
         "full_method",
-        "handled",
-        "handled_ok",
-        "handling",
         "labels",
-        "metrics",
         "msg_received",
         "msg_sent",
+        "series",
         "span_name",
-        "started",
     )
 
     def __init__(
@@ -75,25 +70,12 @@ class Method:
             service = method = UNKNOWN
         self.full_method = full_method
         self.labels = (kind, service, method)
-        self.metrics = metrics
         self.span_name = f"{service}/{method}" if service != UNKNOWN else OTHER_METHOD
         self.attributes: dict[str, Any] = {"rpc.system.name": "grpc", "rpc.method": self.span_name}
         self.attributes.update(extra)
-        self.started = fast_inc(metrics.started.labels(*self.labels))
-        self.msg_received = fast_inc(metrics.msg_received.labels(*self.labels))
-        self.msg_sent = fast_inc(metrics.msg_sent.labels(*self.labels))
-        self.handling = FastHistogram(metrics.handling_seconds.labels(*self.labels))
-        self.handled: dict[grpc.StatusCode, Callable[[float], None]] = {}
-        # OK is most calls: kept apart so the common path hashes no enum.
-        self.handled_ok = self.handled_inc(_OK)
-
-    def handled_inc(self, code: grpc.StatusCode) -> Callable[[float], None]:
-        """The increment of grpc_*_handled_total for ``code``."""
-        inc = self.handled.get(code)
-        if inc is None:
-            child = self.metrics.handled.labels(*self.labels, GO_NAMES.get(code, "Unknown"))
-            inc = self.handled[code] = fast_inc(child)
-        return inc
+        self.series = metrics.series(*self.labels)
+        self.msg_received = self.series.add_received
+        self.msg_sent = self.series.add_sent
 
 
 class Call:
@@ -154,26 +136,28 @@ class RpcRecorder:
             self._methods[key] = found
         return found
 
-    def start(self, method: Method, parent: Context | None) -> Call | None:
-        """Start a client call: span (child of ``parent``), started counter."""
+    def start(self, method: Method, parent: Context | None, sent: int = 0) -> Call | None:
+        """Start a client call: span (child of ``parent``), started (and sent) counters."""
         try:
             attributes = dict(method.attributes)
             span = self._spans.start(method.span_name, parent, self._kind, attributes)
             call = Call(method, span, None, "")
-            method.started(1)
+            method.series.start(sent=sent)
             return call
         except Exception:
             self.error()
             return None
 
-    def start_server(self, method: Method, metadata: Any, peer: str) -> Call | None:
+    def start_server(
+        self, method: Method, metadata: Any, peer: str, received: int = 0
+    ) -> Call | None:
         """Start a server call: span (child of the caller's, from ``metadata``) made current."""
         try:
             remote, base = remote_parent(metadata)
             attributes = {**method.attributes, **_peer_attributes(peer)}
             span = self._spans.start(method.span_name, base, self._kind, attributes, remote)
             call = Call(method, span, _set_span_in_context(span, base), peer)
-            method.started(1)
+            method.series.start(received=received)
             return call
         except Exception:
             self.error()
@@ -185,15 +169,17 @@ class RpcRecorder:
         code: grpc.StatusCode,
         details: str | None = None,
         exc: BaseException | None = None,
+        received: int = 0,
+        sent: int = 0,
     ) -> None:
-        """End ``call`` once: handled counter, latency with exemplar, span status and end."""
+        """End ``call`` once: handled counter, latency with exemplar, span status and end;
+        ``received``/``sent`` messages are counted in the same step."""
         if call.done:
             return
         call.done = True
         try:
             elapsed = _perf_counter() - call.start
-            method = call.method
-            (method.handled_ok if code is _OK else method.handled_inc(code))(1)
+            trace_id = None
             span = call.span
             if span.is_recording():
                 span.set_attribute(
@@ -205,12 +191,10 @@ class RpcRecorder:
                     span.set_status(Status(StatusCode.ERROR, details or _CODE_NAMES[code]))
                 ctx = span.get_span_context()
                 if ctx.trace_flags & 1:
-                    method.handling.observe(elapsed, format(ctx.trace_id, "032x"))
-                else:
-                    method.handling.observe(elapsed)
+                    trace_id = format(ctx.trace_id, "032x")
                 span.end()
-            else:
-                method.handling.observe(elapsed)
+            go_code = "OK" if code is _OK else GO_NAMES.get(code, "Unknown")
+            call.method.series.finish(go_code, elapsed, trace_id, received, sent)
             if self._access:
                 self._log_access(call, code, elapsed)
         except Exception:

@@ -6,7 +6,6 @@ import bisect
 import contextlib
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import (
@@ -15,10 +14,13 @@ from prometheus_client import (
     Gauge,
     Histogram,
 )
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
+from prometheus_client.utils import floatToGoString
 
 # go-grpc-middleware's default-extended buckets, agreed with the dashboards.
 GRPC_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -35,11 +37,10 @@ __all__ = [
     "COMPONENTS",
     "DROP_REASONS",
     "GRPC_BUCKETS",
-    "FastHistogram",
     "GrpcMetrics",
     "HealthMetrics",
     "HttpMetrics",
-    "fast_inc",
+    "RpcSeries",
     "register_runtime_metrics",
 ]
 
@@ -63,27 +64,124 @@ _GRPC_HELP = {
 }
 
 
-class GrpcMetrics:
-    """The five go-grpc-middleware metrics of one side (``server`` or ``client``)."""
+class GrpcMetrics(Collector):
+    """The five go-grpc-middleware metrics of one side (``server`` or ``client``).
+
+    A custom collector over plain per-method counts: a call takes one lock when it starts
+    and one when it ends, instead of one per metric update (the hot path of every RPC).
+    """
 
     def __init__(self, side: str, registry: CollectorRegistry) -> None:
-        started, handled, received, sent, handling = _GRPC_HELP[side]
-        prefix = f"grpc_{side}"
-        self.started = Counter(f"{prefix}_started_total", started, GRPC_LABELS, registry=registry)
-        self.handled = Counter(
-            f"{prefix}_handled_total", handled, GRPC_HANDLED_LABELS, registry=registry
-        )
-        self.msg_received = Counter(
-            f"{prefix}_msg_received_total", received, GRPC_LABELS, registry=registry
-        )
-        self.msg_sent = Counter(f"{prefix}_msg_sent_total", sent, GRPC_LABELS, registry=registry)
-        self.handling_seconds = Histogram(
-            f"{prefix}_handling_seconds",
-            handling,
-            GRPC_LABELS,
-            buckets=GRPC_BUCKETS,
-            registry=registry,
-        )
+        self._help = _GRPC_HELP[side]
+        self._prefix = f"grpc_{side}"
+        self._series: dict[tuple[str, str, str], RpcSeries] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def series(self, grpc_type: str, service: str, method: str) -> RpcSeries:
+        """The counts of one label set, created (at zero) on first use."""
+        key = (grpc_type, service, method)
+        with self._lock:
+            found = self._series.get(key)
+            if found is None:
+                found = self._series[key] = RpcSeries()
+            return found
+
+    def describe(self) -> list[Metric]:
+        """The families, without samples (for the registry's duplicate check)."""
+        return self._families()
+
+    def collect(self) -> list[Metric]:
+        """The families with one sample set per label set."""
+        started, handled, received, sent, handling = families = self._families()
+        with self._lock:
+            items = list(self._series.items())
+        for labels, series in items:
+            with series.lock:
+                counts = (series.started, series.received, series.sent, series.sum)
+                by_code = list(series.handled.items())
+                buckets = list(series.buckets)
+                exemplars = list(series.exemplars)
+            started.add_metric(labels, counts[0])
+            received.add_metric(labels, counts[1])
+            sent.add_metric(labels, counts[2])
+            for code, value in by_code:
+                handled.add_metric((*labels, code), value)
+            cumulative: list[Any] = []
+            total = 0
+            for le, count, exemplar in zip(_LE, buckets, exemplars, strict=True):
+                total += count
+                cumulative.append((le, total, exemplar) if exemplar else (le, total))
+            handling.add_metric(labels, cumulative, counts[3])
+        return families
+
+    def _families(self) -> list[Any]:
+        started, handled, received, sent, handling = self._help
+        p = self._prefix
+        return [
+            CounterMetricFamily(f"{p}_started", started, labels=GRPC_LABELS),
+            CounterMetricFamily(f"{p}_handled", handled, labels=GRPC_HANDLED_LABELS),
+            CounterMetricFamily(f"{p}_msg_received", received, labels=GRPC_LABELS),
+            CounterMetricFamily(f"{p}_msg_sent", sent, labels=GRPC_LABELS),
+            HistogramMetricFamily(f"{p}_handling_seconds", handling, labels=GRPC_LABELS),
+        ]
+
+
+_BOUNDS = (*GRPC_BUCKETS, float("inf"))
+_LE = tuple(floatToGoString(b) for b in _BOUNDS)  # type: ignore[no-untyped-call]
+
+
+class RpcSeries:
+    """The counts behind one label set; every update holds ``lock`` once."""
+
+    __slots__ = ("buckets", "exemplars", "handled", "lock", "received", "sent", "started", "sum")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started = 0
+        self.received = 0
+        self.sent = 0
+        self.sum = 0.0
+        self.handled: dict[str, int] = {}
+        self.buckets = [0] * len(_BOUNDS)
+        self.exemplars: list[Exemplar | None] = [None] * len(_BOUNDS)
+
+    def start(self, received: int = 0, sent: int = 0) -> None:
+        """A call started, having received/sent that many messages already."""
+        with self.lock:
+            self.started += 1
+            self.received += received
+            self.sent += sent
+
+    def add_received(self, count: int = 1) -> None:
+        """Messages received."""
+        with self.lock:
+            self.received += count
+
+    def add_sent(self, count: int = 1) -> None:
+        """Messages sent."""
+        with self.lock:
+            self.sent += count
+
+    def finish(
+        self,
+        go_code: str,
+        seconds: float,
+        trace_id: str | None = None,
+        received: int = 0,
+        sent: int = 0,
+    ) -> None:
+        """A call ended: handled counter, latency (with a trace-id exemplar), messages."""
+        index = bisect.bisect_left(_BOUNDS, seconds)
+        exemplar = Exemplar({"trace_id": trace_id}, seconds, time.time()) if trace_id else None
+        with self.lock:
+            self.handled[go_code] = self.handled.get(go_code, 0) + 1
+            self.sum += seconds
+            self.buckets[index] += 1
+            if exemplar is not None:
+                self.exemplars[index] = exemplar
+            self.received += received
+            self.sent += sent
 
 
 class HttpMetrics:
@@ -148,41 +246,3 @@ def register_runtime_metrics(registry: CollectorRegistry) -> None:
     except ValueError:
         return
     threads.set_function(threading.active_count)
-
-
-class FastHistogram:
-    """``observe`` for one histogram child with a trace-id exemplar, minus the per-call checks.
-
-    prometheus_client validates the exemplar and the metric on every call; ours are valid
-    by construction, and this runs twice per RPC. Falls back to the public API if the
-    client library's internals ever differ.
-    """
-
-    __slots__ = ("_bounds", "_buckets", "_child", "_sum_inc")
-
-    def __init__(self, child: Any) -> None:
-        self._child = child
-        try:
-            self._sum_inc = child._sum.inc
-            self._bounds = tuple(child._upper_bounds)
-            self._buckets = list(child._buckets)
-        except AttributeError:
-            self._bounds = ()
-
-    def observe(self, amount: float, trace_id: str | None = None) -> None:
-        """Record ``amount`` seconds; with ``trace_id``, as the bucket's exemplar."""
-        if not self._bounds:
-            self._child.observe(amount, {"trace_id": trace_id} if trace_id else None)
-            return
-        self._sum_inc(amount)
-        bucket = self._buckets[bisect.bisect_left(self._bounds, amount)]
-        bucket.inc(1)
-        if trace_id:
-            bucket.set_exemplar(Exemplar({"trace_id": trace_id}, amount, time.time()))
-
-
-def fast_inc(child: Any) -> Callable[[float], None]:
-    """The increment of a counter child without the per-call checks (public API fallback)."""
-    value = getattr(child, "_value", None)
-    inc = getattr(value, "inc", None)
-    return inc if callable(inc) else child.inc  # type: ignore[no-any-return]
