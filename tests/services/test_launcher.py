@@ -66,7 +66,8 @@ def test_a_failed_start_leaves_nothing_running(tmp_path: Path) -> None:
     )
     payment = next(spec for spec in layout.specs() if spec.name == "payment")
     broken = ProcessSpec("broken", "services.no_such_module", dict(os.environ), free_ports(1)[0])
-    launcher = Launcher([payment, broken], log_dir=tmp_path / "logs", ready_timeout_s=30)
+    # `broken` is waited for first, so payment is stopped while it is still starting.
+    launcher = Launcher([broken, payment], log_dir=tmp_path / "logs", ready_timeout_s=30)
     with pytest.raises(LaunchError, match="broken exited"):
         launcher.start()
     assert launcher.pid("payment") is None
