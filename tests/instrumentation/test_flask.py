@@ -155,3 +155,18 @@ def test_streamed_body_ends_span_when_closed(
     assert span.context is not None
     assert body.count(format(span.context.trace_id, "032x")) == 3
     assert sample(registry, "http_server_active_requests", http_request_method="GET") == 0
+
+
+def test_instrumentation_error_never_breaks_the_request(
+    client: flask.testing.FlaskClient,
+    tel: Telemetry,
+    registry: CollectorRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("instrumentation bug")
+
+    monkeypatch.setattr(tel.tracer, "start_span", broken)
+    assert client.get("/items/3").json["id"] == 3  # type: ignore[index]
+    errors = sample(registry, "telemetry_instrumentation_errors_total", component="flask")
+    assert errors == 1

@@ -153,3 +153,16 @@ def test_parent_child_between_aio_client_and_aio_server(
         server = next(s for s in spans if s.kind is SpanKind.SERVER and s.name == client.name)
         assert server.parent is not None and client.context is not None
         assert server.parent.span_id == client.context.span_id
+
+
+def test_instrumentation_error_never_breaks_the_call(
+    tel: Telemetry, seen: Seen, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("instrumentation bug")
+
+    monkeypatch.setattr(tel._span_factory, "start", broken)
+    assert asyncio.run(call_plain_server(tel, seen, UNARY, b"ok")) == b"ok"
+    assert asyncio.run(call_plain_server(tel, seen, BIDI, b"ok")) == [b"ok"] * 3
+    errors = sample(registry, "telemetry_instrumentation_errors_total", component="grpc_aio_client")
+    assert errors == 2

@@ -186,3 +186,16 @@ def test_unknown_method(tel: Telemetry, seen: Seen, registry: CollectorRegistry)
     asyncio.run(run())
     unknown = {"grpc_type": "unary", "grpc_service": "unknown", "grpc_method": "unknown"}
     assert sample(registry, "grpc_server_handled_total", **unknown, grpc_code="Unimplemented") == 1
+
+
+def test_instrumentation_error_never_breaks_the_call(
+    tel: Telemetry, seen: Seen, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("instrumentation bug")
+
+    monkeypatch.setattr(tel._span_factory, "start", broken)
+    assert asyncio.run(call_instrumented(tel, seen, UNARY, b"ok")) == b"ok"
+    assert asyncio.run(call_instrumented(tel, seen, BIDI_WRITE, b"ok")) == [b"ok"] * 3
+    errors = sample(registry, "telemetry_instrumentation_errors_total", component="grpc_aio_server")
+    assert errors == 2
