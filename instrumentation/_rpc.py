@@ -192,9 +192,10 @@ class RpcRecorder:
                 ctx = span.get_span_context()
                 if ctx.trace_flags & 1:
                     trace_id = format(ctx.trace_id, "032x")
-                span.end()
             go_code = "OK" if code is _OK else GO_NAMES.get(code, "Unknown")
             call.method.series.finish(go_code, elapsed, trace_id, received, sent)
+            # Metrics first: whoever sees the ended span also sees the call counted.
+            span.end()
             if self._access:
                 self._log_access(call, code, elapsed)
         except Exception:
