@@ -11,7 +11,7 @@ import time
 
 from chaos.calls import create_users, order_ids, place_order, run_id
 from chaos.health_watch import HealthWatch
-from chaos.ledger import pending_count, read_ledger
+from chaos.ledger import pending_count, read_ledger, stored_keys
 from chaos.load import PacedLoad
 from chaos.result import ScenarioResult
 from chaos.shop import ShopHandle, gateway_client
@@ -44,7 +44,8 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     watch = HealthWatch(f"127.0.0.1:{shop.layout.ports.order}").start()
     wait_for(lambda: watch.first("SERVING") is not None, 5)
     shop.set_fault("payment", {"method": "Charge", "latency_ms": CHARGE_LATENCY_MS})
-    load = PacedLoad(place_order(client, users, run_id()), count, RATE_PER_S).start()
+    run = run_id()
+    load = PacedLoad(place_order(client, users, run), count, RATE_PER_S).start()
     pause_until(load.started_at + term_after_s)
     exit_codes: list[int | None] = []
     # The launcher's own patience is longer than the grace: we measure the exit, not its SIGKILL.
@@ -67,9 +68,13 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     result.recovery_s = None if recovered is None else time.monotonic() - returned_at
     result.count(outcomes)
     started_before = [o for o in outcomes if o.started < term_at - IN_FLIGHT_MARGIN_S]
-    in_flight = [o for o in started_before if o.ended > term_at]
     not_serving_at = watch.first("NOT_SERVING")
     settled = wait_for(lambda: pending_count(shop.data_dir) == 0, 15)
+    # Server side: a call the order service began stored its order; it must have answered 2xx.
+    stored = stored_keys(shop.data_dir)
+    begun = [o for o in outcomes if f"{run}-{o.index}" in stored]
+    in_flight = [o for o in begun if o.started < term_at < o.ended]
+    cut_off = [o for o in begun if not o.ok]
     ledger = read_ledger(shop.data_dir, order_ids(outcomes))
     result.duplicates = ledger.charged_twice
     result.lost = len(ledger.missing)
@@ -83,6 +88,11 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
         else round(not_serving_at - term_at, 3),
         "in_flight_at_sigterm": len(in_flight),
         "in_flight_finished_ok": sum(1 for o in in_flight if o.ok),
+        # Client side: calls sent this long before the SIGTERM; on a busy machine one may not
+        # have reached the order service yet (then it is refused, 503, and stores nothing).
+        "in_flight_margin_s": IN_FLIGHT_MARGIN_S,
+        "sent_before_margin_ok": f"{sum(1 for o in started_before if o.ok)}/{len(started_before)}",
+        "cut_off": len(cut_off),
         "stop_log": _stop_log(shop),
     }
     result.check("exit code 0", exit_codes == [0])
@@ -92,9 +102,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
         not_serving_at is not None and not_serving_at <= exited_at,
     )
     result.check("calls were in flight at the SIGTERM", bool(in_flight))
-    result.check(
-        "every call started before the SIGTERM finished", all(o.ok for o in started_before)
-    )
+    result.check("no call the order service had begun was cut off", not cut_off)
     result.check(
         "refused calls are 503 in the envelope",
         all(o.ok or (o.status == 503 and o.enveloped) for o in outcomes),

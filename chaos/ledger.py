@@ -77,6 +77,12 @@ def read_ledger(data_dir: Path, accepted_ids: Iterable[str] = ()) -> Ledger:
     )
 
 
+def stored_keys(data_dir: Path) -> set[str]:
+    """The idempotency keys of every stored order."""
+    with _open(data_dir / "order.db") as db:
+        return {row[0] for row in db.execute("SELECT idempotency_key FROM orders")}
+
+
 def pending_count(data_dir: Path) -> int:
     """How many orders are PENDING right now."""
     with _open(data_dir / "order.db") as db:

@@ -11,4 +11,5 @@ def test_graceful_shutdown_keeps_its_guarantees(run_scenario: RunScenario) -> No
     assert result.sent > 0
     assert result.figures["exit_code"] == 0
     assert result.figures["in_flight_finished_ok"] == result.figures["in_flight_at_sigterm"] > 0
+    assert result.figures["cut_off"] == 0
     assert result.lost == 0

@@ -13,7 +13,12 @@ import uuid
 
 from tests.conftest import Shop, ShopFactory, wait_until
 
-ENV = {"OTEL_TRACES_EXPORTER": "console", "SHOP_LOG_LEVEL": "INFO", "SHOP_ACCESS_LOG": "true"}
+ENV = {
+    "OTEL_TRACES_EXPORTER": "console",
+    "SHOP_LOG_LEVEL": "INFO",
+    "SHOP_ACCESS_LOG": "true",
+    "SHOP_REQUEST_TIMEOUT_S": "5",  # this test is about data, not deadlines: room for a busy CI
+}
 
 
 def _page(url: str) -> str:
