@@ -298,7 +298,10 @@ class ShopLayout:
             "SHOP_SERVICE_TOKEN": self.tokens.service_token,
             "SHOP_ADMIN_TOKEN": self.tokens.admin_token,
             "SHOP_API_KEYS": self.tokens.api_key,
-            "OTEL_SERVICE_NAME": name,
+            # Replicas share the service name (Grafana maps it to the Prometheus job) and
+            # tell themselves apart by the standard instance id.
+            "OTEL_SERVICE_NAME": module.rsplit(".", 1)[-1],
+            "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={name}",
             **self.extra_env,
         }
         return ProcessSpec(name=name, module=module, env=env, admin_port=admin_port)

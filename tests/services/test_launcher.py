@@ -33,6 +33,8 @@ def test_layout_wires_ports_targets_and_tokens() -> None:
     p = layout.ports
     assert specs["user-2"].env["SHOP_GRPC_PORT"] == str(p.user[1])
     assert specs["user-2"].admin_port == p.user_admin[1]
+    assert specs["user-2"].env["OTEL_SERVICE_NAME"] == "user"
+    assert specs["user-2"].env["OTEL_RESOURCE_ATTRIBUTES"] == "service.instance.id=user-2"
     assert specs["order"].env["SHOP_USER_TARGET"] == (
         f"ipv4:127.0.0.1:{p.user[0]},127.0.0.1:{p.user[1]}"
     )
