@@ -26,7 +26,7 @@ RECOVERY_BOUND_S = 5.0
 def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     """Orders at a steady rate; SIGKILL the order service, keep it down, restart it."""
     result = ScenarioResult("kill_restart")
-    kill_after_s, down_s, after_s = (1.5, 1.5, 3.0) if quick else (10.0, 5.0, 10.0)
+    kill_after_s, down_s, after_s = (1.5, 1.5, 2.0) if quick else (10.0, 5.0, 10.0)
     client = gateway_client(shop)
     users = create_users(client, 10)
     # Sends until `after_s` past the return (stop() below); the count is only a ceiling.

@@ -23,7 +23,7 @@ RECOVERY_BOUND_S = 5.0
 def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     """Reads spread over two replicas; kill one mid-load; measure errors after the kill."""
     result = ScenarioResult("replica_down")
-    count, kill_after_s = (200, 1.5) if quick else (2000, 10.0)
+    count, kill_after_s = (120, 1.0) if quick else (2000, 10.0)
     client = gateway_client(shop)
     users = create_users(client, 10)
     load = PacedLoad(get_user(client, users), count, RATE_PER_S).start()

@@ -35,8 +35,8 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     before = scrape(shop.admin_url("user"))
     shop.set_fault("user", {"method": "GetUser", "latency_ms": LATENCY_MS})
     try:
-        reads = run_load(get_user(client, users), count, 5.0)
-        orders = run_load(place_order(client, users, run_id()), count, 5.0)
+        reads = run_load(get_user(client, users), count, 10.0)
+        orders = run_load(place_order(client, users, run_id()), count, 10.0)
     finally:
         shop.clear_faults("user")
     cleared = time.monotonic()
