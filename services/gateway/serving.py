@@ -40,7 +40,8 @@ class GatewayServer:
             max_request_body_size=max_body_bytes,
             # Lets a streaming response (SSE) learn that its client went away.
             channel_request_lookahead=1,
-            asyncore_loop_timeout=0.2,
+            # waitress casts this to int: 0.2 became 0, a select() that never slept (a core).
+            asyncore_loop_timeout=1,
         )
         self.port: int = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="gateway-http", daemon=True)

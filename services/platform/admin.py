@@ -61,8 +61,10 @@ class AdminServer:
     def __init__(
         self, app: Callable[[Environ, StartResponse], Iterable[bytes]], host: str, port: int
     ) -> None:
+        # waitress casts asyncore_loop_timeout to int: 0.2 became 0, a select() that never
+        # slept and burnt a core per process. Stop() pulls the trigger, so 1 s costs nothing.
         self._server = create_server(
-            app, host=host, port=port, threads=2, ident="shop-admin", asyncore_loop_timeout=0.2
+            app, host=host, port=port, threads=2, ident="shop-admin", asyncore_loop_timeout=1
         )
         self.port = int(self._server.effective_port)  # waitress reports it as text
         self._thread = threading.Thread(target=self._server.run, name="admin-http", daemon=True)
