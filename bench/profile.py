@@ -27,17 +27,18 @@ from bench.otlp_sink import OtlpSink
 from bench.shop import PROCESSES, SETTINGS, BenchShop
 from bench.wrk_runner import run_wrk, wrk_path
 
-# (component, path fragments); the first match names a frame.
+# (component, path fragments); the first match names a frame (py-spy --full-filenames).
 COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("protobuf json_format", ("google/protobuf/json_format",)),
-    ("protobuf other", ("google/protobuf/",)),
-    ("instrumentation", ("instrumentation/",)),
+    ("protobuf json_format", ("protobuf/json_format",)),
+    ("protobuf other", ("google/protobuf/", "/protobuf/")),
     ("opentelemetry", ("opentelemetry/",)),
+    ("instrumentation", ("instrumentation/",)),
     ("prometheus_client", ("prometheus_client/",)),
     ("grpcio (python)", ("grpc/", "grpc_status/", "grpc_health/")),
     ("flask+werkzeug", ("flask/", "werkzeug/")),
     ("waitress", ("waitress/",)),
     ("sqlite (stores)", ("/store.py", "platform/sqlite.py", "sqlite3/")),
+    ("threads (stdlib)", ("threading.py", "concurrent/futures/", "queue.py")),
     ("json (stdlib)", ("json/",)),
     ("logging", ("logging/",)),
     ("shop code", ("services/",)),
@@ -89,7 +90,8 @@ def profile(setting: str, seconds: float, rate_hz: int, out_dir: Path) -> dict[s
             spies = [
                 subprocess.Popen(
                     [spy, "record", "--pid", str(pid), "--duration", str(round(seconds)),
-                     "--rate", str(rate_hz), "--gil", "--nonblocking", "--format", "raw",
+                     "--rate", str(rate_hz), "--gil", "--nonblocking", "--full-filenames",
+                     "--format", "raw",
                      "--output", str(files[name])],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

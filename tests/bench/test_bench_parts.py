@@ -69,7 +69,7 @@ def test_profile_shares_count_inclusive_and_innermost_known_component() -> None:
     raw = [
         "run (threading.py:1);handle (waitress/task.py:2);"
         "create_order (services/gateway/orders.py:3);"
-        "MessageToDict (google/protobuf/json_format.py:4);_lock (threading.py:5) 3",
+        "MessageToDict (google/protobuf/json_format.py:4);deepcopy (copy.py:5) 3",
         "run (threading.py:1);loop (waitress/wasyncore.py:240) 1",
         "garbage line",
     ]
@@ -78,9 +78,13 @@ def test_profile_shares_count_inclusive_and_innermost_known_component() -> None:
     assert inclusive["waitress"] == 4
     assert inclusive["protobuf json_format"] == 3
     assert own == {"protobuf json_format": 3, "waitress": 1}
-    assert functions["_lock (threading.py:5)"] == 3
+    assert functions["deepcopy (copy.py:5)"] == 3
     assert component("OrderStore.create (services/order/store.py:9)") == "sqlite (stores)"
     assert component("x (somewhere.py:1)") == "other"
+    assert component("notify (/usr/lib/python3.11/threading.py:382)") == "threads (stdlib)"
+    assert component("f (/x/site-packages/opentelemetry/instrumentation/grpc/a.py:1)") == (
+        "opentelemetry"
+    )
 
 
 def test_cpu_time_of_this_process_grows_with_work() -> None:
