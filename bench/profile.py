@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -125,8 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{name}: {total} GIL samples (inclusive % / self %), raw stacks in {path}")
         for part, count in inclusive.most_common():
             print(f"  {part:<22} {100 * count / total:6.1f} {100 * own[part] / total:6.1f}")
-            key = part.split(" ")[0].replace("+", "_").replace("(", "").replace(")", "")
+            key = re.sub(r"\W+", "_", part).strip("_")
             figures[f"{name}_{key}_share"] = round(count / total, 3)
+            figures[f"{name}_{key}_self_share"] = round(own[part] / total, 3)
         print("  hottest functions (self):")
         for frame, count in functions.most_common(8):
             print(f"    {100 * count / total:5.1f}%  {frame}")
