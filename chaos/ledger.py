@@ -25,7 +25,12 @@ class Ledger:
     charge_without_order: int
     failed_but_charged: int  # PAYMENT_FAILED although a SUCCEEDED charge exists
     missing: list[str] = field(default_factory=list)  # accepted ids not stored
-    max_settle_s: float = 0.0  # longest time from creation to the final status
+    settle_s: list[float] = field(default_factory=list)  # creation to final status, per order
+
+    @property
+    def max_settle_s(self) -> float:
+        """The longest time an order took from creation to its final status."""
+        return max(self.settle_s, default=0.0)
 
     @property
     def consistent(self) -> bool:
@@ -53,7 +58,7 @@ def read_ledger(data_dir: Path, accepted_ids: Iterable[str] = ()) -> Ledger:
     for charge_id, order_id, status in charges:
         by_order.setdefault(order_id, []).append((charge_id, status))
     paid_bad = failed_charged = 0
-    max_settle = 0.0
+    settle: list[float] = []
     for order_id, (status, charge_id, created, updated) in orders.items():
         own = by_order.get(order_id, [])
         if status == PAID and own != [(charge_id, "SUCCEEDED")]:
@@ -61,7 +66,7 @@ def read_ledger(data_dir: Path, accepted_ids: Iterable[str] = ()) -> Ledger:
         if status == PAYMENT_FAILED and any(s == "SUCCEEDED" for _, s in own):
             failed_charged += 1
         if status != PENDING:
-            max_settle = max(max_settle, updated - created)
+            settle.append(updated - created)
     return Ledger(
         orders=len(orders),
         paid=sum(1 for o in orders.values() if o[0] == PAID),
@@ -73,7 +78,7 @@ def read_ledger(data_dir: Path, accepted_ids: Iterable[str] = ()) -> Ledger:
         charge_without_order=sum(1 for order_id in by_order if order_id not in orders),
         failed_but_charged=failed_charged,
         missing=sorted(set(accepted_ids) - set(orders)),
-        max_settle_s=max_settle,
+        settle_s=sorted(settle),
     )
 
 

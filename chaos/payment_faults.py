@@ -20,10 +20,12 @@ from chaos.waiting import wait_for
 # 15% fail before the handler; of the 85% left, 15/85 fail after the charge was committed.
 FAULT = {"method": "Charge", "error_rate": 0.15, "error_after_rate": round(0.15 / 0.85, 4)}
 RATE_PER_S = 25.0
-# A PENDING order is old enough for reconciliation after one request timeout (1 s) and is
-# picked up by one of the next two rounds (every 1 s); 3 s more for the rounds' own work
-# (a round re-charges each order it finds without a charge) on a busy 2-core machine.
-SETTLE_BOUND_S = 1.0 + 2 * 1.0 + 3.0
+# A PENDING order is old enough for reconciliation after one request timeout (1 s); rounds run
+# every 1 s. While the faults last, a round's own re-charge can fail again and leave the order
+# for the next round, so the bound allows ten rounds; the figures show how many were needed.
+REQUEST_TIMEOUT_S = 1.0
+INTERVAL_S = 1.0
+SETTLE_BOUND_S = REQUEST_TIMEOUT_S + 10 * INTERVAL_S
 
 
 def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
@@ -42,6 +44,8 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     settled = wait_for(lambda: pending_count(shop.data_dir) == 0, SETTLE_BOUND_S + 10)
     ledger = read_ledger(shop.data_dir, order_ids(outcomes))
     injected = scrape(shop.admin_url("payment"))
+    # Orders CreateOrder could not finalize itself: reconciliation did it.
+    late = [s for s in ledger.settle_s if s > REQUEST_TIMEOUT_S]
     result.duplicates = ledger.charged_twice
     result.lost = len(ledger.missing)
     result.recovery_s = None if settled is None else time.monotonic() - faults_cleared
@@ -56,6 +60,9 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
         "charge_faults_after_commit": total(
             injected, "shop_faults_injected_total", kind="error_after"
         ),
+        "orders_left_pending_by_create": len(late),
+        "settle_p50_s_of_those": _quantile(late, 0.5),
+        "settle_p99_s_of_those": _quantile(late, 0.99),
         "max_settle_s": round(ledger.max_settle_s, 3),
         "settle_bound_s": SETTLE_BOUND_S,
     }
@@ -69,3 +76,10 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     result.check("finalized within the bound", ledger.max_settle_s <= SETTLE_BOUND_S)
     result.check("no error without the envelope", all(o.ok or o.enveloped for o in outcomes))
     return result
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    """The q-quantile of sorted `values` (nearest rank), rounded; None when empty."""
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(q * len(values)))], 3)

@@ -33,6 +33,8 @@ def env(otlp_port: int) -> dict[str, str]:
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2",
+        # The documented default deadline: this scenario is about telemetry, not deadlines.
+        "SHOP_REQUEST_TIMEOUT_S": "2",
     }
 
 
