@@ -2,8 +2,9 @@
 
 POST /v1/orders -> gateway -> order -> user + payment (SQLite writes), over loopback, every
 process separate and the load from its own process. One shop per setting (fresh data dir):
-telemetry off, full (100% sampling, exporting to a live OTLP sink), sampled 10%, and full
-with the exporter's endpoint down. Measured in interleaved repeats (the order of settings
+telemetry off, full (100% sampling, exporting to a live OTLP sink), sampled 10%, full with
+the exporter's endpoint down, and (saturation only) full with no exporter, which splits the
+cost of the hooks from the cost of exporting. Measured in interleaved repeats (the order of settings
 rotates each round): saturation throughput (wrk, or a closed-loop client); p50/p95/p99 at
 a fixed open-loop rate of half the telemetry-off saturation; then a soak of the full shop at
 that rate with the RSS of each process sampled. Prints tables, then one JSON line.
@@ -35,7 +36,8 @@ from bench.otlp_sink import OtlpSink
 from bench.shop import PROCESSES, SETTINGS, BenchShop
 from bench.wrk_runner import run_wrk, wrk_path
 
-THROUGHPUT_SETTINGS = ("off", "full", "sampled10")
+THROUGHPUT_SETTINGS = ("off", "full", "sampled10", "full_noexport")
+LATENCY_SETTINGS = ("off", "full", "sampled10", "exporter_down")
 GOAL_THROUGHPUT_RATIO = 0.85
 GOAL_P99_ADDED = 0.10
 IDLE_S = 3.0
@@ -130,7 +132,7 @@ def run(
             rate = max(1.0, statistics.median(r.rps for r in saturation["off"]) / 2)
             log(f"fixed offered load: {rate:.1f} orders/s (half the telemetry-off saturation)")
             latency = _rounds(
-                SETTINGS,
+                LATENCY_SETTINGS,
                 plan.repeats,
                 log,
                 "fixed load",
@@ -184,10 +186,11 @@ def summarize(m: Measurements, plan: Plan) -> dict[str, Any]:
         out[f"{setting}_cpu_ms_per_order"] = round(total, 2)
     for setting, processes in m.idle_cpu.items():
         out[f"{setting}_idle_cpu_pct"] = round(sum(processes.values()), 1)
-    for setting in ("full", "sampled10"):
-        out[f"{setting}_cpu_ratio"] = _ratio(
-            out[f"{setting}_cpu_ms_per_order"], out["off_cpu_ms_per_order"]
-        )
+    for setting in m.cpu_per_order:
+        if setting != "off":
+            out[f"{setting}_cpu_ratio"] = _ratio(
+                out[f"{setting}_cpu_ms_per_order"], out["off_cpu_ms_per_order"]
+            )
     out["fixed_rate_rps"] = round(m.fixed_rate, 1)
     for setting, results in m.latency.items():
         for q in ("p50", "p95", "p99"):
@@ -195,9 +198,12 @@ def summarize(m: Measurements, plan: Plan) -> dict[str, Any]:
         p99s = [r.p99_ms for r in results]
         out[f"{setting}_p99_range_ms"] = round(max(p99s) - min(p99s), 1)
         out[f"{setting}_errors"] = sum(sum(r.errors.values()) + r.dropped for r in results)
-    for setting in ("full", "sampled10"):
-        out[f"{setting}_rps_ratio"] = _ratio(out[f"{setting}_rps"], out["off_rps"])
-        out[f"{setting}_p99_ratio"] = _ratio(out[f"{setting}_p99_ms"], out["off_p99_ms"])
+    for setting in m.saturation:
+        if setting != "off":
+            out[f"{setting}_rps_ratio"] = _ratio(out[f"{setting}_rps"], out["off_rps"])
+    for setting in m.latency:
+        if setting != "off":
+            out[f"{setting}_p99_ratio"] = _ratio(out[f"{setting}_p99_ms"], out["off_p99_ms"])
     # Noise: how far p99 moves between repeats of one unchanged setting (full's range).
     out["p99_noise_ms"] = out["full_p99_range_ms"]
     delta = out["exporter_down_p99_ms"] - out["full_p99_ms"]

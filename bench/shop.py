@@ -1,4 +1,4 @@
-"""One shop per benchmark setting: telemetry off, full, sampled 10%, or exporter endpoint down."""
+"""One shop per benchmark setting: telemetry off, full, sampled 10%, exporter down, no export."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens, free_ports
 
-SETTINGS = ("off", "full", "sampled10", "exporter_down")
+SETTINGS = ("off", "full", "sampled10", "exporter_down", "full_noexport")
 PROCESSES = ("payment", "user", "order", "gateway")
 _READY_TIMEOUT_S = 30.0
 _SAMPLE = re.compile(r"^(\w+)(?:\{[^}]*\})? ([0-9.eE+-]+)$")
@@ -32,6 +32,9 @@ def setting_env(setting: str, sink_endpoint: str) -> dict[str, str]:
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink_endpoint,
             **_sampler("traceidratio", "0.1"),
         }
+    if setting == "full_noexport":
+        # Every span made and sampled, none exported: splits hook cost from export cost.
+        return {"SHOP_TELEMETRY": "on", "OTEL_TRACES_EXPORTER": "none", **_sampler("always_on")}
     if setting == "exporter_down":
         # A port that was free a moment ago: nothing listens, connections are refused.
         dead = f"http://127.0.0.1:{free_ports(1)[0]}"

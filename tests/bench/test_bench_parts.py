@@ -61,6 +61,8 @@ def test_settings_differ_only_in_telemetry() -> None:
     assert envs["sampled10"]["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
     assert envs["exporter_down"]["OTEL_EXPORTER_OTLP_ENDPOINT"] != "http://127.0.0.1:4317"
     assert envs["exporter_down"]["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
+    assert envs["full_noexport"]["OTEL_TRACES_EXPORTER"] == "none"
+    assert envs["full_noexport"]["SHOP_TELEMETRY"] == "on"
 
 
 def test_profile_shares_count_inclusive_and_innermost_known_component() -> None:
