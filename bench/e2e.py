@@ -57,10 +57,10 @@ class Plan:
 
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
-        """The full plan (5-minute soak, about 9 minutes) or the quick one (under 3 minutes)."""
+        """The full plan (5-minute soak, about 8.5 minutes) or the quick one (under 3 minutes)."""
         if quick:
             return cls(repeats=3, warmup_s=1, saturation_s=3, latency_s=3, soak_s=15, users=10)
-        return cls(repeats=3, warmup_s=3, saturation_s=8, latency_s=10, soak_s=300)
+        return cls(repeats=3, warmup_s=2, saturation_s=6, latency_s=8, soak_s=300)
 
 
 Saturate = Callable[[BenchShop, float], LoadResult]
