@@ -3,8 +3,8 @@
 POST /v1/orders -> gateway -> order -> user + payment (SQLite writes), over loopback, every
 process separate and the load from its own process. One shop per setting (fresh data dir):
 telemetry off, full (100% sampling, exporting to a live OTLP sink), sampled 10%, full with
-the exporter's endpoint down, and (saturation only) full with no exporter, which splits the
-cost of the hooks from the cost of exporting. Measured in interleaved repeats (the order of settings
+the exporter's endpoint down, and full with no exporter, which splits the cost of the
+hooks from the cost of exporting. Measured in interleaved repeats (the order of settings
 rotates each round): saturation throughput (wrk, or a closed-loop client); p50/p95/p99 at
 a fixed open-loop rate of half the telemetry-off saturation; then a soak of the full shop at
 that rate with the RSS of each process sampled. Prints tables, then one JSON line.
@@ -37,7 +37,7 @@ from bench.shop import PROCESSES, SETTINGS, BenchShop
 from bench.wrk_runner import run_wrk, wrk_path
 
 THROUGHPUT_SETTINGS = ("off", "full", "sampled10", "full_noexport")
-LATENCY_SETTINGS = ("off", "full", "sampled10", "exporter_down")
+LATENCY_SETTINGS = ("off", "full", "sampled10", "exporter_down", "full_noexport")
 GOAL_THROUGHPUT_RATIO = 0.85
 GOAL_P99_ADDED = 0.10
 IDLE_S = 3.0
