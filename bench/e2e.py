@@ -108,7 +108,7 @@ def run(
         try:
             for setting in SETTINGS:
                 shops[setting] = make_shop(setting, Path(tmp) / setting, sink.endpoint)
-            # Start-up is mostly imports: the four shops start together to save minutes.
+            # Start-up is mostly imports: the shops start together to save minutes.
             with ThreadPoolExecutor(len(shops)) as pool:
                 list(pool.map(lambda shop: shop.start(plan.users), shops.values()))
             for setting, shop in shops.items():
