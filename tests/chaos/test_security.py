@@ -8,8 +8,8 @@ import grpc
 import pytest
 
 from shop.user.v1 import user_pb2, user_pb2_grpc
-from tests.chaos.peer_certs import make_peer_certs
 from tests.conftest import Shop, ShopFactory
+from tests.services.tls_certs import make_peer_certs
 
 
 def _is_envelope(answer_json: object, status: str | None = None) -> bool:

@@ -1,4 +1,4 @@
-"""A throwaway CA with server and client certificates for 127.0.0.1, made at test time."""
+"""A throwaway CA with certificates for 127.0.0.1, made at test time."""
 
 from __future__ import annotations
 
@@ -16,8 +16,25 @@ from services.config import TlsFiles
 
 def make_certs(directory: Path) -> tuple[TlsFiles, TlsFiles]:
     """(server files, client files), both signed by one fresh CA written to `directory`."""
+    ca_path, ca_cert, ca_key = _ca(directory, "shop test CA")
+    server = _leaf(directory, "server", ca_cert, ca_key, [ExtendedKeyUsageOID.SERVER_AUTH])
+    client = _leaf(directory, "client", ca_cert, ca_key, [ExtendedKeyUsageOID.CLIENT_AUTH])
+    return TlsFiles(ca_path, *server), TlsFiles(ca_path, *client)
+
+
+def make_peer_certs(directory: Path, name: str = "peer") -> TlsFiles:
+    """One leaf valid as server AND client: a shop process over mTLS is both."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_path, ca_cert, ca_key = _ca(directory, f"shop {name} CA")
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    return TlsFiles(ca_path, *_leaf(directory, name, ca_cert, ca_key, usages))
+
+
+def _ca(
+    directory: Path, common_name: str
+) -> tuple[Path, x509.Certificate, ec.EllipticCurvePrivateKey]:
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shop test CA")])
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     ca_cert = (
         _builder(ca_name, ca_name, ca_key.public_key())
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -25,9 +42,7 @@ def make_certs(directory: Path) -> tuple[TlsFiles, TlsFiles]:
     )
     ca_path = directory / "ca.pem"
     ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    server = _leaf(directory, "server", ca_cert, ca_key, ExtendedKeyUsageOID.SERVER_AUTH)
-    client = _leaf(directory, "client", ca_cert, ca_key, ExtendedKeyUsageOID.CLIENT_AUTH)
-    return TlsFiles(ca_path, *server), TlsFiles(ca_path, *client)
+    return ca_path, ca_cert, ca_key
 
 
 def _leaf(
@@ -35,7 +50,7 @@ def _leaf(
     name: str,
     ca_cert: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
-    usage: x509.ObjectIdentifier,
+    usages: list[x509.ObjectIdentifier],
 ) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"shop-{name}")])
@@ -43,7 +58,7 @@ def _leaf(
     cert = (
         _builder(subject, ca_cert.subject, key.public_key())
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
