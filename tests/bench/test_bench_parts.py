@@ -95,5 +95,5 @@ def test_cpu_time_of_this_process_grows_with_work() -> None:
     while cpu_seconds(os.getpid()) < deadline:
         sum(range(10_000))
     used = cpu_used(before, cpu_snapshot({"me": os.getpid()}))
-    assert used["me"] >= 0.05
+    assert used["me"] >= 0.05 - 1e-9  # float sums of tick counts
     assert cpu_seconds(2**22 + 12345) == 0.0
