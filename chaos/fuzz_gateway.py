@@ -25,8 +25,8 @@ _CREDENTIALS = {"authorization", "x-api-key"}
 
 
 def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
-    """About 25 (quick) or 250 generated requests per operation of /openapi.json."""
-    return fuzz(shop, 25 if quick else 250)
+    """About 25 (quick) or 600 generated requests per operation of /openapi.json."""
+    return fuzz(shop, 25 if quick else 600)
 
 
 def fuzz(shop: ShopHandle, per_operation: int) -> ScenarioResult:
