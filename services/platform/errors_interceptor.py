@@ -12,6 +12,7 @@ from services.errors import ErrorCode, ShopError, abort
 from services.platform.handlers import (
     Behaviour,
     Continuation,
+    Deserializer,
     Handler,
     ServerInterceptor,
     wrap_handler,
@@ -21,7 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class ShopErrorInterceptor(ServerInterceptor):
-    """Handlers just `raise ShopError(...)`; unexpected exceptions become INTERNAL (50003)."""
+    """Handlers just `raise ShopError(...)`; unexpected exceptions become INTERNAL (50003).
+
+    Request bytes that do not parse become INVALID_ARGUMENT (10003) instead of grpcio's own
+    INTERNAL "Exception deserializing request": the caller sent them, the server is fine.
+    """
 
     def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -36,12 +41,52 @@ class ShopErrorInterceptor(ServerInterceptor):
                 return lambda request, context: _stream(behaviour, method, request, context)
             return lambda request, context: _unary(behaviour, method, request, context)
 
-        return wrap_handler(handler, wrap)
+        return wrap_handler(handler, wrap, _tolerant)
+
+
+class _Malformed:
+    """Stands in for a request message whose bytes did not parse."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _tolerant(deserialize: Deserializer | None) -> Deserializer | None:
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:  # protobuf's DecodeError, or any parser's own failure
+            return _Malformed(str(exc) or type(exc).__name__)
+
+    return parse
+
+
+def _checked(request: Any) -> Any:
+    """The request, or its stream, with malformed messages raised as ShopError."""
+    if isinstance(request, _Malformed):
+        raise _malformed_error(request)
+    if isinstance(request, Iterator):
+        return _checked_stream(request)
+    return request
+
+
+def _checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
+    for request in requests:
+        if isinstance(request, _Malformed):
+            raise _malformed_error(request)
+        yield request
+
+
+def _malformed_error(request: _Malformed) -> ShopError:
+    return ShopError(ErrorCode.MALFORMED_BODY, f"request is not a valid message: {request.reason}")
 
 
 def _unary(behaviour: Behaviour, method: str, request: Any, context: grpc.ServicerContext) -> Any:
     try:
-        return behaviour(request, context)
+        return behaviour(_checked(request), context)
     except Exception as exc:
         _handle(exc, method, context)
 
@@ -50,7 +95,7 @@ def _stream(
     behaviour: Behaviour, method: str, request: Any, context: grpc.ServicerContext
 ) -> Iterator[Any]:
     try:
-        yield from behaviour(request, context)
+        yield from behaviour(_checked(request), context)
     except Exception as exc:
         _handle(exc, method, context)
 

@@ -9,6 +9,7 @@ import grpc
 
 Behaviour = Callable[[Any, grpc.ServicerContext], Any]
 Wrapper = Callable[[Behaviour, bool], Behaviour]
+Deserializer = Callable[[bytes], Any]
 
 # grpcio ships no type information: the aliases name intent, the checker sees Any.
 Handler: TypeAlias = Any
@@ -16,30 +17,40 @@ ServerInterceptor = grpc.ServerInterceptor
 Continuation = Callable[[grpc.HandlerCallDetails], "Handler | None"]
 
 
-def wrap_handler(handler: Handler, wrap: Wrapper) -> Handler:
-    """A copy of `handler` whose behaviour is `wrap(behaviour, response_streaming)`."""
+def wrap_handler(
+    handler: Handler,
+    wrap: Wrapper,
+    wrap_deserializer: Callable[[Deserializer | None], Deserializer | None] | None = None,
+) -> Handler:
+    """A copy of `handler` whose behaviour is `wrap(behaviour, response_streaming)`.
+
+    `wrap_deserializer`, when given, also replaces how request bytes become a message.
+    """
     streaming_out = bool(handler.response_streaming)
+    deserializer = handler.request_deserializer
+    if wrap_deserializer is not None:
+        deserializer = wrap_deserializer(deserializer)
     if handler.request_streaming and streaming_out:
         return grpc.stream_stream_rpc_method_handler(
             wrap(_behaviour(handler.stream_stream), True),
-            handler.request_deserializer,
+            deserializer,
             handler.response_serializer,
         )
     if handler.request_streaming:
         return grpc.stream_unary_rpc_method_handler(
             wrap(_behaviour(handler.stream_unary), False),
-            handler.request_deserializer,
+            deserializer,
             handler.response_serializer,
         )
     if streaming_out:
         return grpc.unary_stream_rpc_method_handler(
             wrap(_behaviour(handler.unary_stream), True),
-            handler.request_deserializer,
+            deserializer,
             handler.response_serializer,
         )
     return grpc.unary_unary_rpc_method_handler(
         wrap(_behaviour(handler.unary_unary), False),
-        handler.request_deserializer,
+        deserializer,
         handler.response_serializer,
     )
 
