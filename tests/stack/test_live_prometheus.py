@@ -119,12 +119,19 @@ def _drive_load(shop: Shop) -> None:
     assert placed, f"no order could be placed\n{shop.logs()}"
 
 
+_SERVER_RATE = "job_grpc_service:grpc_server_handled:rate5m"
+
+
 def _wait_for_data(prometheus: Prometheus, shop: Shop) -> None:
     """Until every recording rule has been evaluated with data (bounded)."""
     names = sorted(recorded_names())
 
     def all_recorded() -> bool:
-        return all(prometheus.query(name) for name in names)
+        # Every gRPC job too, not just any: a job first scraped last time has no rate yet.
+        jobs = {s["metric"]["job"] for s in prometheus.query(_SERVER_RATE)}
+        return jobs >= {"user", "order", "payment"} and all(
+            prometheus.query(name) for name in names
+        )
 
     try:
         wait_for(all_recorded, 45, "every recording rule to have data")
@@ -258,11 +265,27 @@ def test_service_graph_edges_join_its_nodes(stack: tuple[Shop, Prometheus]) -> N
     """The node graph draws an arrow only when source and target are node ids."""
     _, prometheus = stack
     panel = next(p for p in _dashboards()["shop-overview"]["panels"] if p["type"] == "nodeGraph")
-    frames = {t["refId"]: prometheus.query(t["expr"]) for t in panel["targets"]}
-    nodes = {series["metric"]["id"] for series in frames["nodes"]}
-    edges = {(s["metric"]["source"], s["metric"]["target"]) for s in frames["edges"]}
-    assert nodes == {"gateway", "user", "order", "payment"}
-    assert {("gateway", "order"), ("order", "payment"), ("order", "user")} <= edges
+    expected = {"gateway", "user", "order", "payment"}
+
+    def query_frames() -> dict[str, Any]:
+        return {t["refId"]: prometheus.query(t["expr"]) for t in panel["targets"]}
+
+    def graph(frames: dict[str, Any]) -> tuple[set[str], set[tuple[str, str]]]:
+        nodes = {series["metric"]["id"] for series in frames["nodes"]}
+        edges = {(s["metric"]["source"], s["metric"]["target"]) for s in frames["edges"]}
+        return nodes, edges
+
+    calls = {("gateway", "order"), ("order", "payment"), ("order", "user")}
+
+    def complete() -> bool:
+        nodes, edges = graph(query_frames())
+        return nodes == expected and calls <= edges
+
+    # A job whose first samples arrived in the last scrape has no rate yet: wait for one.
+    wait_for(complete, 20, "every node's and edge's rate")
+    nodes, edges = graph(query_frames())
+    assert nodes == expected
+    assert calls <= edges
     assert all(source in nodes and target in nodes for source, target in edges)
 
 
