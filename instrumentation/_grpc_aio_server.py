@@ -13,8 +13,8 @@ from typing import Any
 
 import grpc
 
-from ._grpc_server import NOT_FOUND_DETAILS
-from ._rpc import MAX_METHODS, UNARY, Call, Method, RpcRecorder, grpc_type
+from ._grpc_server import NOT_FOUND_DETAILS, HandlerCache
+from ._rpc import UNARY, Call, Method, RpcRecorder, grpc_type
 
 _OK = grpc.StatusCode.OK
 _EOF = grpc.aio.EOF  # type: ignore[attr-defined]
@@ -24,28 +24,14 @@ class AioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,typ
     """Traces and measures every call of a grpc.aio server."""
 
     def __init__(self, recorder: RpcRecorder) -> None:
-        self._rec = recorder
-        self._wrapped: dict[str, tuple[Any, Any]] = {}
+        self._handlers = HandlerCache(recorder, _wrap_handler, _unknown_handler)
 
     async def intercept_service(
         self, continuation: Callable[[Any], Any], handler_call_details: Any
     ) -> Any:
         """Return the instrumented handler for this call's method."""
         handler = await continuation(handler_call_details)
-        full_method = handler_call_details.method
-        if handler is None:
-            return _unknown_handler(self._rec, full_method)
-        cached = self._wrapped.get(full_method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        try:
-            wrapped = _wrap_handler(self._rec, full_method, handler)
-        except Exception:
-            self._rec.error()
-            return handler
-        if len(self._wrapped) < MAX_METHODS:
-            self._wrapped[full_method] = (handler, wrapped)
-        return wrapped
+        return self._handlers.instrumented(handler_call_details.method, handler)
 
 
 def _wrap_handler(rec: RpcRecorder, full_method: str, handler: Any) -> Any:

@@ -25,22 +25,39 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc,type-arg]
     """Traces and measures every call; handlers are wrapped once per method and cached."""
 
     def __init__(self, recorder: RpcRecorder) -> None:
-        self._rec = recorder
-        self._wrapped: dict[str, tuple[Any, Any]] = {}
+        self._handlers = HandlerCache(recorder, wrap_handler, _unknown_handler)
 
     def intercept_service(
         self, continuation: Callable[[Any], Any], handler_call_details: Any
     ) -> Any:
         """Return the instrumented handler for this call's method."""
-        handler = continuation(handler_call_details)
-        full_method = handler_call_details.method
+        method = handler_call_details.method
+        return self._handlers.instrumented(method, continuation(handler_call_details))
+
+
+class HandlerCache:
+    """Instrumented handlers by method, each built once; at most MAX_METHODS are kept."""
+
+    def __init__(
+        self,
+        recorder: RpcRecorder,
+        wrap: Callable[[RpcRecorder, str, Any], Any],
+        unknown: Callable[[RpcRecorder, str], Any],
+    ) -> None:
+        self._rec = recorder
+        self._wrap = wrap
+        self._unknown = unknown
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
+
+    def instrumented(self, full_method: str, handler: Any) -> Any:
+        """The instrumented `handler` (None: the method is not implemented)."""
         if handler is None:
-            return _unknown_handler(self._rec, full_method)
+            return self._unknown(self._rec, full_method)
         cached = self._wrapped.get(full_method)
         if cached is not None and cached[0] is handler:
             return cached[1]
         try:
-            wrapped = wrap_handler(self._rec, full_method, handler)
+            wrapped = self._wrap(self._rec, full_method, handler)
         except Exception:
             self._rec.error()
             return handler
