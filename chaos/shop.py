@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens
 from services.loadgen.client import GatewayHttp
 
-# The settings every chaos shop runs with (tests/conftest.py's TEST_ENV, the same figures):
+# The settings every chaos shop runs with (and every test shop: tests/conftest.py uses them):
 # a 1 s gateway deadline, reconciliation every second, a 2 s drain, no trace export.
 CHAOS_ENV = {
     "OTEL_TRACES_EXPORTER": "none",

@@ -14,17 +14,12 @@ from typing import Any
 
 import pytest
 
+from chaos.shop import CHAOS_ENV
 from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens, free_ports
 
-# Settings of every test shop: no trace export, a 1 s gateway deadline, quick reconciliation
-# and a short drain (chaos/shop.py's CHAOS_ENV repeats these figures; keep them in step).
-TEST_ENV = {
-    "OTEL_TRACES_EXPORTER": "none",
-    "SHOP_REQUEST_TIMEOUT_S": "1",
-    "SHOP_RECONCILE_INTERVAL_S": "1",
-    "SHOP_GRACE_PERIOD_S": "2",
-    "SHOP_SSE_MAX_DURATION_S": "10",
-}
+# Settings of every test shop, the same as every chaos shop's: no trace export, a 1 s
+# gateway deadline, quick reconciliation and a short drain.
+TEST_ENV = CHAOS_ENV
 
 
 @dataclass(frozen=True)
