@@ -1,7 +1,7 @@
 """GET /openapi.json: the gateway's OpenAPI 3.1 document.
 
 Body schemas come from the protos (services/gateway/schemas.py), so they cannot drift from
-the codec; tests/services/test_gateway_openapi.py checks the paths against Flask's rules.
+the codec; tests/services/gateway/test_openapi.py checks the paths against Flask's rules.
 """
 
 from __future__ import annotations

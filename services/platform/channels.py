@@ -6,7 +6,7 @@ The service config (https://github.com/grpc/grpc/blob/master/doc/service_config.
 - per-method default deadlines live in MethodPolicy and are applied per call by the client
   wrappers (see services/platform/deadlines.py), not as the service config's `timeout`:
   grpcio 1.85 fails every call at once with DEADLINE_EXCEEDED when that `timeout` is under
-  2 s (tests/services/test_channels.py pins this so we notice when it is fixed);
+  2 s (tests/services/platform/test_channels.py pins this so we notice when it is fixed);
 - retries with exponential backoff and jitter (`retryPolicy`) only for calls that are safe
   to repeat: reads, and writes made idempotent by a key;
 - retry throttling (`retryThrottling`): once more than half the token bucket is spent on

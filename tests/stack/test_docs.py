@@ -8,8 +8,8 @@ import shlex
 
 import pytest
 
+from tests.shop.live import free_port
 from tests.stack.contract import COMPOSE_FILE, ROOT, load_yaml
-from tests.stack.live import free_port
 
 STACK_DOC = ROOT / "docs" / "stack.md"
 

@@ -1,0 +1,312 @@
+"""OrderService over real gRPC: create flow, idempotency, errors, deadlines, streams."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.errors import ErrorCode, ShopError
+from services.faults.rules import FaultRule
+from services.order.store import PAID, PAYMENT_FAILED, PENDING, NewOrder
+from shop.order.v1 import order_pb2
+from tests.services.order.support import USER_ID, OrderRig, running_rig, running_shop, wait_for
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[OrderRig]:
+    with running_rig(tmp_path) as rig:
+        yield rig
+
+
+def _request(
+    key: str = "key-1", quantity: int = 2, price: int = 500
+) -> order_pb2.CreateOrderRequest:
+    return order_pb2.CreateOrderRequest(
+        user_id=USER_ID,
+        items=[order_pb2.LineItem(sku="mug", quantity=quantity, unit_price_cents=price)],
+        idempotency_key=key,
+    )
+
+
+def _pending_order(rig: OrderRig, key: str = "pending") -> order_pb2.Order:
+    """An order left PENDING: payment commits the charge but answers with an error."""
+    rig.payments.fail_after_commit = ErrorCode.INTERNAL
+    order = rig.client.create_order(_request(key))
+    rig.payments.fail_after_commit = None
+    assert order.status == PENDING
+    return order
+
+
+def test_create_order_checks_user_charges_and_pays(rig: OrderRig) -> None:
+    order = rig.client.create_order(_request())
+    assert order.status == PAID
+    assert order.total_cents == 1000
+    assert order.currency == "USD"
+    assert order.charge_id == rig.payments.charges["key-1"].id
+    assert rig.payments.charges["key-1"].amount_cents == 1000
+    assert rig.payments.charges["key-1"].order_id == order.id
+    assert rig.client.get_order(order.id) == order
+    assert rig.orders_total("pending") == 1
+    assert rig.orders_total("paid") == 1
+
+
+def test_same_key_twice_gives_one_order_and_one_charge(rig: OrderRig) -> None:
+    first = rig.client.create_order(_request("twice"))
+    second = rig.client.create_order(_request("twice"))
+    assert second == first
+    assert len(rig.payments.charges) == 1
+    assert rig.payments.charge_calls == 1
+    assert len(list(rig.client.list_orders(USER_ID))) == 1
+
+
+def test_same_key_for_a_different_order_is_a_conflict(rig: OrderRig) -> None:
+    first = rig.client.create_order(_request("reused"))
+    with pytest.raises(ShopError) as failure:
+        rig.client.create_order(_request("reused", quantity=3))
+    assert failure.value.code == ErrorCode.IDEMPOTENCY_CONFLICT
+    assert failure.value.metadata["id"] == first.id
+
+
+def test_empty_key_gets_a_generated_one(rig: OrderRig) -> None:
+    one = rig.client.create_order(_request(""))
+    two = rig.client.create_order(_request(""))
+    assert one.idempotency_key and two.idempotency_key
+    assert one.id != two.id
+
+
+def test_declined_charge_gives_payment_failed_order(rig: OrderRig) -> None:
+    rig.payments.decline_over_cents = 100
+    order = rig.client.create_order(_request())
+    assert order.status == PAYMENT_FAILED
+    assert order.failure_reason == "insufficient funds"
+    assert rig.orders_total("payment_failed") == 1
+
+
+def test_unknown_user_is_not_found_and_stores_nothing(rig: OrderRig) -> None:
+    request = _request()
+    request.user_id = "ghost"
+    with pytest.raises(ShopError) as failure:
+        rig.client.create_order(request)
+    assert failure.value.code == ErrorCode.NOT_FOUND
+    assert rig.store.get_by_key("key-1") is None
+    assert rig.payments.charge_calls == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        (lambda r: r.ClearField("user_id"), ErrorCode.MISSING_FIELD, "user_id"),
+        (lambda r: r.ClearField("items"), ErrorCode.MISSING_FIELD, "items"),
+        (lambda r: setattr(r.items[0], "sku", ""), ErrorCode.MISSING_FIELD, "items[0].sku"),
+        (lambda r: setattr(r.items[0], "quantity", 0), ErrorCode.INVALID_ARGUMENT, None),
+        (lambda r: setattr(r.items[0], "quantity", 1001), ErrorCode.INVALID_ARGUMENT, None),
+        (lambda r: setattr(r.items[0], "unit_price_cents", -1), ErrorCode.INVALID_ARGUMENT, None),
+        (lambda r: setattr(r, "currency", "EURO"), ErrorCode.INVALID_ARGUMENT, "currency"),
+        (lambda r: setattr(r, "currency", "U$D"), ErrorCode.INVALID_ARGUMENT, "currency"),
+        (
+            lambda r: r.items.extend([order_pb2.LineItem(sku="x", quantity=1)] * 100),
+            ErrorCode.INVALID_ARGUMENT,
+            "items",
+        ),
+    ],
+)
+def test_invalid_requests_are_refused_with_the_field(
+    rig: OrderRig, change: object, code: ErrorCode, field: str | None
+) -> None:
+    request = _request()
+    change(request)  # type: ignore[operator]
+    with pytest.raises(ShopError) as failure:
+        rig.client.create_order(request)
+    assert failure.value.code == code
+    if field is not None:
+        assert failure.value.metadata["field"] == field
+    assert rig.payments.charge_calls == 0
+
+
+def test_lowercase_currency_is_normalized(rig: OrderRig) -> None:
+    request = _request()
+    request.currency = "eur"
+    assert rig.client.create_order(request).currency == "EUR"
+
+
+def test_unknown_order_is_not_found_with_its_id(rig: OrderRig) -> None:
+    with pytest.raises(ShopError) as failure:
+        rig.client.get_order("nope")
+    assert failure.value.code == ErrorCode.NOT_FOUND
+    assert failure.value.metadata["id"] == "nope"
+
+
+def test_deadline_is_propagated_to_the_user_service(rig: OrderRig) -> None:
+    rig.users.delay_s = 3.0
+    started = time.monotonic()
+    with pytest.raises(ShopError) as failure:
+        rig.client.create_order(_request(), timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert failure.value.code == ErrorCode.DOWNSTREAM_TIMEOUT
+    assert elapsed < 1.0
+    (remaining,) = rig.users.seen_remaining
+    assert remaining is not None and remaining <= 0.3
+    # The slow service saw the call end and stopped working on it.
+    wait_for(rig.users.abandoned.is_set, timeout_s=2.0)
+
+
+def test_pending_order_is_returned_when_payment_fails_transiently(rig: OrderRig) -> None:
+    order = _pending_order(rig)
+    assert order.charge_id == ""
+    assert len(rig.payments.charges) == 1
+    # A repeat with the same key charges again under the key and finalizes the order.
+    again = rig.client.create_order(_request("pending"))
+    assert again.id == order.id
+    assert again.status == PAID
+    assert len(rig.payments.charges) == 1
+
+
+def test_list_orders_is_newest_first_with_limit(rig: OrderRig) -> None:
+    ids = [rig.client.create_order(_request(f"k{n}")).id for n in range(4)]
+    assert [o.id for o in rig.client.list_orders(USER_ID)] == ids[::-1]
+    assert [o.id for o in rig.client.list_orders(USER_ID, limit=2)] == ids[::-1][:2]
+    assert list(rig.client.list_orders("nobody")) == []
+    with pytest.raises(ShopError) as failure:
+        list(rig.client.list_orders(USER_ID, limit=-1))
+    assert failure.value.code == ErrorCode.INVALID_ARGUMENT
+
+
+def test_watch_replays_a_final_order_and_ends(rig: OrderRig) -> None:
+    order = rig.client.create_order(_request())
+    events = list(rig.client.watch_order(order.id, timeout=5))
+    assert [(e.sequence, e.status) for e in events] == [(1, PENDING), (2, PAID)]
+    assert rig.watchers.count() == 0
+
+
+def test_watch_streams_live_events_until_final(rig: OrderRig) -> None:
+    order = _pending_order(rig)
+    watch = rig.client.watch_order(order.id, timeout=5)
+    first = next(watch)
+    assert first.status == PENDING
+    wait_for(lambda: rig.watchers.count(order.id) == 1)
+    report = rig.reconciler.reconcile_once()
+    assert report.finalized == 1
+    rest = list(watch)
+    assert [(e.sequence, e.status) for e in rest] == [(2, PAID)]
+    wait_for(lambda: rig.watchers.count() == 0)
+
+
+def test_cancelled_watch_frees_its_subscriber(rig: OrderRig) -> None:
+    order = _pending_order(rig)
+    watch = rig.client.watch_order(order.id, timeout=30)
+    assert next(watch).status == PENDING
+    wait_for(lambda: rig.watchers.count(order.id) == 1)
+    started = time.monotonic()
+    watch.cancel()
+    assert list(watch) == []
+    wait_for(lambda: rig.watchers.count() == 0, timeout_s=2.0)
+    assert time.monotonic() - started < 2.0
+
+
+def test_watch_deadline_ends_the_stream_and_frees_the_subscriber(rig: OrderRig) -> None:
+    order = _pending_order(rig)
+    with pytest.raises(ShopError) as failure:
+        list(rig.client.watch_order(order.id, timeout=0.3))
+    assert failure.value.code == ErrorCode.DOWNSTREAM_TIMEOUT
+    wait_for(lambda: rig.watchers.count() == 0, timeout_s=2.0)
+
+
+def test_watch_unknown_order_is_not_found(rig: OrderRig) -> None:
+    with pytest.raises(ShopError) as failure:
+        list(rig.client.watch_order("nope", timeout=2))
+    assert failure.value.code == ErrorCode.NOT_FOUND
+    assert rig.watchers.count() == 0
+
+
+def test_many_watchers_each_get_the_final_event(rig: OrderRig) -> None:
+    order = _pending_order(rig)
+    results: list[list[int]] = []
+
+    def watch() -> None:
+        results.append([e.status for e in rig.client.watch_order(order.id, timeout=5)])
+
+    threads = [threading.Thread(target=watch) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: rig.watchers.count(order.id) == 3)
+    rig.reconciler.reconcile_once()
+    for thread in threads:
+        thread.join(5)
+    assert results == [[PENDING, PAID]] * 3
+
+
+def test_full_flow_against_the_real_user_and_payment_services(tmp_path: Path) -> None:
+    with running_shop(tmp_path) as shop:
+        user = shop.users.create_user("flow@example.com", "Flow")
+        request = order_pb2.CreateOrderRequest(
+            user_id=user.id,
+            items=[
+                order_pb2.LineItem(sku="cup", quantity=3, unit_price_cents=250),
+                order_pb2.LineItem(sku="pot", quantity=1, unit_price_cents=1_999),
+            ],
+            currency="EUR",
+            idempotency_key="flow-1",
+        )
+        order = shop.orders.create_order(request)
+        assert (order.status, order.total_cents, order.currency) == (PAID, 2_749, "EUR")
+        again = shop.orders.create_order(request)
+        assert again == order
+        charge = shop.charges.find("flow-1")
+        assert charge is not None and charge.id == order.charge_id
+        assert charge.amount_cents == 2_749
+        assert shop.charges.count() == 1
+        assert shop.orders.get_order(order.id) == order
+        assert [o.id for o in shop.orders.list_orders(user.id)] == [order.id]
+        events = list(shop.orders.watch_order(order.id, timeout=5))
+        assert [e.status for e in events] == [PENDING, PAID]
+        # Payment declines amounts above its limit: the order is kept, as PAYMENT_FAILED.
+        request.idempotency_key = "flow-2"
+        request.items[0].quantity = 1000
+        request.items[0].unit_price_cents = 1_000
+        declined = shop.orders.create_order(request)
+        assert declined.status == PAYMENT_FAILED
+        assert "limit" in declined.failure_reason
+        with pytest.raises(ShopError) as failure:
+            shop.orders.create_order(
+                order_pb2.CreateOrderRequest(
+                    user_id="missing", items=request.items, idempotency_key="flow-3"
+                )
+            )
+        assert failure.value.code == ErrorCode.NOT_FOUND
+
+
+def test_slow_real_user_service_gives_downstream_timeout_in_time(tmp_path: Path) -> None:
+    with running_shop(tmp_path) as shop:
+        user = shop.users.create_user("slow@example.com", "Slow")
+        shop.user_server.faults.set(FaultRule(latency_ms=2_000), "GetUser")
+        started = time.monotonic()
+        with pytest.raises(ShopError) as failure:
+            shop.orders.create_order(_for(user.id), timeout=0.3)
+        assert failure.value.code == ErrorCode.DOWNSTREAM_TIMEOUT
+        assert time.monotonic() - started < 1.0
+        assert shop.order_service.store.get_by_key("slow") is None
+
+
+def _for(user_id: str) -> order_pb2.CreateOrderRequest:
+    request = _request("slow")
+    request.user_id = user_id
+    return request
+
+
+def test_stopping_the_server_ends_open_watches_without_waiting_for_grace(tmp_path: Path) -> None:
+    with running_shop(tmp_path) as shop:
+        store = shop.order_service.store
+        items = tuple(_request().items)
+        pending, _ = store.create(NewOrder("someone", items, "USD", "drain-1"))
+        watch = shop.orders.watch_order(pending.id, timeout=30)
+        assert next(watch).status == PENDING
+        wait_for(lambda: shop.order_service.watchers.count(pending.id) == 1)
+        started = time.monotonic()
+        shop.order_service.server.stop(5.0)
+        assert time.monotonic() - started < 2.0
+        assert list(watch) == []  # ended with OK, not cancelled at the end of the grace
+        assert shop.order_service.watchers.count() == 0

@@ -1,0 +1,83 @@
+"""Service-token auth between services: rich statuses, all call kinds, health stays open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.errors import ErrorCode, ShopError, from_rpc_error
+from shop.user.v1 import user_pb2
+from tests.support.servers import (
+    Echo,
+    Running,
+    call_echo,
+    make_settings,
+    raw_channel,
+    running_echo,
+    running_user,
+    user_client,
+)
+
+TOKEN = "service-secret"
+KINDS = ["Unary", "ClientStream", "ServerStream", "Bidi"]
+
+
+@pytest.fixture
+def echo_server(tmp_path: Path) -> Iterator[Running]:
+    with running_echo(make_settings("user", tmp_path, service_token=TOKEN), Echo()) as running:
+        yield running
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_missing_token_is_unauthenticated(echo_server: Running, kind: str) -> None:
+    with raw_channel(echo_server.target) as channel, pytest.raises(grpc.RpcError) as failure:
+        call_echo(channel, kind, timeout=5)
+    assert failure.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert from_rpc_error(failure.value).code == ErrorCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    "header", ["Bearer wrong", "Bearer service-secre", "Bearer service-secret2"]
+)
+def test_wrong_token_is_permission_denied(echo_server: Running, header: str) -> None:
+    with raw_channel(echo_server.target) as channel, pytest.raises(grpc.RpcError) as failure:
+        call_echo(channel, "Unary", timeout=5, metadata=[("authorization", header)])
+    assert failure.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert from_rpc_error(failure.value).code == ErrorCode.PERMISSION_DENIED
+
+
+def test_other_schemes_are_unauthenticated(echo_server: Running) -> None:
+    with raw_channel(echo_server.target) as channel, pytest.raises(grpc.RpcError) as failure:
+        call_echo(channel, "Unary", timeout=5, metadata=[("authorization", f"Basic {TOKEN}")])
+    assert from_rpc_error(failure.value).code == ErrorCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_right_token_passes(echo_server: Running, kind: str) -> None:
+    metadata = [("authorization", f"Bearer {TOKEN}")]
+    with raw_channel(echo_server.target) as channel:
+        assert call_echo(channel, kind, b"ok", timeout=5, metadata=metadata).startswith(b"ok")
+
+
+def test_health_needs_no_token(echo_server: Running) -> None:
+    with raw_channel(echo_server.target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_clients_send_the_token(tmp_path: Path) -> None:
+    with running_user(make_settings("user", tmp_path, service_token=TOKEN)) as running:
+        with user_client(running.target, token=TOKEN) as client:
+            created = client.create_user("ann@example.com", "Ann")
+            assert client.get_user(created.id).id == created.id
+            rows = [user_pb2.CreateUserRequest(email="b@example.com", name="B")]
+            assert client.import_users(rows).created == 1
+        with user_client(running.target) as anonymous, pytest.raises(ShopError) as failure:
+            anonymous.get_user(created.id)
+    assert failure.value.code == ErrorCode.UNAUTHENTICATED
