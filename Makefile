@@ -26,7 +26,7 @@ lint: install
 	$(PY) -m ruff format --check .
 
 typecheck: install
-	$(PY) -m mypy services instrumentation bench chaos
+	$(PY) -m mypy services instrumentation bench chaos dashboards
 
 unit: install
 	$(PY) -m pytest -q

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from dashboards.codes import SERVER_ERROR_NAMES
 from tests.stack.contract import (
     DASHBOARDS_DIR,
     PROVISIONING_DIR,
@@ -51,6 +52,19 @@ def test_generated_dashboards_are_fresh() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_server_error_matchers_are_the_one_list() -> None:
+    exprs = [
+        target["expr"]
+        for d in _dashboards().values()
+        for p in _panels(d)
+        for target in p.get("targets", [])
+    ]
+    matchers = [m for e in exprs for m in re.findall(r'grpc_code=~"([^"]+)"', e)]
+    assert matchers, "no dashboard query filters on server-error codes"
+    for codes in matchers:
+        assert codes.split("|") == list(SERVER_ERROR_NAMES)
 
 
 def test_the_five_dashboards_exist_with_unique_uids() -> None:

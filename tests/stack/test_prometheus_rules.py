@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from dashboards.codes import SERVER_ERROR_NAMES
 from tests.stack.contract import (
     PROMETHEUS_DIR,
     ROOT,
@@ -21,8 +22,6 @@ from tests.stack.contract import (
 )
 
 CONFIGS = ("prometheus.yml", "prometheus.local.yml")
-SERVER_ERROR_CODES = {"Unknown", "DeadlineExceeded", "Unimplemented", "Internal", "Unavailable"}
-SERVER_ERROR_CODES |= {"DataLoss"}
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -94,10 +93,31 @@ def test_recording_rules_are_named_level_metric_operations() -> None:
         assert not name.split(":")[1].endswith("_total"), f"{name}: drop _total after rate()"
 
 
-def test_server_error_codes_are_the_agreed_set() -> None:
+def test_server_error_codes_are_the_one_list() -> None:
+    """Every grpc_code matcher in the rules spells dashboards/codes.py's list, and every rule
+    that counts gRPC errors has one (a rule counting all codes as errors would pass otherwise)."""
+    matchers = 0
     for rule in rules():
-        for codes in re.findall(r'grpc_code=~"([^"]+)"', rule["expr"]):
-            assert set(codes.split("|")) == SERVER_ERROR_CODES, rule
+        found = re.findall(r'grpc_code=~"([^"]+)"', rule["expr"])
+        for codes in found:
+            assert codes.split("|") == list(SERVER_ERROR_NAMES), rule
+        matchers += len(found)
+        name = rule.get("record", "")
+        if "grpc_" in name and name.endswith("_errors:rate5m"):
+            assert found, f"{name} counts errors without the server-error codes"
+    assert matchers >= 5
+
+
+def test_server_error_codes_follow_the_semantic_conventions() -> None:
+    """The one list itself: the server-side error codes of the OpenTelemetry gRPC conventions."""
+    assert SERVER_ERROR_NAMES == (
+        "Unknown",
+        "DeadlineExceeded",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+    )
 
 
 def test_red_rules_cover_every_level() -> None:
