@@ -12,6 +12,7 @@ import pytest
 
 from tests.stack.contract import (
     COMPOSE_FILE,
+    DASHBOARDS_DIR,
     PROMETHEUS_DIR,
     ROOT,
     documented_variables,
@@ -190,13 +191,71 @@ def test_prometheus_and_grafana_services() -> None:
     prometheus = services["prometheus"]
     assert "--enable-feature=exemplar-storage" in prometheus["command"]
     assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
-    assert "./prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    assert "./prometheus:/etc/prometheus:ro,z" in prometheus["volumes"]
     grafana = services["grafana"]["environment"]
     assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
     assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
     assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:-admin}"
-    published = {p.split(":")[0] for s in services.values() for p in s.get("ports", [])}
-    assert {"8080", "3000", "16686", "9090", "4317", "4318"} <= published
+
+
+def _published() -> dict[str, list[str]]:
+    return {name: list(s.get("ports", [])) for name, s in _services().items() if s.get("ports")}
+
+
+def test_only_the_four_user_facing_ports_are_published_and_only_on_localhost() -> None:
+    published = _published()
+    assert published == {
+        "gateway": ["127.0.0.1:8080:8080"],
+        "grafana": ["127.0.0.1:3000:3000"],
+        "jaeger": ["127.0.0.1:16686:16686"],
+        "prometheus": ["127.0.0.1:9090:9090"],
+    }
+    # OTLP and the admin ports (9100 is node_exporter's default) stay inside the network.
+    host_ports = {p.rsplit(":", 2)[1] for ports in published.values() for p in ports}
+    assert not host_ports & {"4317", "4318", "9100", "9101", "9102", "9103"}
+
+
+def test_bind_mounts_are_read_only_and_selinux_labelled() -> None:
+    binds = [
+        volume
+        for service in _services().values()
+        for volume in service.get("volumes", [])
+        if volume.startswith(".")
+    ]
+    assert binds
+    for volume in binds:
+        assert volume.endswith(":ro,z"), volume
+
+
+def test_jaeger_has_a_healthcheck_and_everyone_waits_until_it_is_healthy() -> None:
+    services = _services()
+    test = services["jaeger"]["healthcheck"]["test"]
+    assert test == ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:13133/status"]
+    waiting = {
+        n: s["depends_on"]["jaeger"]
+        for n, s in services.items()
+        if "jaeger" in s.get("depends_on", {})
+    }
+    assert {"user", "user-2", "payment", "grafana"} <= set(waiting)
+    assert all(c["condition"] == "service_healthy" for c in waiting.values()), waiting
+    for name, service in services.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert condition["condition"] == "service_healthy", f"{name} -> {dependency}"
+
+
+def _days(duration: str) -> float:
+    units = {"m": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "y": 365}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+)([mhdwy])", duration))
+
+
+def test_prometheus_keeps_the_longest_window_any_rule_or_panel_reads() -> None:
+    flags = dict(arg.split("=", 1) for arg in _services()["prometheus"]["command"] if "=" in arg)
+    retention = _days(flags["--storage.tsdb.retention.time"])
+    texts = [path.read_text(encoding="utf-8") for path in (PROMETHEUS_DIR / "rules").glob("*.yml")]
+    texts += [path.read_text(encoding="utf-8") for path in DASHBOARDS_DIR.glob("*.json")]
+    windows = [_days(w) for text in texts for w in re.findall(r"\[(\d+[mhdwy])\]", text)]
+    assert max(windows) == 30, "the SLO window changed: update retention and docs/stack.md"
+    assert retention >= max(windows)
 
 
 def test_dockerfile_is_small_pinned_and_not_root() -> None:

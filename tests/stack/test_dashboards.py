@@ -140,6 +140,8 @@ def test_overview_tells_a_newcomer_how_to_reach_the_slowest_trace() -> None:
     # The button the help text names is the one the datasource draws on an exemplar.
     destinations = _datasources()["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
     assert destinations[0]["urlDisplayLabel"] == "Open trace in Jaeger"
+    # ... and it is the plain-URL one, which Grafana shows to anonymous viewers too.
+    assert "url" in destinations[0] and "datasourceUid" not in destinations[0]
     drill = _dashboards()["shop-grpc-method.json"]
     titles = {p["title"] for p in drill["panels"]}
     assert "Latency percentiles (dots are exemplars)" in titles
@@ -175,8 +177,14 @@ def test_datasources_link_exemplars_to_traces_and_traces_to_metrics() -> None:
     assert set(sources) == {"prometheus", "jaeger"}
     prometheus, jaeger = sources["prometheus"], sources["jaeger"]
     assert prometheus["type"] == "prometheus" and jaeger["type"] == "jaeger"
-    exemplar = prometheus["jsonData"]["exemplarTraceIdDestinations"][0]
-    assert exemplar == {**exemplar, "name": "trace_id", "datasourceUid": "jaeger"}
+    by_url, by_datasource = prometheus["jsonData"]["exemplarTraceIdDestinations"]
+    assert by_datasource == {**by_datasource, "name": "trace_id", "datasourceUid": "jaeger"}
+    # A literal "${__value.raw}" after Grafana's provisioning expands environment variables.
+    assert by_url["name"] == "trace_id"
+    assert by_url["url"] == "http://localhost:16686/trace/$${__value.raw}"
+    assert _grafana_provisioning_expand(by_url["url"]) == (
+        "http://localhost:16686/trace/${__value.raw}"
+    )
     to_metrics = jaeger["jsonData"]["tracesToMetrics"]
     assert to_metrics["datasourceUid"] == "prometheus"
     contract = metric_contract()
@@ -186,13 +194,36 @@ def test_datasources_link_exemplars_to_traces_and_traces_to_metrics() -> None:
         assert all(contract.allows(n) for n in metric_names(item["query"].replace("$$", "$")))
 
 
+def _grafana_provisioning_expand(value: str, environ: dict[str, str] | None = None) -> str:
+    """Grafana 11.3.1 provisioning: split on "$$", expand $VAR and ${VAR}, join with "$".
+
+    Mirrors pkg/services/provisioning/values/values.go (interpolateValue + os.ExpandEnv).
+    """
+    env = environ or {}
+
+    def expand(part: str) -> str:
+        return re.sub(
+            r"\$(?:\{([^}]*)\}|([A-Za-z0-9_]+))",
+            lambda m: env.get(m.group(1) or m.group(2), ""),
+            part,
+        )
+
+    return "$".join(expand(part) for part in value.split("$$"))
+
+
+def test_provisioning_expansion_model() -> None:
+    assert _grafana_provisioning_expand("a/${__value.raw}") == "a/"  # unescaped: lost
+    assert _grafana_provisioning_expand("a/$${__value.raw}") == "a/${__value.raw}"
+    assert _grafana_provisioning_expand("x{$$__tags}") == "x{$__tags}"
+
+
 def test_dashboard_provider_points_at_the_mounted_folder() -> None:
     provider = load_yaml(PROVISIONING_DIR / "dashboards" / "dashboards.yml")["providers"][0]
     assert provider["type"] == "file"
     compose = load_yaml(ROOT / "docker-compose.yml")
     mounts = compose["services"]["grafana"]["volumes"]
-    assert f"./dashboards/grafana/dashboards:{provider['options']['path']}:ro" in mounts
-    assert "./dashboards/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    assert f"./dashboards/grafana/dashboards:{provider['options']['path']}:ro,z" in mounts
+    assert "./dashboards/grafana/provisioning:/etc/grafana/provisioning:ro,z" in mounts
 
 
 def test_metric_name_parser() -> None:
