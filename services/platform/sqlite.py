@@ -2,26 +2,60 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 from pathlib import Path
 
 # How long a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 5_000
+_RETRY_PAUSE_S = (0.005, 0.05)
 
 
-def connect(path: Path, schema: str) -> sqlite3.Connection:
-    """Open `path` in WAL mode with a busy timeout and apply the idempotent `schema`."""
-    connection = sqlite3.connect(
-        path,
-        timeout=BUSY_TIMEOUT_MS / 1000,
-        isolation_level=None,  # explicit BEGIN IMMEDIATE where a write decides on a read
-        check_same_thread=False,  # the store serializes use with its own lock
-    )
+def connect(path: Path, schema: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """Open `path` in WAL mode with a busy timeout and apply the idempotent `schema`.
+
+    Two replicas opening a fresh file at the same moment (compose's `user` and `user-2`) race
+    to switch it to WAL: SQLite answers the loser "database is locked" at once, without calling
+    the busy handler (the switch needs an exclusive lock it will not wait for). So the whole
+    set-up is retried, with a short random pause, until `busy_timeout_ms` has passed; any
+    other error, or a lock still held after that, is raised as before.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        connection = sqlite3.connect(
+            path,
+            timeout=busy_timeout_ms / 1000,
+            isolation_level=None,  # explicit BEGIN IMMEDIATE where a write decides on a read
+            check_same_thread=False,  # the store serializes use with its own lock
+        )
+        try:
+            _prepare(connection, schema, busy_timeout_ms)
+        except sqlite3.OperationalError as error:
+            connection.close()
+            if not is_locked(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(random.uniform(*_RETRY_PAUSE_S))
+            continue
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+
+def is_locked(error: sqlite3.OperationalError) -> bool:
+    """True for SQLITE_BUSY or SQLITE_LOCKED (any extended code): someone else holds a lock."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _prepare(connection: sqlite3.Connection, schema: str, busy_timeout_ms: int) -> None:
     connection.row_factory = sqlite3.Row
-    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     connection.execute("PRAGMA journal_mode = WAL")
     # NORMAL is durable across process crashes in WAL mode; only power loss can drop
     # the last commits, which is the usual trade-off for services like these.
     connection.execute("PRAGMA synchronous = NORMAL")
     connection.executescript(schema)
-    return connection
