@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from services.database_url import DatabaseUrl, DatabaseUrlError
+
 SERVICES = ("user", "order", "payment", "gateway")
 
 DEFAULT_GRPC_PORTS = {"user": 50051, "order": 50052, "payment": 50053}
@@ -58,6 +60,11 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = False
     telemetry: bool = True
+    # PostgreSQL when set (one URL for all services, a schema each); None: SQLite in data_dir.
+    database_url: DatabaseUrl | None = None
+    db_spans: bool = True
+    db_pool_size: int = 10
+    db_start_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +101,10 @@ class Settings:
             ),
             access_log=env.flag("SHOP_ACCESS_LOG", False),
             telemetry=env.flag("SHOP_TELEMETRY", True),
+            database_url=env.database_url("SHOP_DATABASE_URL"),
+            db_spans=env.flag("SHOP_DB_SPANS", True),
+            db_pool_size=int(env.positive("SHOP_DB_POOL_SIZE", 10)),
+            db_start_timeout_s=env.positive("SHOP_DB_START_TIMEOUT_S", 10.0),
         )
         return settings
 
@@ -160,6 +171,15 @@ class _Env:
         if value in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{name}={value!r} is not a boolean")
+
+    def database_url(self, name: str) -> DatabaseUrl | None:
+        raw = self.text(name, "")
+        if not raw:
+            return None
+        try:
+            return DatabaseUrl.parse(raw)
+        except DatabaseUrlError as error:
+            raise ConfigError(f"{name}: {error}") from None
 
     def tls(self) -> TlsFiles | None:
         names = ("SHOP_TLS_CA", "SHOP_TLS_CERT", "SHOP_TLS_KEY")
