@@ -17,6 +17,8 @@ import pytest
 from chaos.shop import CHAOS_ENV
 from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens, free_ports
 
+pytest_plugins = ("tests.support.postgres",)  # postgres_server, postgres_url
+
 # Settings of every test shop, the same as every chaos shop's: no trace export, a 1 s
 # gateway deadline, quick reconciliation and a short drain.
 TEST_ENV = CHAOS_ENV
