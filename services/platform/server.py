@@ -17,13 +17,14 @@ from services.platform.auth import ServiceTokenInterceptor
 from services.platform.errors_interceptor import ShopErrorInterceptor
 from services.platform.grpc_options import SERVER_OPTIONS
 from services.platform.handlers import ServerInterceptor
+from services.platform.stream_budget import StreamBudgetInterceptor
 from services.platform.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
 # One thread per admitted call, so an admitted call never queues for a thread, plus a few
-# spare. Note that each client channel's health Watch stream is a long-lived call: it takes
-# one slot of max_concurrent_rpcs (and, behind the telemetry interceptor, one thread).
+# spare. Each health Watch (or reflection) stream is a long-lived call holding a slot and a
+# thread: they get their own budget (stream_budget.py) on top of the business calls' slots.
 _SPARE_THREADS = 4
 
 
@@ -41,7 +42,10 @@ class GrpcServer:
     ) -> None:
         self.services = tuple(services)
         self.faults = faults if faults is not None else FaultRegistry(telemetry.registry)
-        interceptors: list[ServerInterceptor] = list(telemetry.server_interceptors())
+        # Outermost: a refused stream costs no span, no log line and no handler thread time.
+        self.stream_budget = StreamBudgetInterceptor()
+        interceptors: list[ServerInterceptor] = [self.stream_budget]
+        interceptors.extend(telemetry.server_interceptors())
         if settings.service_token:
             interceptors.append(ServiceTokenInterceptor(settings.service_token))
         else:
@@ -50,14 +54,16 @@ class GrpcServer:
         interceptors.extend(extra_interceptors)
         # Innermost, so faults injected "after the handler" still see the handler's outcome.
         interceptors.append(ShopErrorInterceptor())
+        # SHOP_MAX_CONCURRENT_RPCS counts business calls; the streams' budget comes on top.
+        self.slots = settings.max_concurrent_rpcs + self.stream_budget.total
         self._server = grpc.server(
             futures.ThreadPoolExecutor(
-                max_workers=settings.max_concurrent_rpcs + _SPARE_THREADS,
+                max_workers=self.slots + _SPARE_THREADS,
                 thread_name_prefix=f"{settings.service}-grpc",
             ),
             interceptors=interceptors,
             options=SERVER_OPTIONS,
-            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+            maximum_concurrent_rpcs=self.slots,
         )
         register(self._server)
         self.health = _DrainingHealth()

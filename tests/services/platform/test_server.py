@@ -91,16 +91,18 @@ def test_stop_cancels_calls_that_outlive_the_grace(running: Running, echo: Echo)
 
 def test_concurrency_limit_gives_resource_exhausted(running: Running, echo: Echo) -> None:
     assert echo.gate is not None
-    with raw_channel(running.target) as channel, futures.ThreadPoolExecutor(2) as pool:
-        held = [pool.submit(call_echo, channel, "Unary", timeout=10) for _ in range(2)]
-        assert echo.entered.acquire(timeout=5) and echo.entered.acquire(timeout=5)
+    slots = running.server.slots  # the business calls' 2, plus the health streams' budget
+    assert slots == 2 + running.server.stream_budget.total
+    with raw_channel(running.target) as channel, futures.ThreadPoolExecutor(slots) as pool:
+        held = [pool.submit(call_echo, channel, "Unary", timeout=10) for _ in range(slots)]
+        assert all(echo.entered.acquire(timeout=5) for _ in range(slots))
         with pytest.raises(grpc.RpcError) as failure:
             call_echo(channel, "Unary", timeout=5)
         assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert from_rpc_error(failure.value).code == ErrorCode.OVERLOADED
         echo.gate.set()
-        assert [call.result(timeout=5) for call in held] == [b"hi", b"hi"]
-    wait_for(lambda: echo.handled == 2)
+        assert [call.result(timeout=5) for call in held] == [b"hi"] * slots
+    wait_for(lambda: echo.handled == slots)
 
 
 def test_reflection_lists_the_services(running: Running) -> None:
