@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from prometheus_client import CollectorRegistry
 
 from ._export import BoundedSpanProcessor
+from ._header_limits import redact_propagation_logs
 from ._span_store import SpanStore
 from ._telemetry import Telemetry
 from .logs import JsonFormatter, TraceContextFilter, configure_logging
@@ -61,6 +62,7 @@ def setup(
     ``access_log``: one ``instrumentation.access`` INFO line per call.
     """
     env = os.environ if environ is None else environ
+    redact_propagation_logs()  # OpenTelemetry would log header content at WARNING
     registry = CollectorRegistry(auto_describe=True) if registry is None else registry
     register_runtime_metrics(registry)
     provider = make_tracer_provider(service_name, sampler or sampler_from_env(env))

@@ -12,6 +12,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from ._header_limits import within_limits
+
 PROPAGATION_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
 # The common case, version 00, parsed here; anything else goes to the reference propagator.
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
@@ -21,6 +23,7 @@ _BAGGAGE = W3CBaggagePropagator()
 
 def extract(carrier: dict[str, str]) -> Context | None:
     """The remote parent in ``carrier`` (a dict of lower-case headers), None if there is none."""
+    carrier = {k: v for k, v in carrier.items() if k not in PROPAGATION_KEYS or within_limits(k, v)}
     header = carrier.get("traceparent")
     ctx = None
     if header is not None:
@@ -53,6 +56,8 @@ def remote_parent(metadata: Iterable[Any] | None) -> tuple[SpanContext | None, C
     header = state = None
     carrier: dict[str, str] | None = None
     for key, value in metadata:
+        if key in PROPAGATION_KEYS and not within_limits(key, value):
+            continue  # oversize: dropped whole, and never logged (before any auth check)
         if key == "traceparent":
             header = value
         elif key == "tracestate":
