@@ -12,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.platform.stream_budget import DEFAULT_PER_PEER, DEFAULT_TOTAL
-from tests.services.platform_support import (
+from tests.support.servers import (
     Running,
     make_settings,
     raw_channel,
