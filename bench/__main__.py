@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "serialization": "bench.serialization",
     "e2e": "bench.e2e",
     "streaming": "bench.streaming",
+    "export": "bench.export",
 }
 
 
