@@ -1,0 +1,1 @@
+"""Deployment manifests of the shop and the code that generates and checks them."""

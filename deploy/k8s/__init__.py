@@ -1,0 +1,1 @@
+"""Kubernetes manifests (kustomize): generation from the project's sources, rendering, validation."""
