@@ -1,1 +1,1 @@
-"""Kubernetes manifests (kustomize): generation from the project's sources, rendering, validation."""
+"""Kubernetes manifests (kustomize): generated from the project sources, rendered, validated."""
