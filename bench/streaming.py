@@ -33,13 +33,13 @@ from bench.otlp_sink import OtlpSink
 from bench.shop import BenchShop
 from services.config import Settings
 from services.order.service import build_service
-from services.order.store import NewOrder, OrderStore
+from services.order.store import PAID, LineItem, NewOrder, SqliteOrderStore
 from services.payment.client import connect_payment
 from services.platform.channels import auth_metadata
 from services.platform.no_telemetry import NoTelemetry
 from services.user.client import connect_user
 from services.user.server import build_server
-from services.user.store import UserStore
+from services.user.store import SqliteUserStore
 from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
@@ -74,13 +74,13 @@ def make_telemetry(variant: str, name: str, sink_endpoint: str) -> Telemetry:
 def populate_orders(data_dir: Path, count: int) -> None:
     """`count` PAID orders of one user in `data_dir`/order.db (what ListOrders streams)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = OrderStore(data_dir / "order.db")
+    store = SqliteOrderStore(data_dir / "order.db")
     try:
         for n in range(count):
-            items = [order_pb2.LineItem(sku="book", quantity=1 + n % 3, unit_price_cents=1999)]
+            items = (LineItem(sku="book", quantity=1 + n % 3, unit_price_cents=1999),)
             new = NewOrder(_USER_ID, items, "EUR", f"bench-{n}")
             order, _ = store.create(new)
-            store.finalize(order.id, order_pb2.ORDER_STATUS_PAID, charge_id=f"chg_{n}")
+            store.finalize(order.id, PAID, charge_id=f"chg_{n}")
     finally:
         store.close()
 
@@ -94,7 +94,7 @@ def serve_in_process(
     data_dir = root / variant
     populate_orders(data_dir, LIST_SIZE)
     base = Settings(service="user", grpc_port=0, data_dir=data_dir, service_token=token)
-    users = UserStore(base.database_path())
+    users = SqliteUserStore(base.database_path())
     stack.callback(users.close)
     user_server = build_server(base, telemetry, users)
     user_server.start()

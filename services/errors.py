@@ -154,6 +154,12 @@ class ShopError(Exception):
         return {"error": body}
 
 
+def not_found(resource: str, resource_id: str) -> ShopError:
+    """NOT_FOUND (20003) for one resource looked up by id: what every store's `get` raises."""
+    message = f"{resource} {resource_id!r} not found"
+    return ShopError(ErrorCode.NOT_FOUND, message, {"resource": resource, "id": resource_id})
+
+
 def abort(context: grpc.ServicerContext, error: ShopError) -> NoReturn:
     """End the current RPC with `error` as a rich status (raises, like context.abort)."""
     context.abort_with_status(error.to_status())

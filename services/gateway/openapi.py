@@ -10,9 +10,10 @@ from functools import cache
 
 from flask import Blueprint, Response, jsonify
 
-from services.gateway.orders import IDEMPOTENCY_HEADER, MAX_LIST_LIMIT
+from services.gateway.orders import IDEMPOTENCY_HEADER, KEY_PATTERN
 from services.gateway.schemas import ProtoSchemas, Schema, ref
 from services.gateway.users import MAX_IMPORT_BYTES
+from services.platform.limits import MAX_LIST_LIMIT
 from shop.order.v1 import order_pb2
 from shop.user.v1 import user_pb2
 
@@ -120,7 +121,7 @@ def document() -> Schema:
                         "name": IDEMPOTENCY_HEADER,
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                        "schema": {"type": "string", "pattern": KEY_PATTERN.pattern},
                     }
                 ],
             )

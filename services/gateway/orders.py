@@ -14,11 +14,11 @@ from services.gateway.clients import EventStream
 from services.gateway.codec import to_json
 from services.gateway.sse import StreamLimits, order_events
 from services.gateway.state import current_state
+from services.platform.limits import MAX_ID_LENGTH, MAX_LIST_LIMIT
 from shop.order.v1 import order_pb2
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-MAX_LIST_LIMIT = 1000
+KEY_PATTERN = re.compile(rf"^[A-Za-z0-9._:-]{{1,{MAX_ID_LENGTH}}}$")
 
 orders = Blueprint("orders", __name__)
 
@@ -87,8 +87,10 @@ def _idempotency_key() -> str:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return str(uuid.uuid4())
-    if not _KEY_PATTERN.match(key):
-        message = f"{IDEMPOTENCY_HEADER} must be 1-128 characters of A-Z a-z 0-9 . _ : -"
+    if not KEY_PATTERN.match(key):
+        message = (
+            f"{IDEMPOTENCY_HEADER} must be 1-{MAX_ID_LENGTH} characters of A-Z a-z 0-9 . _ : -"
+        )
         raise ShopError(ErrorCode.INVALID_ARGUMENT, message)
     return key
 

@@ -6,15 +6,14 @@ import logging
 
 from services.errors import ShopError
 from services.order.downstream import Payments
-from services.order.store import PAID, PAYMENT_FAILED, OrderStore
-from shop.order.v1 import order_pb2
+from services.order.store import PAID, PAYMENT_FAILED, Order, OrderStore
 from shop.payment.v1 import payment_pb2
 
 _log = logging.getLogger(__name__)
 
 
 def charge_order(
-    payments: Payments, store: OrderStore, order: order_pb2.Order, timeout_s: float
+    payments: Payments, store: OrderStore, order: Order, timeout_s: float
 ) -> ShopError | None:
     """Charge `order` under its idempotency key and finalize it from the answer.
 

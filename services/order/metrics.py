@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
-from shop.order.v1 import order_pb2
+from services.order.store import OrderEvent, OrderStatus
 
-_STATUS_LABELS = {
-    order_pb2.ORDER_STATUS_PENDING: "pending",
-    order_pb2.ORDER_STATUS_PAID: "paid",
-    order_pb2.ORDER_STATUS_PAYMENT_FAILED: "payment_failed",
-}
+_STATUS_LABELS = {status: status.name.lower() for status in OrderStatus}
 
 
 class OrderMetrics:
@@ -24,6 +20,6 @@ class OrderMetrics:
         for label in _STATUS_LABELS.values():
             self._orders.labels(status=label)
 
-    def record(self, event: order_pb2.OrderEvent) -> None:
+    def record(self, event: OrderEvent) -> None:
         """Count one status event."""
-        self._orders.labels(status=_STATUS_LABELS.get(event.status, "unknown")).inc()
+        self._orders.labels(status=_STATUS_LABELS[event.status]).inc()

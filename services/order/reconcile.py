@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from services.errors import ShopError
 from services.order.charging import charge_order, settle
 from services.order.downstream import Payments
-from services.order.store import PAYMENT_FAILED, OrderStore
-from shop.order.v1 import order_pb2
+from services.order.store import PAYMENT_FAILED, Order, OrderStore
 
 _log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class Reconciler:
             return report
         report.checked = len(pending)
         by_key = {order.idempotency_key: order for order in pending}
-        missing: list[order_pb2.Order] = []
+        missing: list[Order] = []
         try:
             for answer in self._payments.reconcile(list(by_key), self._timeout_s):
                 order = by_key.pop(answer.idempotency_key, None)
@@ -94,7 +93,7 @@ class Reconciler:
             _log.info("reconciliation: %s", report)
         return report
 
-    def _recover(self, order: order_pb2.Order, report: ReconcileReport) -> None:
+    def _recover(self, order: Order, report: ReconcileReport) -> None:
         attempts = self._store.count_reconcile_attempt(order.id)
         if attempts > self._max_attempts:
             reason = f"no charge after {self._max_attempts} attempts"

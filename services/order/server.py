@@ -15,16 +15,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import cast
 
 import grpc
 
 from services.errors import ErrorCode, ShopError, abort
 from services.order.charging import charge_order
 from services.order.downstream import Payments, UserDirectory
-from services.order.store import FINAL_STATUSES, PENDING, NewOrder, OrderStore
-from services.order.validation import list_limit, required_id, validate_create
+from services.order.store import (
+    FINAL_STATUSES,
+    PENDING,
+    NewOrder,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OrderStore,
+)
+from services.order.validation import list_limit, validate_create
 from services.order.watchers import OrderWatchers
 from services.platform.deadlines import downstream_timeout
+from services.platform.ids import required_id
+from services.platform.timestamps import to_timestamp
 from shop.order.v1 import order_pb2, order_pb2_grpc
 
 _log = logging.getLogger(__name__)
@@ -64,7 +75,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
     ) -> order_pb2.Order:
         """One order by id."""
         try:
-            return self._get(required_id("id", request.id))
+            return order_to_proto(self._store.get(required_id("id", request.id)))
         except ShopError as error:
             abort(context, error)
 
@@ -77,7 +88,8 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
             limit = list_limit(request.limit)
         except ShopError as error:
             abort(context, error)
-        yield from self._store.list_for_user(user_id, limit)
+        for order in self._store.list_for_user(user_id, limit):
+            yield order_to_proto(order)
 
     def WatchOrder(
         self, request: order_pb2.WatchOrderRequest, context: grpc.ServicerContext
@@ -89,7 +101,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
         """
         try:
             order_id = required_id("order_id", request.order_id)
-            self._get(order_id)
+            self._store.get(order_id)
         except ShopError as error:
             abort(context, error)
         # Subscribe before replaying, so no event falls between the two; duplicates are
@@ -100,7 +112,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
             context.add_callback(subscription.close)
             last = 0
             for event in self._store.events(order_id):
-                yield event
+                yield event_to_proto(event)
                 last = event.sequence
                 if event.status in FINAL_STATUSES:
                     return
@@ -108,7 +120,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
                 live = subscription.next_event(self._watch_wakeup_s)
                 if live is None or live.sequence <= last:
                     continue
-                yield live
+                yield event_to_proto(live)
                 last = live.sequence
                 if live.status in FINAL_STATUSES:
                     return
@@ -119,7 +131,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
         self, request: order_pb2.CreateOrderRequest, context: grpc.ServicerContext
     ) -> order_pb2.Order:
         new = validate_create(request)
-        order = self._store.get_by_key(new.idempotency_key)
+        order = self._store.find_by_key(new.idempotency_key)
         if order is None:
             self._users.get_user(
                 new.user_id, downstream_timeout(context, self._downstream_timeout_s)
@@ -128,9 +140,9 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
         _require_same(order, new)
         if order.status == PENDING:
             self._charge(order, context)
-        return self._get(order.id)
+        return order_to_proto(self._store.get(order.id))
 
-    def _charge(self, order: order_pb2.Order, context: grpc.ServicerContext) -> None:
+    def _charge(self, order: Order, context: grpc.ServicerContext) -> None:
         try:
             timeout_s = downstream_timeout(context, self._downstream_timeout_s)
         except ShopError:
@@ -138,19 +150,48 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
             return
         charge_order(self._payments, self._store, order, timeout_s)
 
-    def _get(self, order_id: str) -> order_pb2.Order:
-        order = self._store.get(order_id)
-        if order is None:
-            raise ShopError(ErrorCode.NOT_FOUND, f"order {order_id} not found", {"id": order_id})
-        return order
+
+def order_to_proto(order: Order) -> order_pb2.Order:
+    """The wire form of a stored order."""
+    return order_pb2.Order(
+        id=order.id,
+        user_id=order.user_id,
+        items=[
+            order_pb2.LineItem(
+                sku=item.sku, quantity=item.quantity, unit_price_cents=item.unit_price_cents
+            )
+            for item in order.items
+        ],
+        total_cents=order.total_cents,
+        currency=order.currency,
+        status=_status_to_proto(order.status),
+        idempotency_key=order.idempotency_key,
+        charge_id=order.charge_id,
+        failure_reason=order.failure_reason,
+        create_time=to_timestamp(order.created_at),
+        update_time=to_timestamp(order.updated_at),
+    )
 
 
-def _require_same(order: order_pb2.Order, new: NewOrder) -> None:
+def event_to_proto(event: OrderEvent) -> order_pb2.OrderEvent:
+    """The wire form of a stored status event."""
+    return order_pb2.OrderEvent(
+        order_id=event.order_id,
+        sequence=event.sequence,
+        status=_status_to_proto(event.status),
+        reason=event.reason,
+        time=to_timestamp(event.time),
+    )
+
+
+def _status_to_proto(status: OrderStatus) -> order_pb2.OrderStatus:
+    return cast(order_pb2.OrderStatus, order_pb2.OrderStatus.Value(f"ORDER_STATUS_{status.name}"))
+
+
+def _require_same(order: Order, new: NewOrder) -> None:
     """IDEMPOTENCY_CONFLICT when a key is reused for a different order."""
     same = (
-        order.user_id == new.user_id
-        and order.currency == new.currency
-        and list(order.items) == list(new.items)
+        order.user_id == new.user_id and order.currency == new.currency and order.items == new.items
     )
     if not same:
         raise ShopError(

@@ -13,7 +13,7 @@ from services.order.downstream import Payments, UserDirectory
 from services.order.metrics import OrderMetrics
 from services.order.reconcile import ReconcileLoop, Reconciler
 from services.order.server import OrderServicer, add_order_service
-from services.order.store import OrderStore
+from services.order.store import OrderStore, SqliteOrderStore
 from services.order.watchers import OrderWatchers
 from services.platform.server import GrpcServer
 from services.platform.telemetry import Telemetry
@@ -60,7 +60,7 @@ def build_service(
     """Everything the order process runs, wired to `users` and `payments`; nothing started."""
     watchers = OrderWatchers()
     metrics = OrderMetrics(telemetry.registry)
-    store = OrderStore(settings.database_path(), listeners=[watchers.publish, metrics.record])
+    store = SqliteOrderStore(settings.database_path(), listeners=[watchers.publish, metrics.record])
     servicer = OrderServicer(store, watchers, users, payments, settings.request_timeout_s)
     server = OrderGrpcServer(
         settings,

@@ -1,33 +1,149 @@
-"""SQLite persistence of orders, their line items and their status events.
+"""Persistence of orders: the `OrderStore` interface, its domain types, the SQLite backend.
 
 Every status change is one transaction that updates the order and appends its event, so
-WatchOrder can replay an order's history after a restart. Listeners (watchers, metrics)
-are told about each event after it is committed.
+WatchOrder can replay an order's history after a restart. Listeners (watchers, metrics),
+given to the store when it is built, are told about each event after it is committed.
+The conventions every store follows are in `services/user/store.py`'s docstring: domain
+dataclasses in and out, `get` raises NOT_FOUND, `find_*` returns None.
 """
 
 from __future__ import annotations
 
+import enum
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol
 
-from google.protobuf import timestamp_pb2
-
-from services.platform import sqlite
+from services.errors import not_found
 from services.platform.ids import new_id
-from shop.order.v1 import order_pb2
+from services.platform.sqlite_store import SqliteStore
 
-EventListener = Callable[[order_pb2.OrderEvent], None]
 
-PENDING = order_pb2.ORDER_STATUS_PENDING
-PAID = order_pb2.ORDER_STATUS_PAID
-PAYMENT_FAILED = order_pb2.ORDER_STATUS_PAYMENT_FAILED
+class OrderStatus(enum.IntEnum):
+    """Where an order stands; the numbers are those of the wire enum, and what is stored."""
+
+    PENDING = 1
+    PAID = 2
+    PAYMENT_FAILED = 3
+
+
+PENDING = OrderStatus.PENDING
+PAID = OrderStatus.PAID
+PAYMENT_FAILED = OrderStatus.PAYMENT_FAILED
 FINAL_STATUSES = frozenset({PAID, PAYMENT_FAILED})
+
+
+@dataclass(frozen=True)
+class LineItem:
+    """One line of an order."""
+
+    sku: str
+    quantity: int
+    unit_price_cents: int
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """A validated order to store as PENDING."""
+
+    user_id: str
+    items: tuple[LineItem, ...]
+    currency: str
+    idempotency_key: str
+
+    @property
+    def total_cents(self) -> int:
+        """The sum of quantity x unit price over the items."""
+        return sum(item.quantity * item.unit_price_cents for item in self.items)
+
+
+@dataclass(frozen=True)
+class Order:
+    """One stored order; times are seconds since the epoch."""
+
+    id: str
+    user_id: str
+    items: tuple[LineItem, ...]
+    total_cents: int
+    currency: str
+    status: OrderStatus
+    idempotency_key: str
+    charge_id: str
+    failure_reason: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """One status change of an order; `sequence` counts from 1 per order."""
+
+    order_id: str
+    sequence: int
+    status: OrderStatus
+    reason: str
+    time: float
+
+
+EventListener = Callable[[OrderEvent], None]
+
+
+class OrderStore(Protocol):
+    """Orders, their items and their events (conventions: see the module docstring).
+
+    An implementation takes its listeners when it is built and calls each with every
+    event once the event is committed, never inside the transaction.
+    """
+
+    def create(self, new: NewOrder) -> tuple[Order, bool]:
+        """Store `new` as PENDING with its first event; (order, created).
+
+        When its idempotency key is already taken, nothing is written and the existing
+        order is returned with created=False.
+        """
+        ...
+
+    def finalize(
+        self, order_id: str, status: OrderStatus, reason: str = "", charge_id: str = ""
+    ) -> OrderEvent | None:
+        """Move a PENDING order to PAID or PAYMENT_FAILED; None if it was not PENDING.
+
+        Only the first finalization wins, so CreateOrder and reconciliation racing on the
+        same order produce exactly one final event. ValueError for a status not final.
+        """
+        ...
+
+    def get(self, order_id: str) -> Order:
+        """One order by id; NOT_FOUND when there is none."""
+        ...
+
+    def find_by_key(self, idempotency_key: str) -> Order | None:
+        """The order placed under `idempotency_key`, or None."""
+        ...
+
+    def list_for_user(self, user_id: str, limit: int) -> list[Order]:
+        """A user's orders, newest first, at most `limit`."""
+        ...
+
+    def events(self, order_id: str, after_sequence: int = 0) -> list[OrderEvent]:
+        """The events of an order with a sequence above `after_sequence`, in order."""
+        ...
+
+    def pending_older_than(self, age_s: float, limit: int) -> list[Order]:
+        """PENDING orders created more than `age_s` ago, oldest first, at most `limit`."""
+        ...
+
+    def count_reconcile_attempt(self, order_id: str) -> int:
+        """Record one more unsuccessful reconciliation of an order; the new total."""
+        ...
+
+    def close(self) -> None:
+        """Release the backend."""
+        ...
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -69,23 +185,8 @@ _ORDER_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class NewOrder:
-    """A validated order to store as PENDING."""
-
-    user_id: str
-    items: Sequence[order_pb2.LineItem]
-    currency: str
-    idempotency_key: str
-
-    @property
-    def total_cents(self) -> int:
-        """The sum of quantity x unit price over the items."""
-        return sum(item.quantity * item.unit_price_cents for item in self.items)
-
-
-class OrderStore:
-    """Orders in one SQLite file (WAL); safe to share between threads."""
+class SqliteOrderStore(SqliteStore):
+    """OrderStore in one SQLite file (WAL); safe to share between threads and processes."""
 
     def __init__(
         self,
@@ -93,33 +194,17 @@ class OrderStore:
         listeners: Sequence[EventListener] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = sqlite.connect(Path(path), _SCHEMA)
+        super().__init__(Path(path), _SCHEMA)
         self._db.execute("PRAGMA foreign_keys = ON")
-        # One connection serialized by a lock: simple, and SQLite writes one at a time anyway.
-        self._lock = threading.Lock()
-        self._listeners = list(listeners)
+        self._listeners = tuple(listeners)
         self._clock = clock
 
-    def add_listener(self, listener: EventListener) -> None:
-        """Call `listener` with every event committed from now on."""
-        self._listeners.append(listener)
-
-    def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._db.close()
-
-    def create(self, new: NewOrder) -> tuple[order_pb2.Order, bool]:
-        """Store `new` as PENDING with its first event; (order, created).
-
-        When its idempotency key is already taken, nothing is written and the existing
-        order is returned with created=False.
-        """
+    def create(self, new: NewOrder) -> tuple[Order, bool]:
+        """Store `new` as PENDING with its first event; (order, created)."""
         now = self._clock()
         order_id = new_id()
-        event: order_pb2.OrderEvent | None = None
         with self._transaction() as db:
-            existing = self._get_where(db, "idempotency_key = ?", new.idempotency_key)
+            existing = self._one(db, "idempotency_key = ?", new.idempotency_key)
             if existing is not None:
                 return existing, False
             db.execute(
@@ -145,23 +230,15 @@ class OrderStore:
                 ],
             )
             event = self._append_event(db, order_id, PENDING, "order placed", now)
-            order = self._get_where(db, "id = ?", order_id)
+            order = self._one(db, "id = ?", order_id)
         assert order is not None
         self._notify(event)
         return order, True
 
     def finalize(
-        self,
-        order_id: str,
-        status: order_pb2.OrderStatus,
-        reason: str = "",
-        charge_id: str = "",
-    ) -> order_pb2.OrderEvent | None:
-        """Move a PENDING order to PAID or PAYMENT_FAILED; None if it was not PENDING.
-
-        Only the first finalization wins, so CreateOrder and reconciliation racing on the
-        same order produce exactly one final event.
-        """
+        self, order_id: str, status: OrderStatus, reason: str = "", charge_id: str = ""
+    ) -> OrderEvent | None:
+        """Move a PENDING order to PAID or PAYMENT_FAILED; None if it was not PENDING."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"not a final status: {status}")
         now = self._clock()
@@ -178,29 +255,28 @@ class OrderStore:
         self._notify(event)
         return event
 
-    def get(self, order_id: str) -> order_pb2.Order | None:
-        """One order by id, or None."""
-        with self._transaction() as db:
-            return self._get_where(db, "id = ?", order_id)
+    def get(self, order_id: str) -> Order:
+        """One order by id; NOT_FOUND when there is none."""
+        with self._locked() as db:
+            order = self._one(db, "id = ?", order_id)
+        if order is None:
+            raise not_found("order", order_id)
+        return order
 
-    def get_by_key(self, idempotency_key: str) -> order_pb2.Order | None:
+    def find_by_key(self, idempotency_key: str) -> Order | None:
         """The order placed under `idempotency_key`, or None."""
-        with self._transaction() as db:
-            return self._get_where(db, "idempotency_key = ?", idempotency_key)
+        with self._locked() as db:
+            return self._one(db, "idempotency_key = ?", idempotency_key)
 
-    def list_for_user(self, user_id: str, limit: int) -> list[order_pb2.Order]:
+    def list_for_user(self, user_id: str, limit: int) -> list[Order]:
         """A user's orders, newest first, at most `limit`."""
-        with self._transaction() as db:
-            rows = db.execute(
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE user_id = ? "
-                "ORDER BY create_time DESC, rowid DESC LIMIT ?",
-                (user_id, limit),
-            ).fetchall()
-            return [self._order(db, row) for row in rows]
+        return self._many(
+            "user_id = ? ORDER BY create_time DESC, rowid DESC LIMIT ?", (user_id, limit)
+        )
 
-    def events(self, order_id: str, after_sequence: int = 0) -> list[order_pb2.OrderEvent]:
-        """The persisted events of an order with a sequence above `after_sequence`, in order."""
-        with self._transaction() as db:
+    def events(self, order_id: str, after_sequence: int = 0) -> list[OrderEvent]:
+        """The events of an order with a sequence above `after_sequence`, in order."""
+        with self._locked() as db:
             rows = db.execute(
                 "SELECT order_id, sequence, status, reason, time FROM order_events "
                 "WHERE order_id = ? AND sequence > ? ORDER BY sequence",
@@ -208,16 +284,12 @@ class OrderStore:
             ).fetchall()
         return [_event(row) for row in rows]
 
-    def pending_older_than(self, age_s: float, limit: int) -> list[order_pb2.Order]:
-        """PENDING orders created more than `age_s` ago, oldest first."""
+    def pending_older_than(self, age_s: float, limit: int) -> list[Order]:
+        """PENDING orders created more than `age_s` ago, oldest first, at most `limit`."""
         cutoff = self._clock() - age_s
-        with self._transaction() as db:
-            rows = db.execute(
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status = ? AND create_time < ? "
-                "ORDER BY create_time LIMIT ?",
-                (PENDING, cutoff, limit),
-            ).fetchall()
-            return [self._order(db, row) for row in rows]
+        return self._many(
+            "status = ? AND create_time < ? ORDER BY create_time LIMIT ?", (PENDING, cutoff, limit)
+        )
 
     def count_reconcile_attempt(self, order_id: str) -> int:
         """Record one more unsuccessful reconciliation of an order; the new total."""
@@ -231,22 +303,18 @@ class OrderStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _many(self, where: str, parameters: Sequence[Any]) -> list[Order]:
+        with self._locked() as db:
+            rows = db.execute(
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}", parameters
+            ).fetchall()
+            return [self._order(db, row) for row in rows]
 
-    def _get_where(self, db: sqlite3.Connection, where: str, value: str) -> order_pb2.Order | None:
+    def _one(self, db: sqlite3.Connection, where: str, value: str) -> Order | None:
         row = db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}", (value,)).fetchone()
         return None if row is None else self._order(db, row)
 
-    def _order(self, db: sqlite3.Connection, row: Sequence[Any]) -> order_pb2.Order:
+    def _order(self, db: sqlite3.Connection, row: Sequence[Any]) -> Order:
         (order_id, user_id, total, currency, status, key, charge_id, failure, created, updated) = (
             row
         )
@@ -255,28 +323,28 @@ class OrderStore:
             "ORDER BY position",
             (order_id,),
         ).fetchall()
-        return order_pb2.Order(
+        return Order(
             id=str(order_id),
             user_id=str(user_id),
-            items=[order_pb2.LineItem(sku=s, quantity=q, unit_price_cents=p) for s, q, p in items],
+            items=tuple(LineItem(str(s), int(q), int(p)) for s, q, p in items),
             total_cents=int(total),
             currency=str(currency),
-            status=_status(status),
+            status=OrderStatus(int(status)),
             idempotency_key=str(key),
             charge_id=str(charge_id),
             failure_reason=str(failure),
-            create_time=_timestamp(float(created)),
-            update_time=_timestamp(float(updated)),
+            created_at=float(created),
+            updated_at=float(updated),
         )
 
     def _append_event(
         self,
         db: sqlite3.Connection,
         order_id: str,
-        status: order_pb2.OrderStatus,
+        status: OrderStatus,
         reason: str,
         now: float,
-    ) -> order_pb2.OrderEvent:
+    ) -> OrderEvent:
         (last,) = db.execute(
             "SELECT COALESCE(MAX(sequence), 0) FROM order_events WHERE order_id = ?", (order_id,)
         ).fetchone()
@@ -286,31 +354,15 @@ class OrderStore:
             "VALUES (?, ?, ?, ?, ?)",
             (order_id, sequence, status, reason, now),
         )
-        return _event((order_id, sequence, status, reason, now))
+        return OrderEvent(order_id, sequence, status, reason, now)
 
-    def _notify(self, event: order_pb2.OrderEvent | None) -> None:
-        if event is None:
-            return
+    def _notify(self, event: OrderEvent) -> None:
         for listener in self._listeners:
             listener(event)
 
 
-def _event(row: Sequence[Any]) -> order_pb2.OrderEvent:
+def _event(row: Sequence[Any]) -> OrderEvent:
     order_id, sequence, status, reason, at = row
-    return order_pb2.OrderEvent(
-        order_id=str(order_id),
-        sequence=int(sequence),
-        status=_status(status),
-        reason=str(reason),
-        time=_timestamp(float(at)),
+    return OrderEvent(
+        str(order_id), int(sequence), OrderStatus(int(status)), str(reason), float(at)
     )
-
-
-def _status(value: Any) -> order_pb2.OrderStatus:
-    return cast(order_pb2.OrderStatus, int(value))
-
-
-def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(int(seconds * 1e9))
-    return stamp

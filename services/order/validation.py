@@ -5,17 +5,16 @@ from __future__ import annotations
 import uuid
 
 from services.errors import ErrorCode, ShopError
-from services.order.store import NewOrder
+from services.order.store import LineItem, NewOrder
+from services.platform.ids import required_id
+from services.platform.limits import DEFAULT_LIST_LIMIT, MAX_ID_LENGTH, MAX_LIST_LIMIT
 from shop.order.v1 import order_pb2
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 1000
 # 1,000,000.00 per unit: far above any demo price, far below an int64 total overflow.
 MAX_UNIT_PRICE_CENTS = 100_000_000
-MAX_ID_LENGTH = 128
 DEFAULT_CURRENCY = "USD"
-DEFAULT_LIST_LIMIT = 100
-MAX_LIST_LIMIT = 1000
 
 
 def validate_create(request: order_pb2.CreateOrderRequest) -> NewOrder:
@@ -40,12 +39,10 @@ def validate_create(request: order_pb2.CreateOrderRequest) -> NewOrder:
     currency = (request.currency or DEFAULT_CURRENCY).upper()
     if len(currency) != 3 or not (currency.isascii() and currency.isalpha()):
         raise _invalid("currency", "currency must be a 3-letter ISO 4217 code")
-    key = request.idempotency_key or uuid.uuid4().hex
-    if len(key) > MAX_ID_LENGTH:
-        raise _invalid("idempotency_key", f"longer than {MAX_ID_LENGTH} characters")
+    key = required_id("idempotency_key", request.idempotency_key or uuid.uuid4().hex)
     return NewOrder(
         user_id=user_id,
-        items=tuple(request.items),
+        items=tuple(LineItem(i.sku, i.quantity, i.unit_price_cents) for i in request.items),
         currency=currency,
         idempotency_key=key,
     )
@@ -58,15 +55,6 @@ def list_limit(limit: int) -> int:
     if limit == 0:
         return DEFAULT_LIST_LIMIT
     return min(limit, MAX_LIST_LIMIT)
-
-
-def required_id(field: str, value: str) -> str:
-    """`value` when it is a plausible identifier; MISSING_FIELD or INVALID_ARGUMENT otherwise."""
-    if not value:
-        raise _missing(field, f"{field} is required")
-    if len(value) > MAX_ID_LENGTH:
-        raise _invalid(field, f"{field} longer than {MAX_ID_LENGTH} characters")
-    return value
 
 
 def _missing(field: str, message: str) -> ShopError:

@@ -6,7 +6,7 @@ import queue
 import threading
 from collections import defaultdict
 
-from shop.order.v1 import order_pb2
+from services.order.store import OrderEvent
 
 
 class Subscription:
@@ -14,9 +14,9 @@ class Subscription:
 
     def __init__(self, order_id: str) -> None:
         self.order_id = order_id
-        self._queue: queue.SimpleQueue[order_pb2.OrderEvent | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[OrderEvent | None] = queue.SimpleQueue()
 
-    def put(self, event: order_pb2.OrderEvent) -> None:
+    def put(self, event: OrderEvent) -> None:
         """Deliver one event."""
         self._queue.put(event)
 
@@ -24,7 +24,7 @@ class Subscription:
         """Wake the watcher: its next `next_event` returns None."""
         self._queue.put(None)
 
-    def next_event(self, timeout_s: float) -> order_pb2.OrderEvent | None:
+    def next_event(self, timeout_s: float) -> OrderEvent | None:
         """The next event; None when closed or after `timeout_s` without one."""
         try:
             return self._queue.get(timeout=timeout_s)
@@ -72,7 +72,7 @@ class OrderWatchers:
             if not subscribers:
                 del self._by_order[subscription.order_id]
 
-    def publish(self, event: order_pb2.OrderEvent) -> None:
+    def publish(self, event: OrderEvent) -> None:
         """Deliver `event` to every subscriber of its order."""
         with self._lock:
             subscribers = list(self._by_order.get(event.order_id, ()))

@@ -7,7 +7,7 @@ import sys
 import instrumentation
 from services.config import Settings
 from services.payment.server import build_server
-from services.payment.store import ChargeStore
+from services.payment.store import SqliteChargeStore
 from services.platform.admin import admin_server
 from services.platform.no_telemetry import telemetry_for
 from services.platform.process import run_service
@@ -18,7 +18,7 @@ def main() -> int:
     settings = Settings.from_env("payment")
     instrumentation.configure_logging(settings.log_format, settings.log_level)
     telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
-    store = ChargeStore(settings.database_path())
+    store = SqliteChargeStore(settings.database_path())
     server = build_server(settings, telemetry, store)
     admin = admin_server(settings, telemetry, server)
     return run_service(settings, telemetry, server, admin, on_stop=[store.close])

@@ -6,24 +6,25 @@ import logging
 from collections.abc import Iterator
 
 import grpc
-from google.protobuf import timestamp_pb2
 from prometheus_client import CollectorRegistry, Counter
 
 from services.config import Settings
 from services.faults.rules import FaultRegistry
 from services.payment.client import PAYMENT_SERVICE
-from services.payment.rules import decide, required_id
-from services.payment.store import ChargeRecord, ChargeStore
+from services.payment.store import Charge, ChargeStatus, ChargeStore
+from services.payment.validation import decide
+from services.platform.ids import required_id
 from services.platform.server import GrpcServer
 from services.platform.telemetry import Telemetry
+from services.platform.timestamps import to_timestamp
 from shop.payment.v1 import payment_pb2, payment_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 _STATUS = {
-    "SUCCEEDED": payment_pb2.CHARGE_STATUS_SUCCEEDED,
-    "DECLINED": payment_pb2.CHARGE_STATUS_DECLINED,
-    "REFUNDED": payment_pb2.CHARGE_STATUS_REFUNDED,
+    ChargeStatus.SUCCEEDED: payment_pb2.CHARGE_STATUS_SUCCEEDED,
+    ChargeStatus.DECLINED: payment_pb2.CHARGE_STATUS_DECLINED,
+    ChargeStatus.REFUNDED: payment_pb2.CHARGE_STATUS_REFUNDED,
 }
 MAX_REASON_CHARS = 500
 
@@ -63,7 +64,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):  # type: ignore[
     ) -> Iterator[payment_pb2.ReconcileResponse]:
         for request in request_iterator:
             key = request.idempotency_key
-            record = self._store.find(key) if key else None
+            record = self._store.find_by_key(key) if key else None
             if record is None:
                 yield payment_pb2.ReconcileResponse(idempotency_key=key, found=False)
             else:
@@ -72,10 +73,8 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):  # type: ignore[
                 )
 
 
-def to_proto(record: ChargeRecord) -> payment_pb2.ChargeRecord:
+def to_proto(record: Charge) -> payment_pb2.ChargeRecord:
     """The wire form of a stored charge."""
-    created = timestamp_pb2.Timestamp()
-    created.FromNanoseconds(int(record.created_at * 1e9))
     return payment_pb2.ChargeRecord(
         id=record.id,
         idempotency_key=record.idempotency_key,
@@ -85,7 +84,7 @@ def to_proto(record: ChargeRecord) -> payment_pb2.ChargeRecord:
         currency=record.currency,
         status=_STATUS[record.status],
         decline_reason=record.decline_reason,
-        create_time=created,
+        create_time=to_timestamp(record.created_at),
     )
 
 

@@ -1,20 +1,104 @@
-"""SQLite persistence of charges: one row per idempotency key, decided inside one transaction."""
+"""Persistence of charges: the `ChargeStore` interface, its domain types, the SQLite backend.
+
+The conventions every store follows are in `services/user/store.py`'s docstring: domain
+dataclasses in and out, `get` raises NOT_FOUND, `find_*` returns None, rules of the data
+raised as their ShopError.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
+import enum
 import time
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
+from typing import Protocol
 
-from services.errors import ErrorCode, ShopError
-from services.platform import sqlite
+from services.errors import ErrorCode, ShopError, not_found
 from services.platform.ids import new_id
+from services.platform.sqlite_store import SqliteStore
 
-SUCCEEDED = "SUCCEEDED"
-DECLINED = "DECLINED"
-REFUNDED = "REFUNDED"
+
+class ChargeStatus(enum.StrEnum):
+    """The outcome of a charge; stored as its name."""
+
+    SUCCEEDED = "SUCCEEDED"
+    DECLINED = "DECLINED"
+    REFUNDED = "REFUNDED"
+
+
+SUCCEEDED = ChargeStatus.SUCCEEDED
+DECLINED = ChargeStatus.DECLINED
+REFUNDED = ChargeStatus.REFUNDED
+
+
+@dataclass(frozen=True)
+class NewCharge:
+    """A validated charge request with its decided outcome."""
+
+    idempotency_key: str
+    order_id: str
+    user_id: str
+    amount_cents: int
+    currency: str
+    status: ChargeStatus
+    decline_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One stored charge; `created_at` is seconds since the epoch."""
+
+    id: str
+    idempotency_key: str
+    order_id: str
+    user_id: str
+    amount_cents: int
+    currency: str
+    status: ChargeStatus
+    decline_reason: str
+    refund_reason: str
+    created_at: float
+
+    def same_request(self, other: Charge) -> bool:
+        """Whether `other` asks for the same charge (a retry) rather than a different one."""
+        return (self.order_id, self.user_id, self.amount_cents, self.currency) == (
+            other.order_id,
+            other.user_id,
+            other.amount_cents,
+            other.currency,
+        )
+
+
+class ChargeStore(Protocol):
+    """Charges, one per idempotency key (see the module docstring for the conventions)."""
+
+    def charge(self, new: NewCharge) -> tuple[Charge, bool]:
+        """The charge under `new.idempotency_key` and whether this call created it.
+
+        A repeat with the same request returns the first charge (created=False);
+        IDEMPOTENCY_CONFLICT (20004) when the key was used for a different charge.
+        """
+        ...
+
+    def refund(self, charge_id: str, reason: str) -> tuple[Charge, bool]:
+        """Refund a SUCCEEDED charge; a REFUNDED one comes back as is (False: no change).
+
+        NOT_FOUND for an unknown id, FAILED_PRECONDITION (20002) for a declined charge.
+        """
+        ...
+
+    def find_by_key(self, idempotency_key: str) -> Charge | None:
+        """The charge made under `idempotency_key`, or None."""
+        ...
+
+    def count(self) -> int:
+        """How many charges are stored."""
+        ...
+
+    def close(self) -> None:
+        """Release the backend."""
+        ...
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
@@ -30,63 +114,19 @@ CREATE TABLE IF NOT EXISTS charges (
     created_at REAL NOT NULL
 );
 """
-_COLUMNS = (
-    "id, idempotency_key, order_id, user_id, amount_cents, currency, status, decline_reason, "
-    "refund_reason, created_at"
-)
+_COLUMNS = ", ".join(column.name for column in fields(Charge))
+_PLACEHOLDERS = ", ".join("?" for _ in fields(Charge))
 
 
-@dataclass(frozen=True)
-class ChargeRecord:
-    """One stored charge."""
-
-    id: str
-    idempotency_key: str
-    order_id: str
-    user_id: str
-    amount_cents: int
-    currency: str
-    status: str
-    decline_reason: str
-    refund_reason: str
-    created_at: float
-
-    def same_request(self, other: ChargeRecord) -> bool:
-        """Whether `other` asks for the same charge (a retry) rather than a different one."""
-        return (self.order_id, self.user_id, self.amount_cents, self.currency) == (
-            other.order_id,
-            other.user_id,
-            other.amount_cents,
-            other.currency,
-        )
-
-
-@dataclass(frozen=True)
-class NewCharge:
-    """A validated charge request with its decided outcome."""
-
-    idempotency_key: str
-    order_id: str
-    user_id: str
-    amount_cents: int
-    currency: str
-    status: str
-    decline_reason: str = ""
-
-
-class ChargeStore:
-    """Charges, idempotent by key, safe for several processes sharing the database file."""
+class SqliteChargeStore(SqliteStore):
+    """ChargeStore in one SQLite file; safe for several processes sharing the file."""
 
     def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = sqlite.connect(path, _SCHEMA)
+        super().__init__(path, _SCHEMA)
 
-    def charge(self, new: NewCharge) -> tuple[ChargeRecord, bool]:
-        """The charge under `new.idempotency_key` and whether it was created by this call.
-
-        IDEMPOTENCY_CONFLICT (20004) when the key was used for a different charge.
-        """
-        record = ChargeRecord(
+    def charge(self, new: NewCharge) -> tuple[Charge, bool]:
+        """The charge under `new.idempotency_key` and whether this call created it."""
+        attempt = Charge(
             id=new_id(),
             idempotency_key=new.idempotency_key,
             order_id=new.order_id,
@@ -98,90 +138,54 @@ class ChargeStore:
             refund_reason="",
             created_at=time.time(),
         )
-        with self._lock, self._transaction():
+        with self._transaction() as db:
             # INSERT OR IGNORE + read back under one write lock: exactly one row per key,
             # whichever thread or process gets there first.
-            self._db.execute(
-                f"INSERT OR IGNORE INTO charges ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.id,
-                    record.idempotency_key,
-                    record.order_id,
-                    record.user_id,
-                    record.amount_cents,
-                    record.currency,
-                    record.status,
-                    record.decline_reason,
-                    record.refund_reason,
-                    record.created_at,
-                ),
+            db.execute(
+                f"INSERT OR IGNORE INTO charges ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                astuple(attempt),
             )
-            stored = self._by_key(new.idempotency_key)
+            stored = self._one("idempotency_key", new.idempotency_key)
         assert stored is not None
-        if stored.id == record.id:
+        if stored.id == attempt.id:
             return stored, True
-        if not stored.same_request(record):
+        if not stored.same_request(attempt):
             message = "idempotency key already used for a different charge"
             raise ShopError(ErrorCode.IDEMPOTENCY_CONFLICT, message, {"charge_id": stored.id})
         return stored, False
 
-    def refund(self, charge_id: str, reason: str) -> tuple[ChargeRecord, bool]:
-        """Refund a SUCCEEDED charge; a REFUNDED one is returned as is (False: no change)."""
-        with self._lock, self._transaction():
-            stored = self._by_id(charge_id)
+    def refund(self, charge_id: str, reason: str) -> tuple[Charge, bool]:
+        """Refund a SUCCEEDED charge; a REFUNDED one comes back as is (False: no change)."""
+        with self._transaction() as db:
+            stored = self._one("id", charge_id)
             if stored is None:
-                message = f"charge {charge_id!r} not found"
-                raise ShopError(ErrorCode.NOT_FOUND, message, {"resource": "charge"})
+                raise not_found("charge", charge_id)
             if stored.status == REFUNDED:
                 return stored, False
             if stored.status != SUCCEEDED:
                 message = f"only succeeded charges can be refunded; this one is {stored.status}"
                 raise ShopError(ErrorCode.FAILED_PRECONDITION, message)
-            self._db.execute(
+            db.execute(
                 "UPDATE charges SET status = ?, refund_reason = ? WHERE id = ?",
                 (REFUNDED, reason, charge_id),
             )
         return replace(stored, status=REFUNDED, refund_reason=reason), True
 
-    def find(self, idempotency_key: str) -> ChargeRecord | None:
-        """The charge made under `idempotency_key`, if any."""
-        with self._lock:
-            return self._by_key(idempotency_key)
+    def find_by_key(self, idempotency_key: str) -> Charge | None:
+        """The charge made under `idempotency_key`, or None."""
+        with self._locked():
+            return self._one("idempotency_key", idempotency_key)
 
     def count(self) -> int:
         """How many charges are stored."""
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM charges").fetchone()[0])
+        return self._count("charges")
 
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._db.close()
-
-    def _transaction(self) -> _Immediate:
-        return _Immediate(self._db)
-
-    def _by_key(self, key: str) -> ChargeRecord | None:
+    def _one(self, column: str, value: str) -> Charge | None:
+        """The charge whose `column` is `value` (the caller holds the lock)."""
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM charges WHERE idempotency_key = ?", (key,)
+            f"SELECT {_COLUMNS} FROM charges WHERE {column} = ?", (value,)
         ).fetchone()
-        return None if row is None else ChargeRecord(**dict(row))
-
-    def _by_id(self, charge_id: str) -> ChargeRecord | None:
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM charges WHERE id = ?", (charge_id,)
-        ).fetchone()
-        return None if row is None else ChargeRecord(**dict(row))
-
-
-class _Immediate:
-    """BEGIN IMMEDIATE ... COMMIT: take the write lock up front so read-then-write is atomic."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if row is None:
+            return None
+        values = dict(row)
+        return Charge(**{**values, "status": ChargeStatus(values["status"])})

@@ -1,10 +1,13 @@
-"""Identifiers that sort by creation time (ULID-like) and never collide in practice."""
+"""Identifiers: new ones that sort by creation time (ULID-like), and the check of given ones."""
 
 from __future__ import annotations
 
 import secrets
 import threading
 import time
+
+from services.errors import ErrorCode, ShopError
+from services.platform.limits import MAX_ID_LENGTH
 
 _RANDOM_BITS = 80
 _lock = threading.Lock()
@@ -27,3 +30,16 @@ def new_id() -> str:
             random_part = secrets.randbits(_RANDOM_BITS - 1)  # room left to count up
         _last = (now_ms, random_part)
     return f"{now_ms:012x}{random_part:020x}"
+
+
+def required_id(field: str, value: str) -> str:
+    """`value` when it is a plausible identifier; MISSING_FIELD or INVALID_ARGUMENT otherwise.
+
+    Identifiers and idempotency keys of every service share one limit, MAX_ID_LENGTH.
+    """
+    if not value:
+        raise ShopError(ErrorCode.MISSING_FIELD, f"{field} is required", {"field": field})
+    if len(value) > MAX_ID_LENGTH:
+        message = f"{field} is longer than {MAX_ID_LENGTH} characters"
+        raise ShopError(ErrorCode.INVALID_ARGUMENT, message, {"field": field})
+    return value

@@ -6,21 +6,21 @@ import logging
 from collections.abc import Iterator
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from services.config import Settings
-from services.errors import ErrorCode, ShopError
+from services.errors import ShopError
 from services.faults.rules import FaultRegistry
+from services.platform.ids import required_id
 from services.platform.server import GrpcServer
 from services.platform.telemetry import Telemetry
+from services.platform.timestamps import to_timestamp
 from services.user.client import USER_SERVICE
-from services.user.store import UserRecord, UserStore
+from services.user.store import User, UserStore
 from services.user.validation import validate_new_user
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-MAX_ID_CHARS = 64
 # An import reports at most this many row errors; `failed` still counts them all.
 MAX_REPORTED_ERRORS = 100
 
@@ -40,11 +40,7 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):  # type: ignore[misc]
     def GetUser(
         self, request: user_pb2.GetUserRequest, context: grpc.ServicerContext
     ) -> user_pb2.User:
-        if not request.id:
-            raise ShopError(ErrorCode.MISSING_FIELD, "id is required", {"field": "id"})
-        if len(request.id) > MAX_ID_CHARS:
-            raise ShopError(ErrorCode.INVALID_ARGUMENT, "id is too long", {"field": "id"})
-        return to_proto(self._store.get(request.id))
+        return to_proto(self._store.get(required_id("id", request.id)))
 
     def ImportUsers(
         self, request_iterator: Iterator[user_pb2.CreateUserRequest], context: grpc.ServicerContext
@@ -65,11 +61,14 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):  # type: ignore[misc]
         return summary
 
 
-def to_proto(record: UserRecord) -> user_pb2.User:
+def to_proto(record: User) -> user_pb2.User:
     """The wire form of a stored user."""
-    created = timestamp_pb2.Timestamp()
-    created.FromNanoseconds(int(record.created_at * 1e9))
-    return user_pb2.User(id=record.id, email=record.email, name=record.name, create_time=created)
+    return user_pb2.User(
+        id=record.id,
+        email=record.email,
+        name=record.name,
+        create_time=to_timestamp(record.created_at),
+    )
 
 
 def build_server(

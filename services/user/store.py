@@ -1,16 +1,24 @@
-"""SQLite persistence of users; safe for several replicas sharing one database file."""
+"""Persistence of users: the `UserStore` interface, its domain type, and the SQLite backend.
+
+Conventions shared by every store (user, order, payment):
+- methods take and return domain dataclasses, never protobuf messages;
+- `get(id)` raises NOT_FOUND (20003, `services.errors.not_found`) when nothing matches;
+  `find_*` returns None where absence is an ordinary answer (an idempotency-key lookup);
+- a broken rule of the data (a duplicate email, a reused key) is raised as its ShopError;
+- `close()` releases the backend; every method is safe to call from several threads.
+"""
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from services.errors import ErrorCode, ShopError
-from services.platform import sqlite
+from services.errors import ErrorCode, ShopError, not_found
 from services.platform.ids import new_id
+from services.platform.sqlite_store import SqliteStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -23,8 +31,8 @@ CREATE TABLE IF NOT EXISTS users (
 
 
 @dataclass(frozen=True)
-class UserRecord:
-    """One stored user."""
+class User:
+    """One stored user; `created_at` is seconds since the epoch."""
 
     id: str
     email: str
@@ -32,47 +40,58 @@ class UserRecord:
     created_at: float
 
 
-class UserStore:
-    """Create and read users; emails are unique (ALREADY_EXISTS 20001)."""
+class UserStore(Protocol):
+    """Users with unique emails (see the module docstring for the conventions)."""
+
+    def create(self, email: str, name: str) -> User:
+        """Store a new user with validated fields; ALREADY_EXISTS when the email is taken."""
+        ...
+
+    def get(self, user_id: str) -> User:
+        """The user with `user_id`; NOT_FOUND when there is none."""
+        ...
+
+    def count(self) -> int:
+        """How many users are stored."""
+        ...
+
+    def close(self) -> None:
+        """Release the backend."""
+        ...
+
+
+class SqliteUserStore(SqliteStore):
+    """UserStore in one SQLite file; safe for several replicas sharing the file."""
 
     def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = sqlite.connect(path, _SCHEMA)
+        super().__init__(path, _SCHEMA)
 
-    def create(self, email: str, name: str) -> UserRecord:
-        """Store a new user with already validated fields."""
-        record = UserRecord(new_id(), email, name, time.time())
+    def create(self, email: str, name: str) -> User:
+        """Store a new user with validated fields; ALREADY_EXISTS when the email is taken."""
+        user = User(new_id(), email, name, time.time())
         try:
-            with self._lock:
-                self._db.execute(
+            with self._locked() as db:
+                db.execute(
                     "INSERT INTO users (id, email, name, created_at) VALUES (?, ?, ?, ?)",
-                    (record.id, record.email, record.name, record.created_at),
+                    (user.id, user.email, user.name, user.created_at),
                 )
         except sqlite3.IntegrityError:
             # The message leaves the email out: it would end up in spans and logs.
             raise ShopError(
                 ErrorCode.ALREADY_EXISTS, "a user with this email already exists"
             ) from None
-        return record
+        return user
 
-    def get(self, user_id: str) -> UserRecord:
-        """The user with `user_id`; NOT_FOUND 20003 when there is none."""
-        with self._lock:
-            row = self._db.execute(
+    def get(self, user_id: str) -> User:
+        """The user with `user_id`; NOT_FOUND when there is none."""
+        with self._locked() as db:
+            row = db.execute(
                 "SELECT id, email, name, created_at FROM users WHERE id = ?", (user_id,)
             ).fetchone()
         if row is None:
-            raise ShopError(
-                ErrorCode.NOT_FOUND, f"user {user_id!r} not found", {"resource": "user"}
-            )
-        return UserRecord(row["id"], row["email"], row["name"], row["created_at"])
+            raise not_found("user", user_id)
+        return User(row["id"], row["email"], row["name"], row["created_at"])
 
     def count(self) -> int:
         """How many users are stored."""
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM users").fetchone()[0])
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._db.close()
+        return self._count("users")

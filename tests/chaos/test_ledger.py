@@ -8,27 +8,28 @@ from pathlib import Path
 import pytest
 
 from chaos.ledger import read_ledger
-from services.order.store import PAID, PAYMENT_FAILED, NewOrder, OrderStore
-from services.payment.store import DECLINED, SUCCEEDED, ChargeStore, NewCharge
-from shop.order.v1 import order_pb2
+from services.order.store import PAID, PAYMENT_FAILED, LineItem, NewOrder, SqliteOrderStore
+from services.payment.store import DECLINED, SUCCEEDED, NewCharge, SqliteChargeStore
 
-ITEM = order_pb2.LineItem(sku="a", quantity=1, unit_price_cents=100)
+ITEM = LineItem(sku="a", quantity=1, unit_price_cents=100)
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> tuple[OrderStore, ChargeStore]:
-    return OrderStore(tmp_path / "order.db"), ChargeStore(tmp_path / "payment.db")
+def stores(tmp_path: Path) -> tuple[SqliteOrderStore, SqliteChargeStore]:
+    return SqliteOrderStore(tmp_path / "order.db"), SqliteChargeStore(tmp_path / "payment.db")
 
 
-def _order(orders: OrderStore, charges: ChargeStore, key: str, status: str) -> str:
-    order, _ = orders.create(NewOrder("u1", [ITEM], "EUR", key))
+def _order(orders: SqliteOrderStore, charges: SqliteChargeStore, key: str, status: str) -> str:
+    order, _ = orders.create(NewOrder("u1", (ITEM,), "EUR", key))
     charge, _ = charges.charge(NewCharge(key, order.id, "u1", 100, "EUR", status))
     final = PAID if status == SUCCEEDED else PAYMENT_FAILED
     orders.finalize(order.id, final, "test", charge_id=charge.id)
     return str(order.id)
 
 
-def test_a_consistent_ledger(tmp_path: Path, stores: tuple[OrderStore, ChargeStore]) -> None:
+def test_a_consistent_ledger(
+    tmp_path: Path, stores: tuple[SqliteOrderStore, SqliteChargeStore]
+) -> None:
     orders, charges = stores
     ids = [_order(orders, charges, "k1", SUCCEEDED), _order(orders, charges, "k2", DECLINED)]
     ledger = read_ledger(tmp_path, ids)
@@ -37,7 +38,7 @@ def test_a_consistent_ledger(tmp_path: Path, stores: tuple[OrderStore, ChargeSto
 
 
 def test_each_inconsistency_is_found(
-    tmp_path: Path, stores: tuple[OrderStore, ChargeStore]
+    tmp_path: Path, stores: tuple[SqliteOrderStore, SqliteChargeStore]
 ) -> None:
     orders, charges = stores
     twice = _order(orders, charges, "k1", SUCCEEDED)

@@ -19,13 +19,13 @@ from services.config import Settings
 from services.faults.rules import FaultRegistry
 from services.payment.client import PAYMENT_METHODS, PAYMENT_SERVICE, PaymentClient
 from services.payment.server import build_server as build_payment_server
-from services.payment.store import ChargeStore
+from services.payment.store import SqliteChargeStore
 from services.platform.admin import AdminServer, admin_server
 from services.platform.channels import auth_metadata, open_channel
 from services.platform.server import GrpcServer
 from services.user.client import USER_METHODS, USER_SERVICE, UserClient
 from services.user.server import build_server as build_user_server
-from services.user.store import UserStore
+from services.user.store import SqliteUserStore
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
@@ -73,7 +73,7 @@ class Running:
 def running_user(settings: Settings, rng: random.Random | None = None) -> Iterator[Running]:
     """The user service started on `settings`, stopped at the end; `rng` scripts faults."""
     telemetry = make_telemetry("user")
-    store = UserStore(settings.database_path())
+    store = SqliteUserStore(settings.database_path())
     faults = FaultRegistry(telemetry.registry, rng)
     server = build_user_server(settings, telemetry, store, faults)
     with _running(settings, telemetry, store, server) as running:
@@ -84,7 +84,7 @@ def running_user(settings: Settings, rng: random.Random | None = None) -> Iterat
 def running_payment(settings: Settings, rng: random.Random | None = None) -> Iterator[Running]:
     """The payment service started on `settings`, stopped at the end; `rng` scripts faults."""
     telemetry = make_telemetry("payment")
-    store = ChargeStore(settings.database_path())
+    store = SqliteChargeStore(settings.database_path())
     faults = FaultRegistry(telemetry.registry, rng)
     server = build_payment_server(settings, telemetry, store, faults)
     with _running(settings, telemetry, store, server) as running:

@@ -24,7 +24,7 @@ from services.order.metrics import OrderMetrics
 from services.order.reconcile import Reconciler
 from services.order.server import OrderServicer, add_order_service
 from services.order.service import OrderService, build_service
-from services.order.store import OrderStore
+from services.order.store import SqliteOrderStore
 from services.order.watchers import OrderWatchers
 from services.payment.client import (
     PAYMENT_METHODS,
@@ -33,12 +33,12 @@ from services.payment.client import (
     connect_payment,
 )
 from services.payment.server import build_server as build_payment_server
-from services.payment.store import ChargeStore
+from services.payment.store import SqliteChargeStore
 from services.platform.channels import open_channel
 from services.platform.server import GrpcServer
 from services.user.client import USER_METHODS, USER_SERVICE, UserClient, connect_user
 from services.user.server import build_server as build_user_server
-from services.user.store import UserStore
+from services.user.store import SqliteUserStore
 from shop.payment.v1 import payment_pb2, payment_pb2_grpc
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
@@ -145,7 +145,7 @@ class OrderRig:
     """The order service on a real port, its fakes downstream, and handles into both."""
 
     client: OrderClient
-    store: OrderStore
+    store: SqliteOrderStore
     watchers: OrderWatchers
     registry: CollectorRegistry
     users: FakeUsers
@@ -198,7 +198,7 @@ def _build_rig(data_dir: Path, stack: list[Callable[[], object]]) -> OrderRig:
     registry = CollectorRegistry()
     watchers = OrderWatchers()
     metrics = OrderMetrics(registry)
-    store = OrderStore(data_dir / "order.db", listeners=[watchers.publish, metrics.record])
+    store = SqliteOrderStore(data_dir / "order.db", listeners=[watchers.publish, metrics.record])
     stack.append(store.close)
     user_client, payment_client = UserClient(user_channel), PaymentClient(payment_channel)
     servicer = OrderServicer(store, watchers, user_client, payment_client, 1.0, 5.0)
@@ -230,7 +230,7 @@ class ShopRig:
     users: UserClient
     orders: OrderClient
     order_service: OrderService
-    charges: ChargeStore
+    charges: SqliteChargeStore
     payment_server: GrpcServer
     payment_settings: Settings
     user_server: GrpcServer
@@ -270,11 +270,11 @@ def running_shop(
         service_token=service_token,
     )
     user_settings = base.with_overrides(service="user")
-    user_store = UserStore(user_settings.database_path())
+    user_store = SqliteUserStore(user_settings.database_path())
     user_server = build_user_server(user_settings, _telemetry(created, "user"), user_store)
     user_server.start()
     payment_settings = base.with_overrides(service="payment")
-    charges = ChargeStore(payment_settings.database_path())
+    charges = SqliteChargeStore(payment_settings.database_path())
     payment_telemetry = _telemetry(created, "payment")
     faults = FaultRegistry(payment_telemetry.registry, payment_rng)
     payment_server = build_payment_server(payment_settings, payment_telemetry, charges, faults)

@@ -14,7 +14,7 @@ import pytest
 from services.config import Settings
 from services.errors import ErrorCode, ShopError
 from services.order.client import ORDER_METHODS, ORDER_SERVICE, OrderClient, connect_order
-from services.order.store import NewOrder
+from services.order.store import LineItem, NewOrder
 from services.platform.channels import service_config
 from shop.order.v1 import order_pb2
 from tests.services.order.support import ShopRig, running_shop, wait_for
@@ -96,7 +96,7 @@ def test_errors_arrive_as_shop_errors(shop: ShopRig) -> None:
 def test_cancelling_a_watch_ends_it_quietly_and_frees_the_server(shop: ShopRig) -> None:
     user = shop.users.create_user("watcher@example.com", "Watcher")
     # A PENDING order (stored, not charged), so the watch stays open until cancelled.
-    items = tuple(_request(user.id, "unused").items)
+    items = (LineItem(sku="ink", quantity=1, unit_price_cents=120),)
     pending, _ = shop.order_service.store.create(NewOrder(user.id, items, "USD", "watch-1"))
     watchers = shop.order_service.watchers
     watch = shop.orders.watch_order(pending.id, timeout=30)

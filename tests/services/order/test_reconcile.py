@@ -11,7 +11,7 @@ import pytest
 from services.errors import ErrorCode
 from services.faults.rules import FaultRule
 from services.order.reconcile import ReconcileLoop, Reconciler
-from services.order.store import PAID, PAYMENT_FAILED, PENDING, NewOrder
+from services.order.store import PAID, PAYMENT_FAILED, PENDING, LineItem, NewOrder, Order
 from shop.order.v1 import order_pb2
 from tests.services.order.support import (
     USER_ID,
@@ -29,9 +29,9 @@ def rig(tmp_path: Path) -> Iterator[OrderRig]:
         yield rig
 
 
-def _stored_pending(rig: OrderRig, key: str = "k1", price: int = 700) -> order_pb2.Order:
+def _stored_pending(rig: OrderRig, key: str = "k1", price: int = 700) -> Order:
     """A PENDING order as a crash right after storing it would leave: no charge asked for."""
-    items = (order_pb2.LineItem(sku="tea", quantity=1, unit_price_cents=price),)
+    items = (LineItem(sku="tea", quantity=1, unit_price_cents=price),)
     order, _ = rig.store.create(NewOrder(USER_ID, items, "USD", key))
     return order
 
@@ -155,7 +155,7 @@ def _survive_payment_crash(shop: ShopRig) -> None:
     wait_for(lambda: reconciler.reconcile_once(min_age_s=0).finalized == 1, timeout_s=10)
     paid = shop.orders.get_order(order.id)
     assert paid.status == PAID
-    charge = shop.charges.find("crash-1")
+    charge = shop.charges.find_by_key("crash-1")
     assert charge is not None and paid.charge_id == charge.id
     assert shop.charges.count() == 1
     assert [e.status for e in shop.orders.watch_order(order.id, timeout=5)] == [PENDING, PAID]
@@ -193,7 +193,7 @@ def test_flaky_payment_never_double_charges_and_every_order_ends_final(tmp_path:
         paid = {o.idempotency_key: o.charge_id for o in orders if o.status == PAID}
         charged = {}
         for order in orders:
-            charge = shop.charges.find(order.idempotency_key)
+            charge = shop.charges.find_by_key(order.idempotency_key)
             if charge is not None:
                 charged[order.idempotency_key] = charge.id
         assert charged == paid  # every PAID order has its one charge, no charge without one

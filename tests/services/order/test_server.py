@@ -11,7 +11,7 @@ import pytest
 
 from services.errors import ErrorCode, ShopError
 from services.faults.rules import FaultRule
-from services.order.store import PAID, PAYMENT_FAILED, PENDING, NewOrder
+from services.order.store import PAID, PAYMENT_FAILED, PENDING, LineItem, NewOrder
 from shop.order.v1 import order_pb2
 from tests.services.order.support import USER_ID, OrderRig, running_rig, running_shop, wait_for
 
@@ -92,7 +92,7 @@ def test_unknown_user_is_not_found_and_stores_nothing(rig: OrderRig) -> None:
     with pytest.raises(ShopError) as failure:
         rig.client.create_order(request)
     assert failure.value.code == ErrorCode.NOT_FOUND
-    assert rig.store.get_by_key("key-1") is None
+    assert rig.store.find_by_key("key-1") is None
     assert rig.payments.charge_calls == 0
 
 
@@ -255,7 +255,7 @@ def test_full_flow_against_the_real_user_and_payment_services(tmp_path: Path) ->
         assert (order.status, order.total_cents, order.currency) == (PAID, 2_749, "EUR")
         again = shop.orders.create_order(request)
         assert again == order
-        charge = shop.charges.find("flow-1")
+        charge = shop.charges.find_by_key("flow-1")
         assert charge is not None and charge.id == order.charge_id
         assert charge.amount_cents == 2_749
         assert shop.charges.count() == 1
@@ -288,7 +288,7 @@ def test_slow_real_user_service_gives_downstream_timeout_in_time(tmp_path: Path)
             shop.orders.create_order(_for(user.id), timeout=0.3)
         assert failure.value.code == ErrorCode.DOWNSTREAM_TIMEOUT
         assert time.monotonic() - started < 1.0
-        assert shop.order_service.store.get_by_key("slow") is None
+        assert shop.order_service.store.find_by_key("slow") is None
 
 
 def _for(user_id: str) -> order_pb2.CreateOrderRequest:
@@ -300,7 +300,7 @@ def _for(user_id: str) -> order_pb2.CreateOrderRequest:
 def test_stopping_the_server_ends_open_watches_without_waiting_for_grace(tmp_path: Path) -> None:
     with running_shop(tmp_path) as shop:
         store = shop.order_service.store
-        items = tuple(_request().items)
+        items = (LineItem(sku="mug", quantity=2, unit_price_cents=500),)
         pending, _ = store.create(NewOrder("someone", items, "USD", "drain-1"))
         watch = shop.orders.watch_order(pending.id, timeout=30)
         assert next(watch).status == PENDING

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from services.order.store import PAID, PAYMENT_FAILED, PENDING, NewOrder, OrderStore
-from shop.order.v1 import order_pb2
+from services.errors import ErrorCode, ShopError
+from services.order.store import (
+    PAID,
+    PAYMENT_FAILED,
+    PENDING,
+    LineItem,
+    NewOrder,
+    Order,
+    OrderEvent,
+    SqliteOrderStore,
+)
 
 
 class _Clock:
@@ -26,22 +35,22 @@ def clock() -> _Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: _Clock) -> Iterator[OrderStore]:
-    store = OrderStore(tmp_path / "order.db", clock=clock)
+def store(tmp_path: Path, clock: _Clock) -> Iterator[SqliteOrderStore]:
+    store = SqliteOrderStore(tmp_path / "order.db", clock=clock)
     yield store
     store.close()
 
 
 def _new(key: str, user_id: str = "u1", quantity: int = 2) -> NewOrder:
     items = (
-        order_pb2.LineItem(sku="book", quantity=quantity, unit_price_cents=1250),
-        order_pb2.LineItem(sku="pen", quantity=1, unit_price_cents=99),
+        LineItem(sku="book", quantity=quantity, unit_price_cents=1250),
+        LineItem(sku="pen", quantity=1, unit_price_cents=99),
     )
     return NewOrder(user_id=user_id, items=items, currency="EUR", idempotency_key=key)
 
 
 def test_create_stores_a_pending_order_with_items_total_and_first_event(
-    store: OrderStore,
+    store: SqliteOrderStore,
 ) -> None:
     order, created = store.create(_new("k1"))
     assert created
@@ -49,14 +58,14 @@ def test_create_stores_a_pending_order_with_items_total_and_first_event(
     assert order.total_cents == 2 * 1250 + 99
     assert [(i.sku, i.quantity) for i in order.items] == [("book", 2), ("pen", 1)]
     assert order.currency == "EUR"
-    assert order.create_time.seconds == 1_000
+    assert order.created_at == 1_000
     assert store.get(order.id) == order
-    assert store.get_by_key("k1") == order
+    assert store.find_by_key("k1") == order
     (event,) = store.events(order.id)
     assert (event.sequence, event.status) == (1, PENDING)
 
 
-def test_same_key_returns_the_existing_order_without_writing(store: OrderStore) -> None:
+def test_same_key_returns_the_existing_order_without_writing(store: SqliteOrderStore) -> None:
     first, _ = store.create(_new("k1"))
     again, created = store.create(_new("k1", quantity=5))
     assert not created
@@ -64,8 +73,8 @@ def test_same_key_returns_the_existing_order_without_writing(store: OrderStore) 
     assert len(store.events(first.id)) == 1
 
 
-def test_concurrent_creates_with_one_key_make_one_order(store: OrderStore) -> None:
-    results: list[tuple[order_pb2.Order, bool]] = []
+def test_concurrent_creates_with_one_key_make_one_order(store: SqliteOrderStore) -> None:
+    results: list[tuple[Order, bool]] = []
     threads = [
         threading.Thread(target=lambda: results.append(store.create(_new("same"))))
         for _ in range(8)
@@ -79,8 +88,8 @@ def test_concurrent_creates_with_one_key_make_one_order(store: OrderStore) -> No
 
 
 def test_finalize_happens_once_and_notifies_listeners(tmp_path: Path) -> None:
-    seen: list[order_pb2.OrderEvent] = []
-    store = OrderStore(tmp_path / "o.db", listeners=[seen.append])
+    seen: list[OrderEvent] = []
+    store = SqliteOrderStore(tmp_path / "o.db", listeners=[seen.append])
     order, _ = store.create(_new("k1"))
     paid = store.finalize(order.id, PAID, "charge succeeded", charge_id="ch-1")
     assert paid is not None and paid.sequence == 2
@@ -94,7 +103,7 @@ def test_finalize_happens_once_and_notifies_listeners(tmp_path: Path) -> None:
     store.close()
 
 
-def test_failure_reason_is_kept_for_failed_orders(store: OrderStore) -> None:
+def test_failure_reason_is_kept_for_failed_orders(store: SqliteOrderStore) -> None:
     order, _ = store.create(_new("k1"))
     store.finalize(order.id, PAYMENT_FAILED, "insufficient funds", charge_id="ch-9")
     failed = store.get(order.id)
@@ -102,17 +111,17 @@ def test_failure_reason_is_kept_for_failed_orders(store: OrderStore) -> None:
 
 
 def test_events_survive_a_restart(tmp_path: Path) -> None:
-    store = OrderStore(tmp_path / "o.db")
+    store = SqliteOrderStore(tmp_path / "o.db")
     order, _ = store.create(_new("k1"))
     store.finalize(order.id, PAID, "charge succeeded", charge_id="ch-1")
     store.close()
-    reopened = OrderStore(tmp_path / "o.db")
+    reopened = SqliteOrderStore(tmp_path / "o.db")
     assert [e.status for e in reopened.events(order.id)] == [PENDING, PAID]
     assert [e.sequence for e in reopened.events(order.id, after_sequence=1)] == [2]
     reopened.close()
 
 
-def test_list_for_user_is_newest_first_and_limited(store: OrderStore, clock: _Clock) -> None:
+def test_list_for_user_is_newest_first_and_limited(store: SqliteOrderStore, clock: _Clock) -> None:
     ids = []
     for n in range(5):
         clock.now += 1
@@ -123,7 +132,7 @@ def test_list_for_user_is_newest_first_and_limited(store: OrderStore, clock: _Cl
     assert store.list_for_user("nobody", 10) == []
 
 
-def test_pending_older_than_and_reconcile_attempts(store: OrderStore, clock: _Clock) -> None:
+def test_pending_older_than_and_reconcile_attempts(store: SqliteOrderStore, clock: _Clock) -> None:
     old, _ = store.create(_new("old"))
     done, _ = store.create(_new("done"))
     store.finalize(done.id, PAID, "ok")
@@ -134,3 +143,11 @@ def test_pending_older_than_and_reconcile_attempts(store: OrderStore, clock: _Cl
     assert store.count_reconcile_attempt(old.id) == 2
     assert store.count_reconcile_attempt("missing") == 0
     assert young.status == PENDING
+
+
+def test_unknown_ids_follow_the_store_convention(store: SqliteOrderStore) -> None:
+    with pytest.raises(ShopError) as failure:
+        store.get("missing")
+    assert failure.value.code == ErrorCode.NOT_FOUND
+    assert failure.value.metadata == {"resource": "order", "id": "missing"}
+    assert store.find_by_key("no-such-key") is None

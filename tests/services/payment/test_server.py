@@ -162,7 +162,7 @@ def test_error_after_commit_then_retry_returns_the_same_charge(tmp_path: Path) -
         with payment_client(payment.target) as client:
             results = {key: client.charge(_request(key)) for key in ("a", "b", "c")}
         for key, result in results.items():
-            stored = payment.store.find(key)
+            stored = payment.store.find_by_key(key)
             assert stored is not None
             assert result.id == stored.id
         assert payment.store.count() == 3

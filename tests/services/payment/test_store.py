@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.errors import ErrorCode, ShopError
-from services.payment.store import DECLINED, REFUNDED, SUCCEEDED, ChargeStore, NewCharge
+from services.payment.store import DECLINED, REFUNDED, SUCCEEDED, NewCharge, SqliteChargeStore
 
 
 def _new(key: str = "k1", amount: int = 1000, status: str = SUCCEEDED) -> NewCharge:
@@ -17,12 +17,12 @@ def _new(key: str = "k1", amount: int = 1000, status: str = SUCCEEDED) -> NewCha
 
 @pytest.fixture
 def store(tmp_path: Path):
-    charges = ChargeStore(tmp_path / "payment.db")
+    charges = SqliteChargeStore(tmp_path / "payment.db")
     yield charges
     charges.close()
 
 
-def test_same_key_returns_the_first_charge(store: ChargeStore) -> None:
+def test_same_key_returns_the_first_charge(store: SqliteChargeStore) -> None:
     first, created = store.charge(_new())
     again, created_again = store.charge(_new())
     assert (created, created_again) == (True, False)
@@ -30,7 +30,7 @@ def test_same_key_returns_the_first_charge(store: ChargeStore) -> None:
     assert store.count() == 1
 
 
-def test_same_key_different_charge_is_a_conflict(store: ChargeStore) -> None:
+def test_same_key_different_charge_is_a_conflict(store: SqliteChargeStore) -> None:
     store.charge(_new(amount=1000))
     with pytest.raises(ShopError) as failure:
         store.charge(_new(amount=2000))
@@ -38,7 +38,7 @@ def test_same_key_different_charge_is_a_conflict(store: ChargeStore) -> None:
     assert store.count() == 1
 
 
-def test_refund_only_succeeded_charges(store: ChargeStore) -> None:
+def test_refund_only_succeeded_charges(store: SqliteChargeStore) -> None:
     charge, _ = store.charge(_new())
     refunded, changed = store.refund(charge.id, "customer asked")
     assert (refunded.status, changed) == (REFUNDED, True)
@@ -53,14 +53,14 @@ def test_refund_only_succeeded_charges(store: ChargeStore) -> None:
     assert missing.value.code == ErrorCode.NOT_FOUND
 
 
-def test_find_by_key(store: ChargeStore) -> None:
+def test_find_by_key(store: SqliteChargeStore) -> None:
     charge, _ = store.charge(_new("k9"))
-    assert store.find("k9") == charge
-    assert store.find("other") is None
+    assert store.find_by_key("k9") == charge
+    assert store.find_by_key("other") is None
 
 
 def test_concurrent_writers_on_two_connections_make_one_charge(tmp_path: Path) -> None:
-    stores = [ChargeStore(tmp_path / "payment.db") for _ in range(2)]
+    stores = [SqliteChargeStore(tmp_path / "payment.db") for _ in range(2)]
     results: list[tuple[str, bool]] = []
     barrier = threading.Barrier(16)
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from services.payment.store import ChargeStore
+from services.payment.store import SqliteChargeStore
 from services.platform.admin import admin_server
 from services.platform.process import run_service
 from services.platform.server import GrpcServer
-from services.user.store import UserStore
+from services.user.store import SqliteUserStore
 from shop.payment.v1 import payment_pb2
 from tests.support.servers import (
     ECHO_SERVICE,
@@ -124,7 +124,7 @@ def test_user_process_serves_and_exits_on_sigterm(tmp_path: Path) -> None:
         assert _admin(ports["admin"], "/healthz")[0] == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    store = UserStore(tmp_path / "user.db")
+    store = SqliteUserStore(tmp_path / "user.db")
     try:
         assert store.get(created.id).email == "ann@example.com"
     finally:
@@ -174,9 +174,9 @@ def test_sigterm_drains_in_flight_calls_then_exits(
         charge = in_flight.result(timeout=10)
     assert charge.status == payment_pb2.CHARGE_STATUS_SUCCEEDED
     assert process.wait(timeout=10) == 0
-    store = ChargeStore(tmp_path / "payment.db")
+    store = SqliteChargeStore(tmp_path / "payment.db")
     try:
-        stored = store.find("sigterm")
+        stored = store.find_by_key("sigterm")
     finally:
         store.close()
     assert stored is not None
