@@ -285,3 +285,26 @@ def test_command_line_arguments_are_accepted() -> None:
             timeout=60,
         )
         assert result.returncode == 0, f"{name}: {result.stderr}"
+
+
+def test_postgres_service_is_pinned_healthy_persistent_and_its_password_comes_from_env() -> None:
+    compose = load_yaml(COMPOSE_FILE)
+    postgres = compose["services"]["postgres"]
+    assert re.fullmatch(r"postgres:\d+\.\d+-alpine", postgres["image"])
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert postgres["environment"]["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-shop}"
+    volume = next(v for v in postgres["volumes"] if v.endswith(":/var/lib/postgresql/data"))
+    assert volume.split(":")[0] in compose["volumes"]
+    assert "ports" not in postgres  # reachable inside the compose network only
+
+
+def test_every_stateful_service_runs_on_postgres_and_an_empty_url_gives_sqlite() -> None:
+    services = _services()
+    for name in ("user", "user-2", "order", "payment"):
+        env = services[name]["environment"]
+        url = env["SHOP_DATABASE_URL"]
+        # `${VAR-default}` (no colon): unset gives PostgreSQL, set-but-empty gives SQLite.
+        assert url.startswith("${SHOP_DATABASE_URL-postgresql://"), name
+        assert "@postgres:5432/" in url and ":" not in url.split("//", 1)[1].split("@")[0], name
+        assert env["PGPASSWORD"] == "${POSTGRES_PASSWORD:-shop}", name
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy", name
