@@ -5,7 +5,7 @@ serves from a thread pool inside one process. gunicorn's model forks workers, an
 grpcio channel (with its C-core threads) created before a fork is unsafe to use after
 it; with threads, the gateway keeps one long-lived channel per downstream, shared by all
 requests. waitress also caps request bodies (`max_request_body_size`) before the app
-sees them.
+sees them; platform/http_server.py adds what it lacks against idle and slow clients.
 """
 
 from __future__ import annotations
@@ -17,11 +17,28 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from waitress import wasyncore
-from waitress.server import create_server
+
+from services.platform.http_server import HttpLimits, serve_guarded
 
 _LOG = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def gateway_limits(max_body_bytes: int) -> HttpLimits:
+    """The public port's limits; docs/reliability.md gives the reason for each."""
+    return HttpLimits(
+        # Idle sockets are cheap and the least active is closed to admit a new client,
+        # so this bounds file descriptors, not who gets in.
+        connection_limit=256,
+        # Real headers are well under 8 KiB; W3C baggage alone may be 8 KiB.
+        max_header_bytes=32 * 1024,
+        max_body_bytes=max_body_bytes,
+        header_timeout_s=10.0,
+        # A 16 MiB import at 300 KB/s; a JSON body is over in milliseconds.
+        body_timeout_s=60.0,
+        idle_timeout_s=30,
+    )
 
 
 class GatewayServer:
@@ -31,17 +48,15 @@ class GatewayServer:
         self, app: WSGIApp, host: str, port: int, threads: int, max_body_bytes: int
     ) -> None:
         self._inflight = _InFlight(app)
-        self._server = create_server(
+        self._server = serve_guarded(
             self._inflight,
-            host=host,
-            port=port,
-            threads=threads,
-            ident="shop-gateway",
-            max_request_body_size=max_body_bytes,
+            host,
+            port,
+            threads,
+            "shop-gateway",
+            gateway_limits(max_body_bytes),
             # Lets a streaming response (SSE) learn that its client went away.
             channel_request_lookahead=1,
-            # waitress casts this to int: 0.2 became 0, a select() that never slept (a core).
-            asyncore_loop_timeout=1,
         )
         self.port: int = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="gateway-http", daemon=True)

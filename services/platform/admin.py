@@ -17,17 +17,28 @@ from http import HTTPStatus
 from typing import Any
 
 from waitress import wasyncore
-from waitress.server import create_server
 
 from services.config import Settings
 from services.errors import ErrorCode, ShopError
 from services.faults.rules import FaultRegistry, FaultRule, FaultRuleError
+from services.platform.http_server import HttpLimits, serve_guarded
 from services.platform.server import GrpcServer
 from services.platform.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
 _MAX_BODY_BYTES = 64 * 1024
+# An admin port serves a scraper, a probe and an operator: a few connections, small
+# requests, answered at once. waitress refuses a larger Content-Length with 413 before
+# reading the body (its default cap was 1 GiB, read in full before the 401).
+ADMIN_LIMITS = HttpLimits(
+    connection_limit=32,
+    max_header_bytes=16 * 1024,
+    max_body_bytes=_MAX_BODY_BYTES,
+    header_timeout_s=5.0,
+    body_timeout_s=5.0,
+    idle_timeout_s=10,
+)
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
 
@@ -61,11 +72,7 @@ class AdminServer:
     def __init__(
         self, app: Callable[[Environ, StartResponse], Iterable[bytes]], host: str, port: int
     ) -> None:
-        # waitress casts asyncore_loop_timeout to int: 0.2 became 0, a select() that never
-        # slept and burnt a core per process. Stop() pulls the trigger, so 1 s costs nothing.
-        self._server = create_server(
-            app, host=host, port=port, threads=2, ident="shop-admin", asyncore_loop_timeout=1
-        )
+        self._server = serve_guarded(app, host, port, 2, "shop-admin", ADMIN_LIMITS)
         self.port = int(self._server.effective_port)  # waitress reports it as text
         self._thread = threading.Thread(target=self._server.run, name="admin-http", daemon=True)
 
