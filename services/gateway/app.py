@@ -14,6 +14,7 @@ from services.gateway.openapi import openapi
 from services.gateway.orders import orders
 from services.gateway.security import install_guards
 from services.gateway.state import GatewayState, attach_state
+from services.gateway.streams import StreamSlots
 from services.gateway.users import quiet_aborted_imports, users
 
 # JSON bodies are small; the NDJSON import raises its own limit per request.
@@ -31,7 +32,8 @@ def create_app(settings: Settings, clients: GatewayClients, telemetry: FlaskTele
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    attach_state(app.extensions, GatewayState(settings=settings, clients=clients))
+    streams = StreamSlots(settings.sse_max_streams)
+    attach_state(app.extensions, GatewayState(settings=settings, clients=clients, streams=streams))
     register_error_handlers(app)
     install_guards(app, settings.api_keys, settings.rate_limit_rps)
     for blueprint in (users, orders, health, openapi):

@@ -12,8 +12,10 @@ from services.errors import ErrorCode, ShopError
 from services.gateway.bodies import json_body
 from services.gateway.clients import EventStream
 from services.gateway.codec import to_json
+from services.gateway.errors import error_response
 from services.gateway.sse import StreamLimits, order_events
 from services.gateway.state import current_state
+from services.gateway.streams import RETRY_AFTER_S
 from services.platform.limits import MAX_ID_LENGTH, MAX_LIST_LIMIT
 from shop.order.v1 import order_pb2
 
@@ -73,13 +75,24 @@ def watch_order(order_id: str) -> Response:
     )
     if request.method == "HEAD":
         return Response(mimetype="text/event-stream")  # headers only: no stream to open
+    if not state.streams.try_acquire():
+        return _streams_busy(state.streams.limit)
 
     def open_stream() -> EventStream:
         return state.clients.orders.watch_order(order_id, state.settings.sse_max_duration_s)
 
     response = Response(order_events(open_stream, limits, after), mimetype="text/event-stream")
+    # The server closes the response however the stream ends, even never started.
+    response.call_on_close(state.streams.release)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _streams_busy(limit: int) -> Response:
+    message = f"{limit} event streams are open, the most this gateway serves at once"
+    response = error_response(ShopError(ErrorCode.OVERLOADED, message))
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response
 
 

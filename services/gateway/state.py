@@ -9,17 +9,22 @@ from flask import current_app
 
 from services.config import Settings
 from services.gateway.clients import GatewayClients
+from services.gateway.streams import StreamSlots
 
 _KEY = "shop.gateway"
 
 
 @dataclass(frozen=True)
 class GatewayState:
-    """Held in `app.extensions`; `draining` is set when the process starts shutting down."""
+    """Held in `app.extensions`; `draining` is set when the process starts shutting down.
+
+    `streams` bounds the SSE responses open at once (each holds a server thread).
+    """
 
     settings: Settings
     clients: GatewayClients
     draining: threading.Event = field(default_factory=threading.Event)
+    streams: StreamSlots = field(default_factory=StreamSlots)
 
 
 def attach_state(app_extensions: dict[str, object], state: GatewayState) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 
+from services.gateway.__main__ import HTTP_THREADS
 from services.gateway.serving import GatewayServer
 from services.gateway.state import GatewayState
+from services.gateway.streams import DEFAULT_MAX_STREAMS
 from tests.conftest import wait_until
 from tests.services.gateway.fakes import Fakes, make_gateway
 
@@ -102,3 +106,47 @@ def test_drain_finishes_in_flight_requests_and_refuses_new_ones(
     caller.join(5)
     drainer.join(5)
     assert statuses == [200] and drained == [True]
+
+
+def _timed_get(port: int, path: str) -> tuple[int, float]:
+    started = time.monotonic()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status, time.monotonic() - started
+    finally:
+        connection.close()
+
+
+def test_40_sse_watchers_leave_threads_for_healthz_and_reads() -> None:
+    app, fakes = make_gateway()
+    server = GatewayServer(app, "127.0.0.1", 0, threads=HTTP_THREADS, max_body_bytes=1 << 20)
+    server.start()
+    try:
+        order_id = _order(server.port)
+        fakes.orders.live_watch = True  # PENDING for as long as they watch: a payment outage
+        with ExitStack() as stack:
+            statuses = []
+            for _ in range(40):
+                sock = stack.enter_context(
+                    socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                )
+                sock.sendall(
+                    f"GET /v1/orders/{order_id}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                )
+                head = sock.recv(4096)
+                statuses.append(int(head.split(b" ", 2)[1]))
+                if statuses[-1] == 503:
+                    assert b"Retry-After: 5" in head
+            assert statuses.count(200) == DEFAULT_MAX_STREAMS
+            assert statuses.count(503) == 40 - DEFAULT_MAX_STREAMS
+            for path in ("/healthz", f"/v1/orders/{order_id}", "/healthz"):
+                status, took = _timed_get(server.port, path)
+                assert status == 200 and took < 2.0, (path, status, took)
+        # The watchers left: their slots come back.
+        state = app.extensions["shop.gateway"]
+        wait_until(lambda: state.streams.open == 0, 5, "every stream slot released")
+    finally:
+        server.stop()
