@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from services.database_url import DatabaseUrl, DatabaseUrlError
 
@@ -17,6 +18,10 @@ SERVICES = ("user", "order", "payment", "gateway")
 
 DEFAULT_GRPC_PORTS = {"user": 50051, "order": 50052, "payment": 50053}
 DEFAULT_ADMIN_PORTS = {"gateway": 9100, "user": 9101, "order": 9102, "payment": 9103}
+# Where the gateway's trace page gathers spans: every other process's admin port (local demo).
+DEFAULT_DEBUG_PEERS = ("http://127.0.0.1:9101", "http://127.0.0.1:9102", "http://127.0.0.1:9103")
+# The highest port of the shop (payment's gRPC port) plus the offset must stay a valid port.
+MAX_DEMO_PORT_OFFSET = 65535 - 50053
 
 
 class ConfigError(ValueError):
@@ -61,6 +66,8 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = False
     telemetry: bool = True
+    debug_peers: tuple[str, ...] = DEFAULT_DEBUG_PEERS
+    demo_port_offset: int = 0
     # PostgreSQL when set (one URL for all services, a schema each); None: SQLite in data_dir.
     database_url: DatabaseUrl | None = None
     db_spans: bool = True
@@ -103,6 +110,8 @@ class Settings:
             ),
             access_log=env.flag("SHOP_ACCESS_LOG", False),
             telemetry=env.flag("SHOP_TELEMETRY", True),
+            debug_peers=env.urls("SHOP_DEBUG_PEERS", DEFAULT_DEBUG_PEERS),
+            demo_port_offset=env.integer("SHOP_DEMO_PORT_OFFSET", 0, 0, MAX_DEMO_PORT_OFFSET),
             database_url=env.database_url("SHOP_DATABASE_URL"),
             db_spans=env.flag("SHOP_DB_SPANS", True),
             db_pool_size=int(env.positive("SHOP_DB_POOL_SIZE", 10)),
@@ -165,6 +174,27 @@ class _Env:
         if value not in allowed:
             raise ConfigError(f"{name}={value!r}; expected one of {allowed}")
         return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.text(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name}={value} is outside {low}..{high}")
+        return value
+
+    def urls(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self._environ.get(name)
+        if raw is None:
+            return default
+        urls = tuple(u.strip().rstrip("/") for u in raw.split(",") if u.strip())
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"{name}: {url!r} is not an http(s)://host:port URL")
+        return urls
 
     def flag(self, name: str, default: bool) -> bool:
         value = self.text(name, "true" if default else "false").lower()

@@ -1,50 +1,79 @@
-"""`make demo`: the whole shop on its default ports, load in the foreground; Ctrl-C stops all."""
+"""`make demo`: the whole shop on its default ports, load in the foreground; Ctrl-C stops all.
+
+It never half-starts: it first takes an exclusive lock on its data directory (a second demo on
+the same directory refuses at once, before printing any key), then checks every port it will
+use (the shop's, and Prometheus's and Jaeger's when their binaries are on PATH) and exits
+non-zero naming a busy port and its holder. SHOP_DEMO_PORT_OFFSET shifts every port.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-from services.config import Settings
-from services.launcher import REPO_ROOT, Launcher, LaunchError, ShopLayout, ShopPorts, ShopTokens
+from services.config import ConfigError, Settings
+from services.data_dir_lock import DataDirBusy, DataDirLock
+from services.launcher import Launcher, LaunchError, ShopLayout, ShopPorts, ShopTokens
 from services.loadgen.client import GatewayHttp
 from services.loadgen.mix import ShopWorkload
 from services.loadgen.runner import LoadPlan, run_load
 from services.loadgen.summary import format_summary
+from services.sidecars import SidecarPorts, Sidecars
 
 DEMO_RATE = 5.0
-PROMETHEUS_CONFIG = REPO_ROOT / "prometheus" / "prometheus.local.yml"
-PROMETHEUS_ADDRESS = "127.0.0.1:9090"
+# When to point at the slowest trace: after some load has gone through.
+SLOWEST_TRACE_AFTER_S = 8.0
 
 
-def main() -> int:
-    """Start user, payment, order and gateway (and Prometheus if installed), then load them."""
-    environ = dict(os.environ)
-    settings = Settings.from_env("gateway", environ)
+def main(environ: Mapping[str, str] | None = None) -> int:
+    """Start user, payment, order and gateway (and Prometheus, Jaeger if installed), then load."""
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        settings = Settings.from_env("gateway", environ)
+    except ConfigError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 2
     data_dir = settings.data_dir.resolve()
+    lock = DataDirLock(data_dir)
+    try:
+        lock.acquire()  # before anything is written into the data directory
+    except DataDirBusy as error:
+        print(f"demo refused: {error}", file=sys.stderr)
+        return 1
+    try:
+        return _run(environ, settings, data_dir)
+    finally:
+        lock.release()
+
+
+def _run(environ: dict[str, str], settings: Settings, data: Path) -> int:
+    offset = settings.demo_port_offset
+    sidecars = Sidecars.find(shutil.which, SidecarPorts.shifted(offset))
     layout = ShopLayout(
-        ports=ShopPorts.defaults(),
-        data_dir=data_dir,
+        ports=ShopPorts.defaults().shifted(offset),
+        data_dir=data,
         tokens=ShopTokens.generate(),
         base_env=environ,
-        extra_env=demo_env(environ),
+        extra_env=sidecars.telemetry_env(environ),
     )
-    launcher = Launcher(layout.specs(), log_dir=data_dir / "logs", own_session=True)
+    before, after = sidecars.specs(layout, data, environ)
+    launcher = Launcher([*before, *layout.specs(), *after], log_dir=data / "logs", own_session=True)
     _stop_on_sigterm()
-    prometheus: subprocess.Popen[bytes] | None = None
+    stop = threading.Event()
     try:
-        print("starting payment, user, order and gateway ...", flush=True)
-        launcher.start()
-        prometheus = start_prometheus(data_dir)
-        print(describe(layout, prometheus is not None), flush=True)
+        print(f"starting {', '.join(launcher.names)} ...", flush=True)
+        launcher.start()  # checks every port first; nothing runs if one is taken
+        print(describe(layout, sidecars, launcher.names), flush=True)
+        _announce_slowest_trace(layout, stop)
         http = GatewayHttp(layout.gateway_url, layout.tokens.api_key)
         started = time.monotonic()
         recorder = run_load(ShopWorkload(http), LoadPlan(rate=DEMO_RATE, duration_s=0), sys.stdout)
@@ -55,46 +84,13 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         print("stopping ...", flush=True)
-        if prometheus is not None:
-            prometheus.terminate()
-            prometheus.wait(10)
         launcher.stop()
     return 0
 
 
-def demo_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The demo's OTEL_* defaults: no export unless the user configured one."""
-    # Without a collector, OTLP export would only count failures; with `none`, spans
-    # still fill each process's /debug pages. Set OTEL_EXPORTER_OTLP_ENDPOINT for Jaeger.
-    if environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_TRACES_EXPORTER"):
-        return {}
-    return {"OTEL_TRACES_EXPORTER": "none"}
-
-
-def start_prometheus(data_dir: Path) -> subprocess.Popen[bytes] | None:
-    """A local Prometheus scraping the demo's admin ports, when the binary and config exist."""
-    binary = shutil.which("prometheus")
-    if binary is None or not PROMETHEUS_CONFIG.is_file():
-        return None
-    log = (data_dir / "logs" / "prometheus.log").open("ab")
-    return subprocess.Popen(
-        [
-            binary,
-            f"--config.file={PROMETHEUS_CONFIG}",
-            f"--storage.tsdb.path={data_dir / 'prometheus'}",
-            f"--web.listen-address={PROMETHEUS_ADDRESS}",
-            "--enable-feature=exemplar-storage",
-        ],
-        cwd=REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=os.name == "posix",
-    )
-
-
-def describe(layout: ShopLayout, with_prometheus: bool) -> str:
+def describe(layout: ShopLayout, sidecars: Sidecars, running: list[str]) -> str:
     """The URLs and the API key a person needs, as printed at start."""
     key = layout.tokens.api_key
     lines = [
@@ -107,12 +103,42 @@ def describe(layout: ShopLayout, with_prometheus: bool) -> str:
     for name, port in layout.admin_ports().items():
         base = f"http://127.0.0.1:{port}"
         lines.append(f"{name:<12} {base}/metrics   {base}/debug")
-    if with_prometheus:
-        lines.append(f"prometheus   http://{PROMETHEUS_ADDRESS}")
+    lines.append(
+        f"traces       {layout.admin_url('gateway')}/debug/traces   (whole traces, all processes)"
+    )
+    if "jaeger" in running:
+        lines.append(f"jaeger       {sidecars.jaeger_ui}")
+    if "prometheus" in running:
+        lines.append(f"prometheus   {sidecars.prometheus_url}")
     lines.append(f"logs         {layout.data_dir / 'logs'}")
     lines.append(f"load         {DEMO_RATE:g} req/s until Ctrl-C")
     lines.append("")
     return "\n".join(lines)
+
+
+def slowest_trace_url(admin_url: str, timeout_s: float = 2.0) -> str | None:
+    """The trace page of the slowest trace the gateway has seen lately (None if none yet)."""
+    try:
+        url = f"{admin_url}/debug/traces?sort=slowest&format=json"
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
+            traces = json.load(answer)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(traces, list) or not traces or not isinstance(traces[0], dict):
+        return None
+    trace_id = str(traces[0].get("trace_id", ""))
+    return f"{admin_url}/debug/trace?id={trace_id}" if trace_id else None
+
+
+def _announce_slowest_trace(layout: ShopLayout, stop: threading.Event) -> None:
+    def announce() -> None:
+        if stop.wait(SLOWEST_TRACE_AFTER_S):
+            return
+        url = slowest_trace_url(layout.admin_url("gateway"))
+        if url is not None:
+            print(f"\nslowest trace so far: {url}\n", flush=True)
+
+    threading.Thread(target=announce, name="demo-slowest-trace", daemon=True).start()
 
 
 def _stop_on_sigterm() -> None:

@@ -3,6 +3,11 @@
 The demo (`services/demo.py`) and the test suite's end-to-end fixtures (tests/conftest.py)
 both start the real processes through it, each as `sys.executable -m services.<name>`.
 The caller chooses ports and environment; nothing here reads the environment itself.
+
+It never half-starts: before spawning anything it checks that every port it will use is free
+(naming what holds a busy one), and a process counts as ready only when the launcher's own
+child is alive, its /healthz answers 200 and, where /proc tells, the listening sockets on its
+ports belong to that child, never to some other process that happens to answer there.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from services import listening
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _POLL_S = 0.05
 
@@ -29,14 +36,49 @@ class LaunchError(RuntimeError):
     """A process exited or did not become healthy in time; the message has its log tail."""
 
 
+class PortsInUse(LaunchError):
+    """Ports the launcher needs are taken; nothing was started. The message names the holders."""
+
+    def __init__(self, busy: Sequence[int], descriptions: Sequence[str]) -> None:
+        super().__init__("; ".join(descriptions))
+        self.ports = tuple(busy)
+
+
 @dataclass(frozen=True)
 class ProcessSpec:
-    """One process to supervise: a name, a Python module to run, its env and admin port."""
+    """One process to supervise: a name, a Python module to run, its env and admin port.
+
+    `ports`: the other ports it listens on (gRPC or HTTP); checked free before it starts and
+    checked to be its own once it answers. `command` runs something else than
+    `python -m module` (Prometheus, Jaeger), whose health is `health_path` on `admin_port`.
+    """
 
     name: str
     module: str
     env: Mapping[str, str]
     admin_port: int
+    ports: tuple[int, ...] = ()
+    command: tuple[str, ...] = ()
+    health_path: str = "/healthz"
+
+    @property
+    def argv(self) -> list[str]:
+        """What is executed."""
+        return list(self.command) if self.command else [sys.executable, "-m", self.module]
+
+    @property
+    def all_ports(self) -> tuple[int, ...]:
+        """Every fixed port of the process (0, "any free port", left out)."""
+        return tuple(p for p in (self.admin_port, *self.ports) if p)
+
+
+def check_ports_free(ports: Iterable[int], host: str = "127.0.0.1") -> None:
+    """Raise PortsInUse naming every busy port of `ports` and, when /proc tells, its holder."""
+    busy = [
+        port for port in dict.fromkeys(ports) if port and not listening.port_is_free(port, host)
+    ]
+    if busy:
+        raise PortsInUse(busy, [listening.describe_busy(port) for port in busy])
 
 
 @dataclass
@@ -82,6 +124,7 @@ class Launcher:
         On failure (LaunchError, Ctrl-C) the processes this call started are stopped again.
         """
         chosen = list(self._specs) if names is None else list(names)
+        check_ports_free(port for name in chosen for port in self._specs[name].all_ports)
         spawned: list[str] = []
         try:
             for name in chosen:
@@ -146,7 +189,7 @@ class Launcher:
             path.parent.mkdir(parents=True, exist_ok=True)
             log = path.open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", spec.module],
+            spec.argv,
             cwd=self._cwd,
             env=dict(spec.env),
             stdin=subprocess.DEVNULL,
@@ -158,7 +201,7 @@ class Launcher:
 
     def _wait_healthy(self, name: str, deadline: float) -> None:
         running = self._running[name]
-        url = f"http://127.0.0.1:{running.spec.admin_port}/healthz"
+        url = f"http://127.0.0.1:{running.spec.admin_port}{running.spec.health_path}"
         while True:
             code = running.process.poll()
             if code is not None:
@@ -167,11 +210,27 @@ class Launcher:
                 raise LaunchError(
                     f"{name} exited with {code} before it was healthy{self._tail(name)}"
                 )
-            if _http_status(url) == 200:
+            strangers = self._strangers(running)
+            if not strangers and _http_status(url) == 200:
                 return
             if time.monotonic() > deadline:
-                raise LaunchError(f"{name} not healthy at {url} in time{self._tail(name)}")
+                reason = f"; {'; '.join(strangers)}" if strangers else ""
+                raise LaunchError(f"{name} not healthy at {url} in time{reason}{self._tail(name)}")
             time.sleep(_POLL_S)
+
+    @staticmethod
+    def _strangers(running: _Running) -> list[str]:
+        """Ports of `running` not (yet) listened on by the child itself, with their holder."""
+        if not listening.supported():
+            return []  # no /proc: the free-port check before the start is all we can do
+        pid = running.process.pid
+        return [
+            listening.describe_busy(port)
+            if listening.listener_inodes(port)
+            else f"port {port} is not listening yet"
+            for port in running.spec.all_ports
+            if not listening.listens(pid, port)
+        ]
 
     def _terminate(self, names: list[str], grace_s: float) -> None:
         stopping = [self._running.pop(n) for n in names if n in self._running]
@@ -212,6 +271,32 @@ class ShopPorts:
     def defaults(cls) -> ShopPorts:
         """The documented ports (docs/conventions.md): 8080, 50051-50053, 9100-9103."""
         return cls(8080, 9100, (50051,), (9101,), 50052, 9102, 50053, 9103)
+
+    def shifted(self, offset: int) -> ShopPorts:
+        """Every port plus `offset` (a second shop beside the first, or tests on odd ports)."""
+        return ShopPorts(
+            self.http + offset,
+            self.gateway_admin + offset,
+            tuple(p + offset for p in self.user),
+            tuple(p + offset for p in self.user_admin),
+            self.order + offset,
+            self.order_admin + offset,
+            self.payment + offset,
+            self.payment_admin + offset,
+        )
+
+    def all(self) -> tuple[int, ...]:
+        """Every port of the shop."""
+        return (
+            self.http,
+            self.gateway_admin,
+            *self.user,
+            *self.user_admin,
+            self.order,
+            self.order_admin,
+            self.payment,
+            self.payment_admin,
+        )
 
     @classmethod
     def free(cls, user_replicas: int = 1) -> ShopPorts:
@@ -280,10 +365,16 @@ class ShopLayout:
         for index, (grpc_port, admin) in enumerate(zip(p.user, p.user_admin, strict=True)):
             specs.append(self._spec(_replica("user", index), "services.user", grpc_port, admin))
         specs.append(self._spec("order", "services.order", p.order, p.order_admin))
-        specs.append(self._spec("gateway", "services.gateway", 0, p.gateway_admin))
+        specs.append(self._spec("gateway", "services.gateway", 0, p.gateway_admin, p.http))
         return specs
 
-    def _spec(self, name: str, module: str, grpc_port: int, admin_port: int) -> ProcessSpec:
+    def debug_peers(self) -> str:
+        """SHOP_DEBUG_PEERS of the gateway: the admin URL of every other process."""
+        return ",".join(self.admin_url(n) for n in self.admin_ports() if n != "gateway")
+
+    def _spec(
+        self, name: str, module: str, grpc_port: int, admin_port: int, http_port: int = 0
+    ) -> ProcessSpec:
         env = {
             **self.base_env,
             "SHOP_BIND_HOST": "127.0.0.1",
@@ -298,13 +389,15 @@ class ShopLayout:
             "SHOP_SERVICE_TOKEN": self.tokens.service_token,
             "SHOP_ADMIN_TOKEN": self.tokens.admin_token,
             "SHOP_API_KEYS": self.tokens.api_key,
+            "SHOP_DEBUG_PEERS": self.debug_peers(),
             # Replicas share the service name (Grafana maps it to the Prometheus job) and
             # tell themselves apart by the standard instance id.
             "OTEL_SERVICE_NAME": module.rsplit(".", 1)[-1],
             "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={name}",
             **self.extra_env,
         }
-        return ProcessSpec(name=name, module=module, env=env, admin_port=admin_port)
+        own_ports = tuple(p for p in (grpc_port, http_port) if p)
+        return ProcessSpec(name, module, env, admin_port, own_ports)
 
 
 def free_ports(count: int) -> list[int]:

@@ -57,3 +57,25 @@ def test_bad_values_name_the_variable(name: str, value: str, message: str) -> No
 def test_unknown_service_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown service"):
         Settings.from_env("inventory", {})
+
+
+def test_debug_peers_default_to_the_local_admin_ports_and_must_be_urls() -> None:
+    gateway = Settings.from_env("gateway", {})
+    assert gateway.debug_peers == (
+        "http://127.0.0.1:9101",
+        "http://127.0.0.1:9102",
+        "http://127.0.0.1:9103",
+    )
+    peers = Settings.from_env("gateway", {"SHOP_DEBUG_PEERS": " http://user:9101/ ,http://o:1"})
+    assert peers.debug_peers == ("http://user:9101", "http://o:1")
+    assert Settings.from_env("gateway", {"SHOP_DEBUG_PEERS": ""}).debug_peers == ()
+    with pytest.raises(ConfigError, match="SHOP_DEBUG_PEERS: 'user:9101'"):
+        Settings.from_env("gateway", {"SHOP_DEBUG_PEERS": "user:9101"})
+
+
+def test_the_demo_port_offset_keeps_every_port_valid() -> None:
+    assert Settings.from_env("gateway", {}).demo_port_offset == 0
+    assert Settings.from_env("gateway", {"SHOP_DEMO_PORT_OFFSET": "1000"}).demo_port_offset == 1000
+    for bad in ("-1", "20000", "ten"):
+        with pytest.raises(ConfigError, match="SHOP_DEMO_PORT_OFFSET"):
+            Settings.from_env("gateway", {"SHOP_DEMO_PORT_OFFSET": bad})

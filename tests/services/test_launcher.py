@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import socket
+import sys
 import threading
+import time
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
+from services import listening
 from services.launcher import (
     Launcher,
     LaunchError,
+    PortsInUse,
     ProcessSpec,
     ShopLayout,
     ShopPorts,
@@ -142,3 +148,88 @@ def test_sigterm_lets_the_gateway_finish_in_flight_requests(shop: Shop) -> None:
         if shop.launcher.pid("gateway") is None:
             shop.launcher.start(["gateway"])
     shop.wait_ready()
+
+
+def test_a_taken_port_stops_the_start_before_anything_runs(tmp_path: Path) -> None:
+    layout = ShopLayout(
+        ShopPorts.free(), tmp_path / "data", ShopTokens.generate(), base_env=dict(os.environ)
+    )
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squatter.bind(("127.0.0.1", layout.ports.order))  # order's gRPC port, not its admin port
+    squatter.listen()
+    launcher = Launcher(layout.specs(), log_dir=tmp_path / "logs", ready_timeout_s=30)
+    started = time.monotonic()
+    try:
+        with pytest.raises(PortsInUse) as refused:
+            launcher.start()
+    finally:
+        squatter.close()
+    assert time.monotonic() - started < 5
+    assert refused.value.ports == (layout.ports.order,)
+    message = str(refused.value)
+    assert f"port {layout.ports.order} is in use" in message
+    if listening.supported():
+        assert f"pid {os.getpid()}" in message
+    assert all(launcher.pid(name) is None for name in launcher.names)
+    assert not (tmp_path / "logs").exists()  # not even a log file was opened
+
+
+class _StrangerHealth(threading.Thread):
+    """Someone else's process answering /healthz 200 on a port, from `delay_s` on."""
+
+    def __init__(self, port: int, delay_s: float) -> None:
+        super().__init__(daemon=True)
+        self.port, self.delay_s, self.server = port, delay_s, None
+
+    def run(self) -> None:
+        class Ok(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        time.sleep(self.delay_s)
+        self.server = http.server.HTTPServer(("127.0.0.1", self.port), Ok)  # type: ignore[assignment]
+        self.server.serve_forever(0.05)  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not listening.supported(), reason="needs Linux /proc")
+def test_a_stranger_answering_on_the_childs_port_is_not_taken_for_the_child(
+    tmp_path: Path,
+) -> None:
+    port = free_ports(1)[0]
+    # The child never listens; a stranger (this test process) answers 200 on its port right
+    # after the free-port check. The old launcher declared the child ready.
+    child = ProcessSpec(
+        "sleeper",
+        "",
+        dict(os.environ),
+        port,
+        command=(sys.executable, "-c", "import time; time.sleep(60)"),
+    )
+    stranger = _StrangerHealth(port, 0.3)
+    stranger.start()
+    launcher = Launcher([child], log_dir=tmp_path, ready_timeout_s=3)
+    try:
+        with pytest.raises(LaunchError, match=rf"sleeper not healthy.*pid {os.getpid()}"):
+            launcher.start()
+    finally:
+        wait_until(lambda: stranger.server is not None, 5, "the stranger to listen")
+        stranger.server.shutdown()  # type: ignore[attr-defined]
+    assert launcher.pid("sleeper") is None
+
+
+def test_ports_shift_together() -> None:
+    shifted = ShopPorts.defaults().shifted(1000)
+    assert shifted.all() == tuple(p + 1000 for p in ShopPorts.defaults().all())
+    assert shifted.http == 9080 and shifted.user == (51051,)
+
+
+def test_the_gateway_gathers_traces_from_every_other_admin_port() -> None:
+    layout = _layout()
+    gateway = next(spec for spec in layout.specs() if spec.name == "gateway")
+    peers = gateway.env["SHOP_DEBUG_PEERS"].split(",")
+    assert peers == [layout.admin_url(n) for n in ("payment", "user", "user-2", "order")]
+    assert gateway.ports == (layout.ports.http,)

@@ -1,0 +1,171 @@
+"""Prometheus and Jaeger beside `make demo`, when their binaries are on PATH.
+
+Each runs from a config written into the demo's data directory: the checked-in template
+(prometheus/prometheus.local.yml, jaeger/jaeger.local.yml) with the demo's ports filled in,
+so a demo on shifted ports (SHOP_DEMO_PORT_OFFSET) scrapes and serves on its own ports. They
+are supervised like the services (services/launcher.py): ports checked free before anything
+starts, ready only when the launcher's own child answers its health URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.launcher import REPO_ROOT, ProcessSpec, ShopLayout
+
+PROMETHEUS_TEMPLATE = REPO_ROOT / "prometheus" / "prometheus.local.yml"
+JAEGER_TEMPLATE = REPO_ROOT / "jaeger" / "jaeger.local.yml"
+Which = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True)
+class SidecarPorts:
+    """Ports of the demo's Prometheus and Jaeger (the defaults plus the demo's offset)."""
+
+    prometheus: int = 9090
+    otlp_grpc: int = 4317
+    otlp_http: int = 4318
+    jaeger_ui: int = 16686
+    jaeger_grpc: int = 16685
+    jaeger_health: int = 13133
+
+    @classmethod
+    def shifted(cls, offset: int) -> SidecarPorts:
+        """The default ports plus `offset`."""
+        base = cls()
+        return cls(*(getattr(base, name) + offset for name in cls.__dataclass_fields__))
+
+
+@dataclass(frozen=True)
+class Sidecars:
+    """Which of Prometheus and Jaeger the demo runs (paths of their binaries, or None)."""
+
+    prometheus: str | None
+    jaeger: str | None
+    ports: SidecarPorts
+
+    @classmethod
+    def find(cls, which: Which, ports: SidecarPorts) -> Sidecars:
+        """The binaries `which` finds on PATH (Prometheus only with its config template)."""
+        prometheus = which("prometheus") if PROMETHEUS_TEMPLATE.is_file() else None
+        return cls(prometheus=prometheus, jaeger=which("jaeger"), ports=ports)
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """Where the services send spans when Jaeger runs."""
+        return f"http://127.0.0.1:{self.ports.otlp_grpc}"
+
+    @property
+    def jaeger_ui(self) -> str:
+        """The Jaeger UI's address."""
+        return f"http://127.0.0.1:{self.ports.jaeger_ui}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """Prometheus's address."""
+        return f"http://127.0.0.1:{self.ports.prometheus}"
+
+    def telemetry_env(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """The services' OTEL_* defaults: to this Jaeger when it runs, else no export.
+
+        A user's own OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER always wins.
+        """
+        if environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_TRACES_EXPORTER"):
+            return {}
+        if self.jaeger is None:
+            # Without a collector, OTLP export would only count failures; with `none`, spans
+            # still fill each process's /debug pages.
+            return {"OTEL_TRACES_EXPORTER": "none"}
+        return {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint}
+
+    def specs(
+        self, layout: ShopLayout, data_dir: Path, environ: Mapping[str, str]
+    ) -> tuple[list[ProcessSpec], list[ProcessSpec]]:
+        """(to start before the services, to start after them); writes their configs."""
+        before, after = [], []
+        if self.jaeger is not None:
+            config = data_dir / "jaeger.yml"
+            _write_yaml(config, jaeger_config(_read_yaml(JAEGER_TEMPLATE), self.ports))
+            before.append(
+                ProcessSpec(
+                    name="jaeger",
+                    module="",
+                    env=dict(environ),
+                    admin_port=self.ports.jaeger_health,
+                    ports=(
+                        self.ports.otlp_grpc,
+                        self.ports.otlp_http,
+                        self.ports.jaeger_ui,
+                        self.ports.jaeger_grpc,
+                    ),
+                    command=(self.jaeger, "--config", str(config)),
+                    health_path="/status",
+                )
+            )
+        if self.prometheus is not None:
+            config = data_dir / "prometheus.yml"
+            _write_yaml(config, prometheus_config(_read_yaml(PROMETHEUS_TEMPLATE), layout))
+            after.append(
+                ProcessSpec(
+                    name="prometheus",
+                    module="",
+                    env=dict(environ),
+                    admin_port=self.ports.prometheus,
+                    command=(
+                        self.prometheus,
+                        f"--config.file={config}",
+                        f"--storage.tsdb.path={data_dir / 'prometheus'}",
+                        f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
+                        # The longest rule/panel window (SLO, 30 days); docs/stack.md.
+                        "--storage.tsdb.retention.time=30d",
+                        "--enable-feature=exemplar-storage",
+                    ),
+                    health_path="/-/ready",
+                )
+            )
+        return before, after
+
+
+def prometheus_config(template: dict[str, Any], layout: ShopLayout) -> dict[str, Any]:
+    """The local Prometheus config with this shop's admin ports and absolute rule paths."""
+    config = dict(template)
+    rules_dir = PROMETHEUS_TEMPLATE.parent
+    config["rule_files"] = [str(rules_dir / pattern) for pattern in template.get("rule_files", [])]
+    ports = layout.admin_ports()
+    jobs = []
+    for job in template["scrape_configs"]:
+        name = job["job_name"]
+        instances = [port for process, port in ports.items() if process.split("-")[0] == name]
+        targets = [f"127.0.0.1:{port}" for port in instances]
+        jobs.append({**job, "static_configs": [{"targets": targets}]})
+    config["scrape_configs"] = jobs
+    return config
+
+
+def jaeger_config(template: dict[str, Any], ports: SidecarPorts) -> dict[str, Any]:
+    """The local Jaeger config with the demo's ports (every listener on 127.0.0.1)."""
+    config = yaml.safe_load(yaml.safe_dump(template))  # a deep copy
+    extensions, protocols = config["extensions"], config["receivers"]["otlp"]["protocols"]
+    extensions["jaeger_query"]["http"]["endpoint"] = f"127.0.0.1:{ports.jaeger_ui}"
+    extensions["jaeger_query"]["grpc"]["endpoint"] = f"127.0.0.1:{ports.jaeger_grpc}"
+    extensions["healthcheckv2"]["http"]["endpoint"] = f"127.0.0.1:{ports.jaeger_health}"
+    protocols["grpc"]["endpoint"] = f"127.0.0.1:{ports.otlp_grpc}"
+    protocols["http"]["endpoint"] = f"127.0.0.1:{ports.otlp_http}"
+    return dict(config)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), path
+    return loaded
+
+
+def _write_yaml(path: Path, config: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Written by `make demo` (services/sidecars.py) from the checked-in template.\n"
+    path.write_text(header + yaml.safe_dump(dict(config), sort_keys=False), encoding="utf-8")
