@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck unit protos bench chaos clean
+.PHONY: install demo test lint typecheck unit protos bench chaos k8s clean
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ lint: install
 	$(PY) -m ruff format --check .
 
 typecheck: install
-	$(PY) -m mypy services instrumentation bench chaos dashboards
+	$(PY) -m mypy services instrumentation bench chaos dashboards deploy
 
 unit: install
 	$(PY) -m pytest -q
@@ -42,6 +42,11 @@ bench: install
 ## chaos: the long fault scenarios, figures printed (JSON last)
 chaos: install
 	$(PY) -m chaos
+
+## k8s: check the generated manifests are fresh, render every overlay, validate every object
+k8s: install
+	$(PY) -m deploy.k8s.generate --check
+	$(PY) -m deploy.k8s.validate
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stale = [path for path, text in outputs().items() if _read(path) != text]
     if args.check:
         for path in stale:
-            print(f"stale: {path.relative_to(ROOT)}; run python -m deploy.k8s.generate")
+            print(f"stale: {path}; run python -m deploy.k8s.generate")
         return 1 if stale else 0
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     for path, text in outputs().items():
