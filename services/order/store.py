@@ -10,7 +10,6 @@ dataclasses in and out, `get` raises NOT_FOUND, `find_*` returns None.
 from __future__ import annotations
 
 import enum
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,8 +17,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from services.errors import not_found
+from services.platform.db_telemetry import DbTelemetry
 from services.platform.ids import new_id
-from services.platform.sqlite_store import SqliteStore
+from services.platform.migrations import Migration
+from services.platform.sqlite_store import SqliteSession, SqliteStore
 
 
 class OrderStatus(enum.IntEnum):
@@ -145,8 +146,12 @@ class OrderStore(Protocol):
         ...
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
+SQLITE_MIGRATIONS = (
+    Migration(
+        1,
+        "orders, items, events",
+        (
+            """CREATE TABLE IF NOT EXISTS orders (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
     total_cents INTEGER NOT NULL,
@@ -158,26 +163,28 @@ CREATE TABLE IF NOT EXISTS orders (
     reconcile_attempts INTEGER NOT NULL DEFAULT 0,
     create_time REAL NOT NULL,
     update_time REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, create_time);
-CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status, create_time);
-CREATE TABLE IF NOT EXISTS order_items (
+)""",
+            """CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, create_time)""",
+            """CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status, create_time)""",
+            """CREATE TABLE IF NOT EXISTS order_items (
     order_id TEXT NOT NULL REFERENCES orders (id),
     position INTEGER NOT NULL,
     sku TEXT NOT NULL,
     quantity INTEGER NOT NULL,
     unit_price_cents INTEGER NOT NULL,
     PRIMARY KEY (order_id, position)
-);
-CREATE TABLE IF NOT EXISTS order_events (
+)""",
+            """CREATE TABLE IF NOT EXISTS order_events (
     order_id TEXT NOT NULL REFERENCES orders (id),
     sequence INTEGER NOT NULL,
     status INTEGER NOT NULL,
     reason TEXT NOT NULL,
     time REAL NOT NULL,
     PRIMARY KEY (order_id, sequence)
-);
-"""
+)""",
+        ),
+    ),
+)
 
 _ORDER_COLUMNS = (
     "id, user_id, total_cents, currency, status, idempotency_key, charge_id, failure_reason, "
@@ -193,8 +200,9 @@ class SqliteOrderStore(SqliteStore):
         path: Path | str,
         listeners: Sequence[EventListener] = (),
         clock: Callable[[], float] = time.time,
+        telemetry: DbTelemetry | None = None,
     ) -> None:
-        super().__init__(Path(path), _SCHEMA)
+        super().__init__(Path(path), SQLITE_MIGRATIONS, telemetry)
         self._db.execute("PRAGMA foreign_keys = ON")
         self._listeners = tuple(listeners)
         self._clock = clock
@@ -220,6 +228,7 @@ class SqliteOrderStore(SqliteStore):
                     now,
                     now,
                 ),
+                collection="orders",
             )
             db.executemany(
                 "INSERT INTO order_items (order_id, position, sku, quantity, unit_price_cents) "
@@ -228,6 +237,7 @@ class SqliteOrderStore(SqliteStore):
                     (order_id, i, item.sku, item.quantity, item.unit_price_cents)
                     for i, item in enumerate(new.items)
                 ],
+                collection="order_items",
             )
             event = self._append_event(db, order_id, PENDING, "order placed", now)
             order = self._one(db, "id = ?", order_id)
@@ -248,6 +258,7 @@ class SqliteOrderStore(SqliteStore):
                 "UPDATE orders SET status = ?, charge_id = ?, failure_reason = ?, "
                 "update_time = ? WHERE id = ? AND status = ?",
                 (status, charge_id, failure, now, order_id, PENDING),
+                collection="orders",
             ).rowcount
             if not changed:
                 return None
@@ -281,6 +292,7 @@ class SqliteOrderStore(SqliteStore):
                 "SELECT order_id, sequence, status, reason, time FROM order_events "
                 "WHERE order_id = ? AND sequence > ? ORDER BY sequence",
                 (order_id, after_sequence),
+                collection="order_events",
             ).fetchall()
         return [_event(row) for row in rows]
 
@@ -297,24 +309,31 @@ class SqliteOrderStore(SqliteStore):
             db.execute(
                 "UPDATE orders SET reconcile_attempts = reconcile_attempts + 1 WHERE id = ?",
                 (order_id,),
+                collection="orders",
             )
             row = db.execute(
-                "SELECT reconcile_attempts FROM orders WHERE id = ?", (order_id,)
+                "SELECT reconcile_attempts FROM orders WHERE id = ?",
+                (order_id,),
+                collection="orders",
             ).fetchone()
         return int(row[0]) if row else 0
 
     def _many(self, where: str, parameters: Sequence[Any]) -> list[Order]:
         with self._locked() as db:
             rows = db.execute(
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}", parameters
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}",
+                parameters,
+                collection="orders",
             ).fetchall()
             return [self._order(db, row) for row in rows]
 
-    def _one(self, db: sqlite3.Connection, where: str, value: str) -> Order | None:
-        row = db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}", (value,)).fetchone()
+    def _one(self, db: SqliteSession, where: str, value: str) -> Order | None:
+        row = db.execute(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}", (value,), collection="orders"
+        ).fetchone()
         return None if row is None else self._order(db, row)
 
-    def _order(self, db: sqlite3.Connection, row: Sequence[Any]) -> Order:
+    def _order(self, db: SqliteSession, row: Sequence[Any]) -> Order:
         (order_id, user_id, total, currency, status, key, charge_id, failure, created, updated) = (
             row
         )
@@ -322,6 +341,7 @@ class SqliteOrderStore(SqliteStore):
             "SELECT sku, quantity, unit_price_cents FROM order_items WHERE order_id = ? "
             "ORDER BY position",
             (order_id,),
+            collection="order_items",
         ).fetchall()
         return Order(
             id=str(order_id),
@@ -339,20 +359,23 @@ class SqliteOrderStore(SqliteStore):
 
     def _append_event(
         self,
-        db: sqlite3.Connection,
+        db: SqliteSession,
         order_id: str,
         status: OrderStatus,
         reason: str,
         now: float,
     ) -> OrderEvent:
         (last,) = db.execute(
-            "SELECT COALESCE(MAX(sequence), 0) FROM order_events WHERE order_id = ?", (order_id,)
+            "SELECT COALESCE(MAX(sequence), 0) FROM order_events WHERE order_id = ?",
+            (order_id,),
+            collection="order_events",
         ).fetchone()
         sequence = int(last) + 1
         db.execute(
             "INSERT INTO order_events (order_id, sequence, status, reason, time) "
             "VALUES (?, ?, ?, ?, ?)",
             (order_id, sequence, status, reason, now),
+            collection="order_events",
         )
         return OrderEvent(order_id, sequence, status, reason, now)
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.errors import ErrorCode, ShopError, not_found
+from services.platform.db_telemetry import DbTelemetry
 from services.platform.ids import new_id
-from services.platform.sqlite_store import SqliteStore
+from services.platform.migrations import Migration
+from services.platform.sqlite_store import SqliteSession, SqliteStore
 
 
 class ChargeStatus(enum.StrEnum):
@@ -100,29 +103,35 @@ class ChargeStore(Protocol):
         ...
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS charges (
-    id TEXT PRIMARY KEY,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    order_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    amount_cents INTEGER NOT NULL,
-    currency TEXT NOT NULL,
-    status TEXT NOT NULL,
-    decline_reason TEXT NOT NULL DEFAULT '',
-    refund_reason TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL
-);
-"""
-_COLUMNS = ", ".join(column.name for column in fields(Charge))
+SQLITE_MIGRATIONS = (
+    Migration(
+        1,
+        "charges",
+        (
+            """CREATE TABLE IF NOT EXISTS charges (
+                id TEXT PRIMARY KEY,
+                idempotency_key TEXT NOT NULL UNIQUE,
+                order_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                amount_cents INTEGER NOT NULL,
+                currency TEXT NOT NULL,
+                status TEXT NOT NULL,
+                decline_reason TEXT NOT NULL DEFAULT '',
+                refund_reason TEXT NOT NULL DEFAULT '',
+                created_at REAL NOT NULL
+            )""",
+        ),
+    ),
+)
+COLUMNS = ", ".join(column.name for column in fields(Charge))
 _PLACEHOLDERS = ", ".join("?" for _ in fields(Charge))
 
 
 class SqliteChargeStore(SqliteStore):
     """ChargeStore in one SQLite file; safe for several processes sharing the file."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, _SCHEMA)
+    def __init__(self, path: Path, telemetry: DbTelemetry | None = None) -> None:
+        super().__init__(path, SQLITE_MIGRATIONS, telemetry)
 
     def charge(self, new: NewCharge) -> tuple[Charge, bool]:
         """The charge under `new.idempotency_key` and whether this call created it."""
@@ -142,10 +151,11 @@ class SqliteChargeStore(SqliteStore):
             # INSERT OR IGNORE + read back under one write lock: exactly one row per key,
             # whichever thread or process gets there first.
             db.execute(
-                f"INSERT OR IGNORE INTO charges ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                f"INSERT OR IGNORE INTO charges ({COLUMNS}) VALUES ({_PLACEHOLDERS})",
                 astuple(attempt),
+                collection="charges",
             )
-            stored = self._one("idempotency_key", new.idempotency_key)
+            stored = self._one(db, "idempotency_key", new.idempotency_key)
         assert stored is not None
         if stored.id == attempt.id:
             return stored, True
@@ -157,7 +167,7 @@ class SqliteChargeStore(SqliteStore):
     def refund(self, charge_id: str, reason: str) -> tuple[Charge, bool]:
         """Refund a SUCCEEDED charge; a REFUNDED one comes back as is (False: no change)."""
         with self._transaction() as db:
-            stored = self._one("id", charge_id)
+            stored = self._one(db, "id", charge_id)
             if stored is None:
                 raise not_found("charge", charge_id)
             if stored.status == REFUNDED:
@@ -168,24 +178,30 @@ class SqliteChargeStore(SqliteStore):
             db.execute(
                 "UPDATE charges SET status = ?, refund_reason = ? WHERE id = ?",
                 (REFUNDED, reason, charge_id),
+                collection="charges",
             )
         return replace(stored, status=REFUNDED, refund_reason=reason), True
 
     def find_by_key(self, idempotency_key: str) -> Charge | None:
         """The charge made under `idempotency_key`, or None."""
-        with self._locked():
-            return self._one("idempotency_key", idempotency_key)
+        with self._locked() as db:
+            return self._one(db, "idempotency_key", idempotency_key)
 
     def count(self) -> int:
         """How many charges are stored."""
         return self._count("charges")
 
-    def _one(self, column: str, value: str) -> Charge | None:
+    def _one(self, db: SqliteSession, column: str, value: str) -> Charge | None:
         """The charge whose `column` is `value` (the caller holds the lock)."""
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM charges WHERE {column} = ?", (value,)
+        row = db.execute(
+            f"SELECT {COLUMNS} FROM charges WHERE {column} = ?", (value,), collection="charges"
         ).fetchone()
-        if row is None:
-            return None
-        values = dict(row)
-        return Charge(**{**values, "status": ChargeStatus(values["status"])})
+        return None if row is None else charge_from_row(row)
+
+
+def charge_from_row(row: Sequence[Any]) -> Charge:
+    """A Charge from the columns of COLUMNS, in order (either backend)."""
+    values = dict(zip((f.name for f in fields(Charge)), row, strict=True))
+    values["status"] = ChargeStatus(values["status"])
+    values["created_at"] = float(values["created_at"])
+    return Charge(**values)

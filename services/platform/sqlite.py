@@ -5,15 +5,23 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+from services.platform.migrations import Migration, migrate_sqlite
 
 # How long a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 5_000
 _RETRY_PAUSE_S = (0.005, 0.05)
 
 
-def connect(path: Path, schema: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    """Open `path` in WAL mode with a busy timeout and apply the idempotent `schema`.
+def connect(
+    path: Path, schema: Sequence[Migration] | str, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+) -> sqlite3.Connection:
+    """Open `path` in WAL mode with a busy timeout and apply the pending migrations.
+
+    `schema` is the store's migrations (services/platform/migrations.py), or one SQL script
+    taken as migration 1.
 
     Two replicas opening a fresh file at the same moment (compose's `user` and `user-2`) race
     to switch it to WAL: SQLite answers the loser "database is locked" at once, without calling
@@ -51,11 +59,28 @@ def is_locked(error: sqlite3.OperationalError) -> bool:
     return "locked" in str(error) or "busy" in str(error)
 
 
-def _prepare(connection: sqlite3.Connection, schema: str, busy_timeout_ms: int) -> None:
+def as_migrations(schema: Sequence[Migration] | str) -> Sequence[Migration]:
+    """A script becomes migration 1, one statement per `;`-terminated SQL statement."""
+    if not isinstance(schema, str):
+        return schema
+    statements, pending = [], ""
+    for line in schema.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return [Migration(1, "schema", tuple(statements))]
+
+
+def _prepare(
+    connection: sqlite3.Connection, schema: Sequence[Migration] | str, busy_timeout_ms: int
+) -> None:
     connection.row_factory = sqlite3.Row
     connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     connection.execute("PRAGMA journal_mode = WAL")
     # NORMAL is durable across process crashes in WAL mode; only power loss can drop
     # the last commits, which is the usual trade-off for services like these.
     connection.execute("PRAGMA synchronous = NORMAL")
-    connection.executescript(schema)
+    migrate_sqlite(connection, as_migrations(schema))

@@ -17,17 +17,21 @@ from pathlib import Path
 from typing import Protocol
 
 from services.errors import ErrorCode, ShopError, not_found
+from services.platform.db_telemetry import DbTelemetry
 from services.platform.ids import new_id
+from services.platform.migrations import Migration
 from services.platform.sqlite_store import SqliteStore
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY,
-    email TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-"""
+SQLITE_MIGRATIONS = (
+    Migration(
+        1,
+        "users",
+        (
+            "CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, "
+            "name TEXT NOT NULL, created_at REAL NOT NULL)",
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,8 @@ class UserStore(Protocol):
 class SqliteUserStore(SqliteStore):
     """UserStore in one SQLite file; safe for several replicas sharing the file."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, _SCHEMA)
+    def __init__(self, path: Path, telemetry: DbTelemetry | None = None) -> None:
+        super().__init__(path, SQLITE_MIGRATIONS, telemetry)
 
     def create(self, email: str, name: str) -> User:
         """Store a new user with validated fields; ALREADY_EXISTS when the email is taken."""
@@ -74,6 +78,7 @@ class SqliteUserStore(SqliteStore):
                 db.execute(
                     "INSERT INTO users (id, email, name, created_at) VALUES (?, ?, ?, ?)",
                     (user.id, user.email, user.name, user.created_at),
+                    collection="users",
                 )
         except sqlite3.IntegrityError:
             # The message leaves the email out: it would end up in spans and logs.
@@ -86,7 +91,9 @@ class SqliteUserStore(SqliteStore):
         """The user with `user_id`; NOT_FOUND when there is none."""
         with self._locked() as db:
             row = db.execute(
-                "SELECT id, email, name, created_at FROM users WHERE id = ?", (user_id,)
+                "SELECT id, email, name, created_at FROM users WHERE id = ?",
+                (user_id,),
+                collection="users",
             ).fetchone()
         if row is None:
             raise not_found("user", user_id)
