@@ -17,7 +17,10 @@ import pytest
 from chaos.shop import CHAOS_ENV
 from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens, free_ports
 
-pytest_plugins = ("tests.support.postgres",)  # postgres_server, postgres_url
+pytest_plugins = (
+    "tests.support.postgres",  # postgres_server, postgres_url
+    "tests.support.stores",  # backend: store contract tests on SQLite and PostgreSQL
+)
 
 # Settings of every test shop, the same as every chaos shop's: no trace export, a 1 s
 # gateway deadline, quick reconciliation and a short drain.

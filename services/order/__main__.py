@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import instrumentation
@@ -10,8 +11,11 @@ from services.order.service import build_service
 from services.payment.client import connect_payment
 from services.platform.admin import admin_server
 from services.platform.no_telemetry import telemetry_for
+from services.platform.postgres import DatabaseStartError
 from services.platform.process import run_service
 from services.user.client import connect_user
+
+log = logging.getLogger(__name__)
 
 
 def main() -> int:
@@ -22,7 +26,13 @@ def main() -> int:
     # One long-lived channel per downstream, shared by every request and the reconciler.
     users = connect_user(settings, telemetry)
     payments = connect_payment(settings, telemetry)
-    service = build_service(settings, telemetry, users, payments)
+    try:
+        service = build_service(settings, telemetry, users, payments)
+    except DatabaseStartError as error:
+        log.error("cannot start: %s", error)
+        users.close()
+        payments.close()
+        return 1
     admin = admin_server(settings, telemetry, service.server)
     service.reconcile_loop.start()
     return run_service(

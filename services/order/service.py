@@ -11,10 +11,12 @@ from services.config import Settings
 from services.order.client import ORDER_SERVICE
 from services.order.downstream import Payments, UserDirectory
 from services.order.metrics import OrderMetrics
+from services.order.postgres_store import MIGRATIONS, PostgresOrderStore
 from services.order.reconcile import ReconcileLoop, Reconciler
 from services.order.server import OrderServicer, add_order_service
 from services.order.store import OrderStore, SqliteOrderStore
 from services.order.watchers import OrderWatchers
+from services.platform.databases import database_telemetry, open_postgres
 from services.platform.server import GrpcServer
 from services.platform.telemetry import Telemetry
 
@@ -57,10 +59,21 @@ class OrderGrpcServer(GrpcServer):
 def build_service(
     settings: Settings, telemetry: Telemetry, users: UserDirectory, payments: Payments
 ) -> OrderService:
-    """Everything the order process runs, wired to `users` and `payments`; nothing started."""
+    """Everything the order process runs, wired to `users` and `payments`; nothing started.
+
+    DatabaseStartError when SHOP_DATABASE_URL is set and the database cannot be used.
+    """
     watchers = OrderWatchers()
     metrics = OrderMetrics(telemetry.registry)
-    store = SqliteOrderStore(settings.database_path(), listeners=[watchers.publish, metrics.record])
+    listeners = [watchers.publish, metrics.record]
+
+    store: OrderStore = (
+        SqliteOrderStore(
+            settings.database_path(), listeners, telemetry=database_telemetry(settings, telemetry)
+        )
+        if settings.database_url is None
+        else PostgresOrderStore(open_postgres(settings, telemetry, MIGRATIONS), listeners)
+    )
     servicer = OrderServicer(store, watchers, users, payments, settings.request_timeout_s)
     server = OrderGrpcServer(
         settings,

@@ -162,6 +162,11 @@ class Transaction:
         with self._telemetry.statement(query, collection):
             return self._conn.execute(query.encode(), params)
 
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]], *, collection: str) -> None:
+        """Run one statement for each of `rows` (pipelined; one span for the batch)."""
+        with self._telemetry.statement(query, collection), self._conn.cursor() as cursor:
+            cursor.executemany(query.encode(), rows)
+
     def one(self, query: str, params: Sequence[Any] = (), *, collection: str) -> Any:
         """The first row of a statement, or None."""
         return self.execute(query, params, collection=collection).fetchone()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import grpc
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry
 
 from services.platform.handlers import ServerInterceptor
@@ -17,6 +18,11 @@ class Telemetry(Protocol):
     @property
     def registry(self) -> CollectorRegistry:
         """The Prometheus registry business metrics are registered on."""
+        ...
+
+    @property
+    def tracer_provider(self) -> trace.TracerProvider | None:
+        """Where spans of the process's own code (database statements) go; None: no spans."""
         ...
 
     def server_interceptors(self) -> Sequence[ServerInterceptor]:

@@ -1,10 +1,8 @@
-"""OrderStore: orders, idempotency keys, exactly-once finalization, persisted events."""
+"""OrderStore contract, on SQLite and PostgreSQL: keys, exactly-once finalization, events."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +15,9 @@ from services.order.store import (
     NewOrder,
     Order,
     OrderEvent,
-    SqliteOrderStore,
+    OrderStore,
 )
+from tests.support.stores import Backend
 
 
 class _Clock:
@@ -35,10 +34,8 @@ def clock() -> _Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: _Clock) -> Iterator[SqliteOrderStore]:
-    store = SqliteOrderStore(tmp_path / "order.db", clock=clock)
-    yield store
-    store.close()
+def store(backend: Backend, clock: _Clock) -> OrderStore:
+    return backend.order_store(clock=clock)
 
 
 def _new(key: str, user_id: str = "u1", quantity: int = 2) -> NewOrder:
@@ -50,7 +47,7 @@ def _new(key: str, user_id: str = "u1", quantity: int = 2) -> NewOrder:
 
 
 def test_create_stores_a_pending_order_with_items_total_and_first_event(
-    store: SqliteOrderStore,
+    store: OrderStore,
 ) -> None:
     order, created = store.create(_new("k1"))
     assert created
@@ -65,7 +62,7 @@ def test_create_stores_a_pending_order_with_items_total_and_first_event(
     assert (event.sequence, event.status) == (1, PENDING)
 
 
-def test_same_key_returns_the_existing_order_without_writing(store: SqliteOrderStore) -> None:
+def test_same_key_returns_the_existing_order_without_writing(store: OrderStore) -> None:
     first, _ = store.create(_new("k1"))
     again, created = store.create(_new("k1", quantity=5))
     assert not created
@@ -73,23 +70,33 @@ def test_same_key_returns_the_existing_order_without_writing(store: SqliteOrderS
     assert len(store.events(first.id)) == 1
 
 
-def test_concurrent_creates_with_one_key_make_one_order(store: SqliteOrderStore) -> None:
+def test_twenty_concurrent_creates_with_one_key_on_two_replicas_make_one_order(
+    backend: Backend,
+) -> None:
+    stores = [backend.order_store(), backend.order_store()]
     results: list[tuple[Order, bool]] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(store.create(_new("same"))))
-        for _ in range(8)
-    ]
+    barrier = threading.Barrier(20)
+
+    def create(i: int) -> None:
+        barrier.wait(timeout=10)
+        results.append(stores[i % 2].create(_new("same")))
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(20)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(results) == 20
     assert sum(created for _, created in results) == 1
     assert len({order.id for order, _ in results}) == 1
+    (order, _) = results[0]
+    assert len(stores[0].events(order.id)) == 1
+    assert stores[1].get(order.id).items == order.items
 
 
-def test_finalize_happens_once_and_notifies_listeners(tmp_path: Path) -> None:
+def test_finalize_happens_once_and_notifies_listeners(backend: Backend) -> None:
     seen: list[OrderEvent] = []
-    store = SqliteOrderStore(tmp_path / "o.db", listeners=[seen.append])
+    store = backend.order_store(listeners=[seen.append])
     order, _ = store.create(_new("k1"))
     paid = store.finalize(order.id, PAID, "charge succeeded", charge_id="ch-1")
     assert paid is not None and paid.sequence == 2
@@ -100,28 +107,49 @@ def test_finalize_happens_once_and_notifies_listeners(tmp_path: Path) -> None:
     assert [e.status for e in seen] == [PENDING, PAID]
     with pytest.raises(ValueError):
         store.finalize(order.id, PENDING)
-    store.close()
 
 
-def test_failure_reason_is_kept_for_failed_orders(store: SqliteOrderStore) -> None:
+def test_failure_reason_is_kept_for_failed_orders(store: OrderStore) -> None:
     order, _ = store.create(_new("k1"))
     store.finalize(order.id, PAYMENT_FAILED, "insufficient funds", charge_id="ch-9")
     failed = store.get(order.id)
     assert failed is not None and failed.failure_reason == "insufficient funds"
 
 
-def test_events_survive_a_restart(tmp_path: Path) -> None:
-    store = SqliteOrderStore(tmp_path / "o.db")
+def test_events_survive_a_restart(backend: Backend) -> None:
+    store = backend.order_store()
     order, _ = store.create(_new("k1"))
     store.finalize(order.id, PAID, "charge succeeded", charge_id="ch-1")
     store.close()
-    reopened = SqliteOrderStore(tmp_path / "o.db")
+    reopened = backend.order_store()
     assert [e.status for e in reopened.events(order.id)] == [PENDING, PAID]
     assert [e.sequence for e in reopened.events(order.id, after_sequence=1)] == [2]
-    reopened.close()
 
 
-def test_list_for_user_is_newest_first_and_limited(store: SqliteOrderStore, clock: _Clock) -> None:
+def test_finalize_racing_on_two_replicas_has_one_winner(backend: Backend) -> None:
+    stores = [backend.order_store(), backend.order_store()]
+    orders = [stores[0].create(_new(f"race{i}"))[0] for i in range(10)]
+    barrier = threading.Barrier(2)
+    outcomes: list[list[OrderEvent | None]] = [[], []]
+
+    def finalize(side: int) -> None:
+        barrier.wait(timeout=10)
+        status = PAID if side == 0 else PAYMENT_FAILED
+        for order in orders:
+            outcomes[side].append(stores[side].finalize(order.id, status, "race"))
+
+    threads = [threading.Thread(target=finalize, args=(side,)) for side in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, order in enumerate(orders):
+        winners = [o for o in (outcomes[0][i], outcomes[1][i]) if o is not None]
+        assert len(winners) == 1
+        assert [e.sequence for e in stores[0].events(order.id)] == [1, 2]
+
+
+def test_list_for_user_is_newest_first_and_limited(store: OrderStore, clock: _Clock) -> None:
     ids = []
     for n in range(5):
         clock.now += 1
@@ -132,7 +160,7 @@ def test_list_for_user_is_newest_first_and_limited(store: SqliteOrderStore, cloc
     assert store.list_for_user("nobody", 10) == []
 
 
-def test_pending_older_than_and_reconcile_attempts(store: SqliteOrderStore, clock: _Clock) -> None:
+def test_pending_older_than_and_reconcile_attempts(store: OrderStore, clock: _Clock) -> None:
     old, _ = store.create(_new("old"))
     done, _ = store.create(_new("done"))
     store.finalize(done.id, PAID, "ok")
@@ -145,7 +173,7 @@ def test_pending_older_than_and_reconcile_attempts(store: SqliteOrderStore, cloc
     assert young.status == PENDING
 
 
-def test_unknown_ids_follow_the_store_convention(store: SqliteOrderStore) -> None:
+def test_unknown_ids_follow_the_store_convention(store: OrderStore) -> None:
     with pytest.raises(ShopError) as failure:
         store.get("missing")
     assert failure.value.code == ErrorCode.NOT_FOUND

@@ -1,0 +1,64 @@
+"""Which database a service keeps its data in, and the telemetry of its statements.
+
+`SHOP_DATABASE_URL` set: PostgreSQL, the service's own schema (`user`, `order`, `payment`)
+in that one database, migrated at start. Unset: SQLite, `<SHOP_DATA_DIR>/<service>.db`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from services.config import Settings
+from services.platform.db_telemetry import DbTarget, DbTelemetry, QueryMetrics
+from services.platform.migrations import Migration
+from services.platform.postgres import PostgresDatabase
+from services.platform.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+# Threads that may hold a connection besides the gRPC handlers (order's reconciler).
+_BACKGROUND_THREADS = 1
+
+
+def database_telemetry(settings: Settings, telemetry: Telemetry) -> DbTelemetry:
+    """Spans (unless SHOP_DB_SPANS=false or telemetry is off) and query metrics."""
+    url = settings.database_url
+    if url is None:
+        target = DbTarget("sqlite", settings.service)
+    else:
+        # db.namespace is `{database}|{schema}` with the schema set on the connection.
+        target = DbTarget("postgresql", f"{url.database}|{settings.service}", url.host, url.port)
+    provider = telemetry.tracer_provider if settings.db_spans else None
+    return DbTelemetry(target, provider, QueryMetrics(telemetry.registry))
+
+
+def pool_size(settings: Settings) -> int:
+    """SHOP_DB_POOL_SIZE, but never more than the threads that could hold a connection.
+
+    Those are the business calls admitted at once (SHOP_MAX_CONCURRENT_RPCS: health and
+    reflection streams never touch the database) plus the background threads.
+    """
+    threads = settings.max_concurrent_rpcs + _BACKGROUND_THREADS
+    return max(1, min(settings.db_pool_size, threads))
+
+
+def open_postgres(
+    settings: Settings, telemetry: Telemetry, migrations: Sequence[Migration]
+) -> PostgresDatabase:
+    """The service's schema in SHOP_DATABASE_URL, migrated; DatabaseStartError if it cannot."""
+    if settings.database_url is None:
+        raise ValueError("SHOP_DATABASE_URL is not set")
+    log.info("%s keeps its data in %s", settings.service, settings.database_url.redacted())
+    database = PostgresDatabase.connect(
+        settings.database_url,
+        settings.service,
+        migrations,
+        pool_size=pool_size(settings),
+        # Below the caller's deadline, so a missing database is a 503, not a 504.
+        acquire_timeout_s=settings.request_timeout_s / 2,
+        start_timeout_s=settings.db_start_timeout_s,
+        telemetry=database_telemetry(settings, telemetry),
+    )
+    database.register_metrics(telemetry.registry)
+    return database
