@@ -13,6 +13,7 @@ ports belong to that child, never to some other process that happens to answer t
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -401,14 +402,39 @@ class ShopLayout:
 
 
 def free_ports(count: int) -> list[int]:
-    """`count` distinct free TCP ports on 127.0.0.1 (held together while picked)."""
+    """`count` distinct free TCP ports on 127.0.0.1, held together while picked.
+
+    They are drawn below the kernel's ephemeral range: a port that `bind(0)` hands out is reused at
+    once by other processes' outgoing connections and `bind(0)` calls, so between picking it and the
+    child binding it another process can take it. Ports below the range are only ever taken by
+    someone asking for that number.
+    """
+    low = _ephemeral_range_start()
+    pool = range(_LOWEST_PICKED_PORT, low)
+    candidates = random.sample(pool, k=min(4 * count + 64, len(pool)))
     with ExitStack() as stack:
-        sockets = []
-        for _ in range(count):
+        picked: list[int] = []
+        for port in candidates:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            picked.append(port)
+            if len(picked) == count:
+                return picked
+    raise LaunchError(f"found only {len(picked)} of {count} free ports below {low}")
+
+
+_LOWEST_PICKED_PORT = 20000
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return low if low > _LOWEST_PICKED_PORT + 1024 else 32768
 
 
 def _replica(service: str, index: int) -> str:

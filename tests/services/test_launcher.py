@@ -55,9 +55,14 @@ def test_defaults_are_the_documented_ports() -> None:
     assert (ports.gateway_admin, ports.user_admin, ports.order_admin) == (9100, (9101,), 9102)
 
 
-def test_free_ports_are_distinct() -> None:
+def test_free_ports_are_distinct_bindable_and_below_the_ephemeral_range() -> None:
     ports = free_ports(10)
     assert len(set(ports)) == 10
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert all(20000 <= port < max(low, 32768) for port in ports)
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
 
 
 def test_a_process_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
