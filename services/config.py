@@ -60,6 +60,7 @@ class Settings:
     request_timeout_s: float = 2.0
     sse_max_duration_s: float = 300.0
     sse_max_streams: int = 16
+    import_timeout_s: float = 30.0
     max_concurrent_rpcs: int = 64
     rate_limit_rps: float = 0.0
     log_format: str = "text"
@@ -102,6 +103,7 @@ class Settings:
             request_timeout_s=env.positive("SHOP_REQUEST_TIMEOUT_S", 2.0),
             sse_max_duration_s=env.positive("SHOP_SSE_MAX_DURATION_S", 300.0),
             sse_max_streams=int(env.positive("SHOP_SSE_MAX_STREAMS", 16)),
+            import_timeout_s=env.positive("SHOP_IMPORT_TIMEOUT_S", 30.0),
             max_concurrent_rpcs=int(env.positive("SHOP_MAX_CONCURRENT_RPCS", 64)),
             rate_limit_rps=env.non_negative("SHOP_RATE_LIMIT_RPS", 0.0),
             log_format=env.choice("SHOP_LOG_FORMAT", "text", ("text", "json")),

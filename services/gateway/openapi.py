@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify
 
 from services.gateway.orders import IDEMPOTENCY_HEADER, KEY_PATTERN
 from services.gateway.schemas import ProtoSchemas, Schema, ref
-from services.gateway.users import MAX_IMPORT_BYTES
+from services.gateway.users import MAX_IMPORT_BYTES, MAX_IMPORT_ROWS
 from services.platform.limits import MAX_LIST_LIMIT
 from shop.order.v1 import order_pb2
 from shop.user.v1 import user_pb2
@@ -38,9 +38,11 @@ def document() -> Schema:
     )
     user = schemas.output(user_pb2.User.DESCRIPTOR)
     order = schemas.output(order_pb2.Order.DESCRIPTOR)
-    summary = schemas.output(user_pb2.ImportUsersResponse.DESCRIPTOR)
+    schemas.output(user_pb2.ImportUsersResponse.DESCRIPTOR)
     schemas.output(order_pb2.OrderEvent.DESCRIPTOR)
     components = schemas.components
+    components["ImportSummary"] = _import_summary(components["ImportUsersResponse"])
+    summary = ref("ImportSummary")
     components["Error"] = _ERROR
     components["OrderList"] = {
         "type": "object",
@@ -80,7 +82,11 @@ def document() -> Schema:
             "post": _operation(
                 "importUsers",
                 "Bulk import, streamed into ImportUsers: one CreateUserRequest JSON object per"
-                f" line (at most {MAX_IMPORT_BYTES} bytes); a malformed line is a 400 naming it.",
+                f" line (at most {MAX_IMPORT_BYTES} bytes, {MAX_IMPORT_ROWS} rows); a malformed"
+                " line is a 400 naming it. Rows are committed in batches: when the import stops"
+                " early (its deadline, or the row limit) `complete` is false and"
+                " `stopped_at_line` is the first line not read; lines before it were stored or"
+                " counted as failed.",
                 {"200": _json("What was received, created and rejected.", summary)},
                 body=("application/x-ndjson", {"type": "string"}),
             )
@@ -257,3 +263,16 @@ def _operation(
     if public:
         operation["security"] = []
     return operation
+
+
+def _import_summary(response: Schema) -> Schema:
+    """ImportUsersResponse plus the gateway's `stopped_at_line`."""
+    stopped = {
+        "type": ["integer", "null"],
+        "description": "The first line not read when `complete` is false; null otherwise.",
+    }
+    return {
+        **response,
+        "required": [*response["required"], "stopped_at_line"],
+        "properties": {**response["properties"], "stopped_at_line": stopped},
+    }

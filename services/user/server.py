@@ -8,21 +8,18 @@ from collections.abc import Iterator
 import grpc
 
 from services.config import Settings
-from services.errors import ShopError
 from services.faults.rules import FaultRegistry
 from services.platform.ids import required_id
 from services.platform.server import GrpcServer
 from services.platform.telemetry import Telemetry
 from services.platform.timestamps import to_timestamp
 from services.user.client import USER_SERVICE
+from services.user.importer import import_users
 from services.user.store import User, UserStore
 from services.user.validation import validate_new_user
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-# An import reports at most this many row errors; `failed` still counts them all.
-MAX_REPORTED_ERRORS = 100
 
 
 class UserServicer(user_pb2_grpc.UserServiceServicer):  # type: ignore[misc]
@@ -45,19 +42,13 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):  # type: ignore[misc]
     def ImportUsers(
         self, request_iterator: Iterator[user_pb2.CreateUserRequest], context: grpc.ServicerContext
     ) -> user_pb2.ImportUsersResponse:
-        summary = user_pb2.ImportUsersResponse()
-        for index, row in enumerate(request_iterator):
-            summary.received += 1
-            try:
-                email, name = validate_new_user(row.email, row.name)
-                self._store.create(email, name)
-            except ShopError as error:
-                summary.failed += 1
-                if len(summary.errors) < MAX_REPORTED_ERRORS:
-                    summary.errors.add(index=index, code=int(error.code), message=error.message)
-            else:
-                summary.created += 1
-        log.info("import: %d received, %d created", summary.received, summary.created)
+        summary = import_users(request_iterator, self._store, context.time_remaining)
+        log.info(
+            "import: %d received, %d created, complete=%s",
+            summary.received,
+            summary.created,
+            summary.complete,
+        )
         return summary
 
 

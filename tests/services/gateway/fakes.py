@@ -46,7 +46,7 @@ class FakeUsers:
         self._enter(timeout)
         # Like grpcio: the request iterator is consumed on another thread, and an exception
         # there cancels the call, which the client sees as a failed RPC.
-        summary = user_pb2.ImportUsersResponse()
+        summary = user_pb2.ImportUsersResponse(complete=True)
         failed: list[BaseException] = []
 
         def consume() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -9,6 +10,7 @@ from flask.testing import FlaskClient
 
 from services.errors import ErrorCode, ShopError
 from services.gateway.state import GatewayState
+from services.gateway.users import NdjsonUsers
 from tests.services.gateway.fakes import Fakes, make_gateway
 
 ITEMS = [{"sku": "book", "quantity": 2, "unit_price_cents": 1250}]
@@ -218,3 +220,11 @@ def test_readyz_is_503_while_draining() -> None:
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert "shutting down" in response.json["error"]["message"]
+
+
+def test_import_reports_where_it_stopped_when_rows_run_over_the_limit() -> None:
+    lines = NdjsonUsers(io.BytesIO(b'{"email":"a@x.io","name":"A"}\n\n' * 3), max_rows=2)
+    assert [r.email for r in lines] == ["a@x.io", "a@x.io"]
+    assert lines.truncated
+    assert lines.line_of_row(1) == 3  # blank lines count as lines
+    assert lines.line_of_row(2) == 5  # the first line left unread

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17shop/user/v1/user.proto\x12\x0cshop.user.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"`\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"0\n\x11\x43reateUserRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x1c\n\x0eGetUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x0bImportError\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"s\n\x13ImportUsersResponse\x12\x10\n\x08received\x18\x01 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\x12)\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x19.shop.user.v1.ImportError2\xe2\x01\n\x0bUserService\x12\x41\n\nCreateUser\x12\x1f.shop.user.v1.CreateUserRequest\x1a\x12.shop.user.v1.User\x12;\n\x07GetUser\x12\x1c.shop.user.v1.GetUserRequest\x1a\x12.shop.user.v1.User\x12S\n\x0bImportUsers\x12\x1f.shop.user.v1.CreateUserRequest\x1a!.shop.user.v1.ImportUsersResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17shop/user/v1/user.proto\x12\x0cshop.user.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"`\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"0\n\x11\x43reateUserRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x1c\n\x0eGetUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x0bImportError\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x85\x01\n\x13ImportUsersResponse\x12\x10\n\x08received\x18\x01 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\x12)\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x19.shop.user.v1.ImportError\x12\x10\n\x08\x63omplete\x18\x05 \x01(\x08\x32\xe2\x01\n\x0bUserService\x12\x41\n\nCreateUser\x12\x1f.shop.user.v1.CreateUserRequest\x1a\x12.shop.user.v1.User\x12;\n\x07GetUser\x12\x1c.shop.user.v1.GetUserRequest\x1a\x12.shop.user.v1.User\x12S\n\x0bImportUsers\x12\x1f.shop.user.v1.CreateUserRequest\x1a!.shop.user.v1.ImportUsersResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,8 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETUSERREQUEST']._serialized_end=250
   _globals['_IMPORTERROR']._serialized_start=252
   _globals['_IMPORTERROR']._serialized_end=311
-  _globals['_IMPORTUSERSRESPONSE']._serialized_start=313
-  _globals['_IMPORTUSERSRESPONSE']._serialized_end=428
-  _globals['_USERSERVICE']._serialized_start=431
-  _globals['_USERSERVICE']._serialized_end=657
+  _globals['_IMPORTUSERSRESPONSE']._serialized_start=314
+  _globals['_IMPORTUSERSRESPONSE']._serialized_end=447
+  _globals['_USERSERVICE']._serialized_start=450
+  _globals['_USERSERVICE']._serialized_end=676
 # @@protoc_insertion_point(module_scope)

@@ -46,13 +46,15 @@ class ImportError(_message.Message):
     def __init__(self, index: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ImportUsersResponse(_message.Message):
-    __slots__ = ("received", "created", "failed", "errors")
+    __slots__ = ("received", "created", "failed", "errors", "complete")
     RECEIVED_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
     received: int
     created: int
     failed: int
     errors: _containers.RepeatedCompositeFieldContainer[ImportError]
-    def __init__(self, received: _Optional[int] = ..., created: _Optional[int] = ..., failed: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[ImportError, _Mapping]]] = ...) -> None: ...
+    complete: bool
+    def __init__(self, received: _Optional[int] = ..., created: _Optional[int] = ..., failed: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[ImportError, _Mapping]]] = ..., complete: _Optional[bool] = ...) -> None: ...

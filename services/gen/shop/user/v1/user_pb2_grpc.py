@@ -71,7 +71,9 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ImportUsers(self, request_iterator, context):
-        """Client streaming: bulk upload, one summary reply at the end.
+        """Client streaming: bulk upload, one summary reply at the end. Rows are committed in
+        batches; when the deadline comes near the service stops reading, commits what it has
+        and answers with `complete` false, so the summary always says what was stored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
