@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from psycopg import errors as pg_errors
 
@@ -10,7 +11,7 @@ from services.errors import ErrorCode, ShopError, not_found
 from services.platform.ids import new_id
 from services.platform.migrations import Migration
 from services.platform.postgres import PostgresDatabase, Transaction
-from services.user.store import User
+from services.user.store import User, insert_many_sql, new_users
 
 MIGRATIONS = (
     Migration(
@@ -49,6 +50,19 @@ class PostgresUserStore:
                 ErrorCode.ALREADY_EXISTS, "a user with this email already exists"
             ) from None
         return user
+
+    def create_many(self, rows: Sequence[tuple[str, str]]) -> list[User | None]:
+        """Store validated (email, name) rows in one statement; None where the email is taken."""
+        users = new_users(rows)
+        fresh = [u for u in users if u is not None]
+        if not fresh:
+            return users
+        params = [v for u in fresh for v in (u.id, u.email, u.name, u.created_at)]
+        returned = self._db.run(
+            lambda tx: tx.all(insert_many_sql(len(fresh), "%s"), params, collection="users")
+        )
+        inserted = {row[0] for row in returned}
+        return [u if u is not None and u.email in inserted else None for u in users]
 
     def get(self, user_id: str) -> User:
         """The user with `user_id`; NOT_FOUND when there is none."""

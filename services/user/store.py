@@ -93,23 +93,25 @@ class SqliteUserStore(SqliteStore):
         return user
 
     def create_many(self, rows: Sequence[tuple[str, str]]) -> list[User | None]:
-        """Store validated (email, name) rows in one transaction; None where the email is taken.
+        """Store validated (email, name) rows in one statement; None where the email is taken.
 
-        One commit per batch instead of per row: an import of 100,000 rows went from
+        One statement and one commit per batch instead of per row: an import went from
         about 4,600 rows/s (a commit each) to the speed of the gRPC stream.
         """
-        now = time.time()
-        users: list[User | None] = []
-        with self._transaction() as db:
-            for email, name in rows:
-                user = User(new_id(), email, name, now)
-                inserted = db.execute(
-                    "INSERT INTO users (id, email, name, created_at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (email) DO NOTHING",
-                    (user.id, user.email, user.name, user.created_at),
-                ).rowcount
-                users.append(user if inserted else None)
-        return users
+        users = new_users(rows)
+        fresh = [u for u in users if u is not None]
+        if not fresh:
+            return users
+        with self._locked() as db:
+            inserted = {
+                row[0]
+                for row in db.execute(
+                    insert_many_sql(len(fresh), "?"),
+                    [v for u in fresh for v in (u.id, u.email, u.name, u.created_at)],
+                    collection="users",
+                ).fetchall()
+            }
+        return [u if u is not None and u.email in inserted else None for u in users]
 
     def get(self, user_id: str) -> User:
         """The user with `user_id`; NOT_FOUND when there is none."""
@@ -126,3 +128,24 @@ class SqliteUserStore(SqliteStore):
     def count(self) -> int:
         """How many users are stored."""
         return self._count("users")
+
+
+def new_users(rows: Sequence[tuple[str, str]]) -> list[User | None]:
+    """A new User per (email, name) row; None for an email already earlier in `rows`."""
+    now = time.time()
+    seen: set[str] = set()
+    users: list[User | None] = []
+    for email, name in rows:
+        users.append(None if email in seen else User(new_id(), email, name, now))
+        seen.add(email)
+    return users
+
+
+def insert_many_sql(count: int, placeholder: str) -> str:
+    """INSERT of `count` users that skips taken emails and returns the emails it stored."""
+    row = "(" + ", ".join([placeholder] * 4) + ")"
+    return (
+        "INSERT INTO users (id, email, name, created_at) VALUES "
+        + ", ".join([row] * count)
+        + " ON CONFLICT (email) DO NOTHING RETURNING email"
+    )

@@ -65,3 +65,19 @@ def test_two_replicas_share_data_and_uniqueness(backend: Backend) -> None:
     assert first.count() == 11
     assert len(errors) == 30
     assert {e.code for e in errors} == {ErrorCode.ALREADY_EXISTS}
+
+
+def test_create_many_stores_a_batch_and_marks_taken_emails(store: UserStore) -> None:
+    store.create("taken@example.com", "Taken")
+    rows = [
+        ("a@example.com", "A"),
+        ("taken@example.com", "Again"),
+        ("b@example.com", "B"),
+        ("a@example.com", "A twice in one batch"),
+    ]
+    users = store.create_many(rows)
+    assert [u.email if u else None for u in users] == ["a@example.com", None, "b@example.com", None]
+    assert store.count() == 3
+    first = users[0]
+    assert first is not None and store.get(first.id) == first
+    assert store.create_many([]) == []
