@@ -33,8 +33,9 @@ from bench.cputime import cpu_snapshot, cpu_used
 from bench.latency import LoadResult
 from bench.memory import RssSampler, RssTrace, peak_rss_bytes
 from bench.otlp_sink import OtlpSink
-from bench.shop import PROCESSES, SETTINGS, BenchShop
+from bench.shop import PROCESSES, SETTINGS, bench_shop
 from bench.wrk_runner import run_wrk, wrk_path
+from services.harness.shop import Shop
 
 THROUGHPUT_SETTINGS = ("off", "full", "sampled10", "full_noexport")
 LATENCY_SETTINGS = ("off", "full", "sampled10", "exporter_down", "full_noexport")
@@ -63,9 +64,9 @@ class Plan:
         return cls(repeats=3, warmup_s=2, saturation_s=6, latency_s=8, soak_s=300)
 
 
-Saturate = Callable[[BenchShop, float], LoadResult]
-OpenLoop = Callable[[BenchShop, float, float], LoadResult]
-ShopFactory = Callable[[str, Path, str], BenchShop]
+Saturate = Callable[[Shop, float], LoadResult]
+OpenLoop = Callable[[Shop, float, float], LoadResult]
+ShopFactory = Callable[[str, Path, str], Shop]
 
 
 @dataclass
@@ -89,9 +90,11 @@ class Measurements:
     sink_bytes: int
 
 
-def open_loop(shop: BenchShop, rate: float, seconds: float) -> LoadResult:
+def open_loop(shop: Shop, rate: float, seconds: float) -> LoadResult:
     """Orders at `rate` per second for `seconds`, from a child process (open loop)."""
-    return http_load.spawn("open", shop.url, shop.api_key, shop.user_ids, seconds, rate=rate)
+    return http_load.spawn(
+        "open", shop.gateway_url, shop.api_key, shop.user_ids, seconds, rate=rate
+    )
 
 
 def run(
@@ -99,12 +102,12 @@ def run(
     saturate: Saturate,
     log: Callable[[str], None],
     fixed_load: OpenLoop = open_loop,
-    make_shop: ShopFactory = BenchShop,
+    make_shop: ShopFactory = bench_shop,
 ) -> Measurements:
     """Start one shop per setting, measure in interleaved rounds, soak, stop everything."""
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         sink = OtlpSink().start()
-        shops: dict[str, BenchShop] = {}
+        shops: dict[str, Shop] = {}
         try:
             for setting in SETTINGS:
                 shops[setting] = make_shop(setting, Path(tmp) / setting, sink.endpoint)
@@ -294,11 +297,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = replace(plan, soak_s=args.soak)
     client = "wrk" if args.client == "wrk" or (args.client == "auto" and wrk_path()) else "python"
 
-    def saturate(shop: BenchShop, seconds: float) -> LoadResult:
+    def saturate(shop: Shop, seconds: float) -> LoadResult:
         if client == "wrk":
-            return run_wrk(shop.url, shop.api_key, shop.user_ids, seconds, plan.connections)
+            return run_wrk(shop.gateway_url, shop.api_key, shop.user_ids, seconds, plan.connections)
         return http_load.spawn(
-            "closed", shop.url, shop.api_key, shop.user_ids, seconds, connections=plan.connections
+            "closed",
+            shop.gateway_url,
+            shop.api_key,
+            shop.user_ids,
+            seconds,
+            connections=plan.connections,
         )
 
     measured = run(plan, saturate, lambda text: print(f"e2e: {text}", flush=True))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import random
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 from bench.latency import LoadResult
 from services.loadgen.client import GatewayHttp, TransportError
+from services.loadgen.open_loop import Arrival, OpenLoop
 
 _SKUS = ("book", "lamp", "mug", "pen", "poster", "shirt")
 _OK = "201"
@@ -89,44 +89,28 @@ def run_closed(post: Post, connections: int, duration_s: float) -> LoadResult:
 
 
 def run_open(post: Post, rate: float, duration_s: float, workers: int = 32) -> LoadResult:
-    """Orders due every 1/`rate` s; an order that finds the backlog full is counted as dropped."""
-    due: queue.Queue[float | None] = queue.Queue(maxsize=workers * 4)
+    """Orders due every 1/`rate` s (the shop's one open-loop generator, with a backlog of
+    4 per worker); an order that finds the backlog full is counted as dropped. Latency runs
+    from the time the order was due."""
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     lock = threading.Lock()
 
-    def work() -> None:
-        while (intended := due.get()) is not None:
-            status = post()
-            elapsed = time.perf_counter() - intended
-            with lock:
-                if status == _OK:
-                    latencies.append(elapsed)
-                else:
-                    errors[status] += 1
+    def send(arrival: Arrival) -> None:
+        status = post()
+        elapsed = time.monotonic() - arrival.due
+        with lock:
+            if status == _OK:
+                latencies.append(elapsed)
+            else:
+                errors[status] += 1
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    began = time.perf_counter()
     arrivals = int(rate * duration_s)
-    dropped = 0
-    for n in range(arrivals):
-        intended = began + n / rate
-        delay = intended - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        try:
-            due.put_nowait(intended)
-        except queue.Full:
-            dropped += 1
-    for _ in threads:
-        due.put(None)
-    for thread in threads:
-        thread.join(30)
+    loop = OpenLoop(send, rate, count=arrivals, workers=workers, backlog=workers * 4, name="bench")
+    loop.start().wait(duration_s + 30)
     with lock:
         return LoadResult.from_latencies(
-            list(latencies), arrivals - dropped, duration_s, errors, dropped
+            list(latencies), arrivals - loop.dropped, duration_s, errors, loop.dropped
         )
 
 

@@ -25,8 +25,9 @@ from typing import Any
 
 from bench import http_load
 from bench.otlp_sink import OtlpSink
-from bench.shop import PROCESSES, SETTINGS, BenchShop
+from bench.shop import PROCESSES, SETTINGS, bench_shop
 from bench.wrk_runner import run_wrk, wrk_path
+from services.harness.shop import Shop
 
 # (component, path fragments); the first match names a frame (py-spy --full-filenames).
 COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -81,7 +82,7 @@ def profile(setting: str, seconds: float, rate_hz: int, out_dir: Path) -> dict[s
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         sink = OtlpSink().start()
-        shop = BenchShop(setting, Path(tmp), sink.endpoint)
+        shop = bench_shop(setting, Path(tmp), sink.endpoint)
         try:
             shop.start(users=20)
             _load(shop, 2.0)  # warm up
@@ -136,11 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _load(shop: BenchShop, seconds: float) -> None:
+def _load(shop: Shop, seconds: float) -> None:
     if wrk_path():
-        run_wrk(shop.url, shop.api_key, shop.user_ids, seconds, connections=8)
+        run_wrk(shop.gateway_url, shop.api_key, shop.user_ids, seconds, connections=8)
     else:
-        http_load.spawn("closed", shop.url, shop.api_key, shop.user_ids, seconds, connections=8)
+        http_load.spawn(
+            "closed", shop.gateway_url, shop.api_key, shop.user_ids, seconds, connections=8
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry
 
 import instrumentation
 from bench.otlp_sink import OtlpSink
-from bench.shop import BenchShop
+from bench.shop import bench_shop
 from services.config import Settings
 from services.order.service import build_service
 from services.order.store import PAID, LineItem, NewOrder, SqliteOrderStore
@@ -120,7 +120,7 @@ def serve_in_process(
 
 def serve_processes(stack: ExitStack, variant: str, root: Path, sink_endpoint: str) -> Target:
     """The real user, order and payment (and gateway) processes of `variant`."""
-    shop = BenchShop(
+    shop = bench_shop(
         "off" if variant == "bare" else "full", root / f"proc-{variant}", sink_endpoint
     )
     populate_orders(shop.layout.data_dir, LIST_SIZE)

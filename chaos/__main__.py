@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from chaos.result import ScenarioResult
 from chaos.scenarios import SCENARIOS, Scenario
-from chaos.shop import ChaosShop
+from services.harness.shop import QUICK_ENV, Shop
 from services.launcher import free_ports
 
 
@@ -41,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run_one(scenario: Scenario, root: Path, quick: bool) -> ScenarioResult:
     started = time.monotonic()
     env = scenario.env(free_ports(1)[0])
-    shop = ChaosShop.start(root, os.environ, scenario.user_replicas, env)
+    shop = Shop(root, {**QUICK_ENV, **env}, user_replicas=scenario.user_replicas)
     try:
+        shop.start()
         result = scenario.run(shop, quick)
     except Exception as error:  # one broken scenario must not hide the others' figures
         result = ScenarioResult(scenario.name)

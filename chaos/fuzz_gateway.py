@@ -17,19 +17,19 @@ from hypothesis import strategies as st
 from schemathesis.core.result import Ok
 
 from chaos.result import ScenarioResult
-from chaos.shop import ShopHandle
+from services.harness.shop import Shop
 
 # Stream routes answer as a stream once an order exists; a bound keeps a rare hit short.
 CALL_TIMEOUT_S = 10.0
 _CREDENTIALS = {"authorization", "x-api-key"}
 
 
-def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
+def run(shop: Shop, quick: bool) -> ScenarioResult:
     """About 25 (quick) or 600 generated requests per operation of /openapi.json."""
     return fuzz(shop, 25 if quick else 600)
 
 
-def fuzz(shop: ShopHandle, per_operation: int) -> ScenarioResult:
+def fuzz(shop: Shop, per_operation: int) -> ScenarioResult:
     """Up to `per_operation` generated requests for each operation of /openapi.json."""
     result = ScenarioResult("fuzz_gateway")
     schemathesis.serializer("application/x-ndjson")(_ndjson)
@@ -65,7 +65,7 @@ def fuzz(shop: ShopHandle, per_operation: int) -> ScenarioResult:
 
 def _fuzz(
     operation: Any,
-    shop: ShopHandle,
+    shop: Shop,
     examples: int,
     statuses: Counter[str],
     bad: list[dict[str, Any]],

@@ -14,8 +14,9 @@ from chaos.health_watch import HealthWatch
 from chaos.ledger import pending_count, read_ledger, stored_keys
 from chaos.load import PacedLoad
 from chaos.result import ScenarioResult
-from chaos.shop import ShopHandle, gateway_client
-from chaos.waiting import pause_until, wait_for
+from chaos.waiting import pause_until
+from services.harness.polling import seconds_until
+from services.harness.shop import Shop
 
 VICTIM = "order"
 # The documented defaults (docs/conventions.md), not the chaos shop's short test values.
@@ -35,14 +36,14 @@ def env(_spare_port: int) -> dict[str, str]:
     return {"SHOP_GRACE_PERIOD_S": str(GRACE_S), "SHOP_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S)}
 
 
-def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
+def run(shop: Shop, quick: bool) -> ScenarioResult:
     """Orders with slow charges; SIGTERM the order service mid-load; restart it."""
     result = ScenarioResult("graceful_shutdown")
     count, term_after_s = (60, 1.5) if quick else (400, 10.0)
-    client = gateway_client(shop)
+    client = shop.gateway_client()
     users = create_users(client, 10)
     watch = HealthWatch(f"127.0.0.1:{shop.layout.ports.order}").start()
-    wait_for(lambda: watch.first("SERVING") is not None, 5)
+    seconds_until(lambda: watch.first("SERVING") is not None, 5)
     shop.set_fault("payment", {"method": "Charge", "latency_ms": CHARGE_LATENCY_MS})
     run = run_id()
     load = PacedLoad(place_order(client, users, run), count, RATE_PER_S).start()
@@ -64,12 +65,12 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     watch.stop()
     shop.launcher.start([VICTIM])
     returned_at = time.monotonic()
-    recovered = wait_for(lambda: place_order(client, users, run_id())(0).status == 201, 10)
+    recovered = seconds_until(lambda: place_order(client, users, run_id())(0).status == 201, 10)
     result.recovery_s = None if recovered is None else time.monotonic() - returned_at
     result.count(outcomes)
     started_before = [o for o in outcomes if o.started < term_at - IN_FLIGHT_MARGIN_S]
     not_serving_at = watch.first("NOT_SERVING")
-    settled = wait_for(lambda: pending_count(shop.data_dir) == 0, 15)
+    settled = seconds_until(lambda: pending_count(shop.data_dir) == 0, 15)
     # Server side: a call the order service began stored its order; it must have answered 2xx.
     stored = stored_keys(shop.data_dir)
     begun = [o for o in outcomes if f"{run}-{o.index}" in stored]
@@ -114,7 +115,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     return result
 
 
-def _stop_log(shop: ShopHandle) -> list[str]:
+def _stop_log(shop: Shop) -> list[str]:
     """The victim's own log lines about its first stop (signal, drain, stopped), timestamped."""
     path = shop.launcher.log_path(VICTIM)
     if path is None or not path.exists():

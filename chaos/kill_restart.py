@@ -12,8 +12,9 @@ from chaos.calls import create_users, order_ids, place_order, run_id
 from chaos.ledger import pending_count, read_ledger
 from chaos.load import Outcome, PacedLoad
 from chaos.result import ScenarioResult
-from chaos.shop import ShopHandle, gateway_client
-from chaos.waiting import pause_until, wait_for
+from chaos.waiting import pause_until
+from services.harness.polling import seconds_until
+from services.harness.shop import Shop
 
 VICTIM = "order"
 RATE_PER_S = 25.0
@@ -23,11 +24,11 @@ SLACK_S = 1.5
 RECOVERY_BOUND_S = 5.0
 
 
-def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
+def run(shop: Shop, quick: bool) -> ScenarioResult:
     """Orders at a steady rate; SIGKILL the order service, keep it down, restart it."""
     result = ScenarioResult("kill_restart")
     kill_after_s, down_s, after_s = (1.5, 1.5, 2.0) if quick else (10.0, 5.0, 10.0)
-    client = gateway_client(shop)
+    client = shop.gateway_client()
     users = create_users(client, 10)
     # Sends until `after_s` past the return (stop() below); the count is only a ceiling.
     load = PacedLoad(place_order(client, users, run_id()), 10**6, RATE_PER_S).start()
@@ -48,7 +49,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     after = [o for o in outcomes if o.started >= returned_at]
     last_failure = max((o.ended for o in after if not o.ok), default=returned_at)
     result.recovery_s = last_failure - returned_at
-    settled = wait_for(lambda: pending_count(shop.data_dir) == 0, 15)
+    settled = seconds_until(lambda: pending_count(shop.data_dir) == 0, 15)
     ledger = read_ledger(shop.data_dir, order_ids(outcomes))
     lost_before_kill = set(acked_before_kill) & set(ledger.missing)
     result.duplicates = ledger.charged_twice

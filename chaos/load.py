@@ -1,15 +1,15 @@
-"""Open-loop load at a steady rate: each call starts on schedule, whatever the others do."""
+"""Chaos load: calls at a steady rate (open loop), each one's outcome kept for the checks."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from services.loadgen.client import Answer, TransportError
+from services.loadgen.open_loop import Arrival, OpenLoop
 
 # A call returns the gateway's answer; TransportError means no answer at all.
 Call = Callable[[int], Answer]
@@ -56,32 +56,35 @@ class Outcome:
 
 
 class PacedLoad:
-    """Starts `count` calls at `rate_per_s` on a thread pool, in the background."""
+    """Starts `count` calls at `rate_per_s` in the background and keeps their outcomes.
+
+    The pacing is the shop's one open-loop generator (services/loadgen/open_loop.py), with
+    an unbounded backlog: a chaos run counts every call it meant to make, none is dropped.
+    """
 
     def __init__(self, call: Call, count: int, rate_per_s: float, workers: int = 16) -> None:
         self._call = call
-        self._count = count
-        self._interval_s = 1.0 / rate_per_s
-        self._workers = workers
         self._outcomes: list[Outcome] = []
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="chaos-load", daemon=True)
-        self.started_at = 0.0
+        self._loop = OpenLoop(self._one, rate_per_s, count=count, workers=workers, name="chaos")
+
+    @property
+    def started_at(self) -> float:
+        """When the first call was due (monotonic seconds)."""
+        return self._loop.started_at
 
     def start(self) -> PacedLoad:
         """Begin sending; returns self."""
-        self.started_at = time.monotonic()
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
         """Schedule no more calls (those started still finish)."""
-        self._stopping.set()
+        self._loop.stop()
 
     def wait(self, timeout_s: float | None = None) -> list[Outcome]:
         """Block until every call has an outcome; the outcomes in index order."""
-        self._thread.join(timeout_s)
+        self._loop.wait(timeout_s)
         with self._lock:
             return sorted(self._outcomes, key=lambda o: o.index)
 
@@ -90,23 +93,14 @@ class PacedLoad:
         with self._lock:
             return list(self._outcomes)
 
-    def _run(self) -> None:
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="chaos-call") as pool:
-            for index in range(self._count):
-                due = self.started_at + index * self._interval_s
-                # Pacing: the schedule is the condition; stop() cuts it short.
-                if self._stopping.wait(max(0.0, due - time.monotonic())):
-                    return
-                pool.submit(self._one, index)
-
-    def _one(self, index: int) -> None:
+    def _one(self, arrival: Arrival) -> None:
         started = time.monotonic()
         try:
-            answer = self._call(index)
+            answer = self._call(arrival.index)
             status, body = answer.status, _json_or_none(answer)
         except TransportError:
             status, body = 0, None
-        outcome = Outcome(index, started, time.monotonic(), status, body)
+        outcome = Outcome(arrival.index, started, time.monotonic(), status, body)
         with self._lock:
             self._outcomes.append(outcome)
 

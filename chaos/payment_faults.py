@@ -13,9 +13,9 @@ from chaos.calls import create_users, order_ids, place_order, run_id
 from chaos.ledger import pending_count, read_ledger
 from chaos.load import run_load
 from chaos.result import ScenarioResult
-from chaos.scrape import scrape, total
-from chaos.shop import ShopHandle, gateway_client
-from chaos.waiting import wait_for
+from services.harness.metrics import scrape, total
+from services.harness.polling import seconds_until
+from services.harness.shop import Shop
 
 # 15% fail before the handler; of the 85% left, 15/85 fail after the charge was committed.
 FAULT = {"method": "Charge", "error_rate": 0.15, "error_after_rate": round(0.15 / 0.85, 4)}
@@ -28,11 +28,11 @@ INTERVAL_S = 1.0
 SETTLE_BOUND_S = REQUEST_TIMEOUT_S + 10 * INTERVAL_S
 
 
-def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
+def run(shop: Shop, quick: bool) -> ScenarioResult:
     """Place 100 (quick) or 1,000 orders while Charge fails; audit the databases."""
     result = ScenarioResult("payment_faults")
     count = 100 if quick else 1000
-    client = gateway_client(shop)
+    client = shop.gateway_client()
     users = create_users(client, 10)
     shop.set_fault("payment", FAULT)
     try:
@@ -41,7 +41,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
         shop.clear_faults("payment")
     faults_cleared = time.monotonic()
     result.count(outcomes)
-    settled = wait_for(lambda: pending_count(shop.data_dir) == 0, SETTLE_BOUND_S + 10)
+    settled = seconds_until(lambda: pending_count(shop.data_dir) == 0, SETTLE_BOUND_S + 10)
     ledger = read_ledger(shop.data_dir, order_ids(outcomes))
     injected = scrape(shop.admin_url("payment"))
     # Orders not final within the request deadline: slow retries, or left to reconciliation.

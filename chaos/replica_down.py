@@ -11,20 +11,20 @@ import time
 from chaos.calls import create_users, get_user
 from chaos.load import PacedLoad
 from chaos.result import ScenarioResult
-from chaos.scrape import scrape, total
-from chaos.shop import ShopHandle, gateway_client
 from chaos.waiting import pause_until
+from services.harness.metrics import scrape, total
+from services.harness.shop import Shop
 
 VICTIM = "user-2"
 RATE_PER_S = 40.0
 RECOVERY_BOUND_S = 5.0
 
 
-def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
+def run(shop: Shop, quick: bool) -> ScenarioResult:
     """Reads spread over two replicas; kill one mid-load; measure errors after the kill."""
     result = ScenarioResult("replica_down")
     count, kill_after_s = (120, 1.0) if quick else (2000, 10.0)
-    client = gateway_client(shop)
+    client = shop.gateway_client()
     users = create_users(client, 10)
     load = PacedLoad(get_user(client, users), count, RATE_PER_S).start()
     pause_until(load.started_at + kill_after_s)
@@ -63,7 +63,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     return result
 
 
-def _served(shop: ShopHandle, name: str) -> float:
+def _served(shop: Shop, name: str) -> float:
     """GetUser calls handled by replica `name` so far."""
     if shop.launcher.pid(name) is None:
         return 0.0

@@ -15,7 +15,7 @@ from chaos import (
     telemetry_down,
 )
 from chaos.result import ScenarioResult
-from chaos.shop import ShopHandle
+from services.harness.shop import Shop
 
 
 def _no_env(_spare_port: int) -> dict[str, str]:
@@ -27,7 +27,7 @@ class Scenario:
     """A scenario: its shop (replicas, extra env given a spare free port) and its run."""
 
     name: str
-    run: Callable[[ShopHandle, bool], ScenarioResult]
+    run: Callable[[Shop, bool], ScenarioResult]
     user_replicas: int = 1
     env: Callable[[int], Mapping[str, str]] = field(default=_no_env)
 

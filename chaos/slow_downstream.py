@@ -14,9 +14,9 @@ from chaos.calls import create_users, get_user, place_order, run_id
 from chaos.ledger import read_ledger
 from chaos.load import run_load
 from chaos.result import ScenarioResult
-from chaos.scrape import Samples, scrape, total, total_in
-from chaos.shop import ShopHandle, gateway_client
-from chaos.waiting import wait_for
+from services.harness.metrics import Samples, scrape, total, total_in
+from services.harness.polling import seconds_until
+from services.harness.shop import Shop
 
 LATENCY_MS = 2000
 DEADLINE_S = 1.0
@@ -25,11 +25,11 @@ SLACK_S = 0.75
 ABANDONED = {"DeadlineExceeded", "Canceled"}
 
 
-def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
+def run(shop: Shop, quick: bool) -> ScenarioResult:
     """GET users and POST orders under the latency fault; then clear it and time recovery."""
     result = ScenarioResult("slow_downstream")
     count = 10 if quick else 100
-    client = gateway_client(shop)
+    client = shop.gateway_client()
     users = create_users(client, 5)
     orders_before = read_ledger(shop.data_dir).orders
     before = scrape(shop.admin_url("user"))
@@ -43,7 +43,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     calls = reads + orders
     result.count(calls)
     # The server records a call when its handler returns: wait for all of them to be counted.
-    wait_for(lambda: _ended(shop, before) >= len(calls), 5)
+    seconds_until(lambda: _ended(shop, before) >= len(calls), 5)
     after = scrape(shop.admin_url("user"))
     ended = _delta(after, before, "grpc_server_handling_seconds_count")
     seconds = _delta(after, before, "grpc_server_handling_seconds_sum")
@@ -51,7 +51,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
         after, "grpc_server_handled_total", "grpc_code", ABANDONED, grpc_method="GetUser"
     ) - total_in(before, "grpc_server_handled_total", "grpc_code", ABANDONED, grpc_method="GetUser")
     stored = read_ledger(shop.data_dir).orders - orders_before
-    recovered = wait_for(lambda: get_user(client, users)(0).status == 200, 10)
+    recovered = seconds_until(lambda: get_user(client, users)(0).status == 200, 10)
     result.recovery_s = None if recovered is None else time.monotonic() - cleared
     mean_s = seconds / ended if ended else 0.0
     result.figures = {
@@ -78,7 +78,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     return result
 
 
-def _ended(shop: ShopHandle, before: Samples) -> float:
+def _ended(shop: Shop, before: Samples) -> float:
     return _delta(scrape(shop.admin_url("user")), before, "grpc_server_handling_seconds_count")
 
 

@@ -15,9 +15,9 @@ from chaos.blackhole import BlackHole
 from chaos.calls import create_users, place_order, run_id
 from chaos.load import Outcome, run_load
 from chaos.result import ScenarioResult
-from chaos.scrape import rss_bytes, scrape, total
-from chaos.shop import ShopHandle, gateway_client
-from chaos.waiting import wait_for
+from services.harness.metrics import rss_bytes, scrape, total
+from services.harness.polling import seconds_until
+from services.harness.shop import Shop
 
 RATE_PER_S = 25.0
 # Shutdown bound: the drain (SHOP_GRACE_PERIOD_S=2) + telemetry's shutdown timeout (2 s in
@@ -38,13 +38,13 @@ def env(otlp_port: int) -> dict[str, str]:
     }
 
 
-def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
+def run(shop: Shop, quick: bool) -> ScenarioResult:
     """Orders with the backend closed, then black-holed; then SIGTERM every process."""
     result = ScenarioResult("telemetry_down")
     count = 100 if quick else 1000
     port = urlsplit(shop.layout.extra_env["OTEL_EXPORTER_OTLP_ENDPOINT"]).port
     assert port is not None
-    client = gateway_client(shop)
+    client = shop.gateway_client()
     users = create_users(client, 10)
     names = shop.launcher.names
     rss_before = {name: rss_bytes(shop.launcher.pid(name) or 0) for name in names}
@@ -52,7 +52,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     hole = BlackHole(port).start()
     try:
         holed = run_load(place_order(client, users, run_id()), count - count // 2, RATE_PER_S)
-        wait_for(lambda: _dropped(shop, ["gateway", "order"]) > 0, 10, poll_s=0.5)
+        seconds_until(lambda: _dropped(shop, ["gateway", "order"]) > 0, 10, interval_s=0.5)
         rss_after = {name: rss_bytes(shop.launcher.pid(name) or 0) for name in names}
         dropped = {name: _dropped(shop, [name]) for name in names}
         exported = sum(
@@ -86,7 +86,7 @@ def run(shop: ShopHandle, quick: bool) -> ScenarioResult:
     return result
 
 
-def _dropped(shop: ShopHandle, names: list[str]) -> float:
+def _dropped(shop: Shop, names: list[str]) -> float:
     return sum(
         total(scrape(shop.admin_url(name)), "telemetry_spans_dropped_total") for name in names
     )
@@ -97,7 +97,7 @@ def _all_dropped(dropped: dict[str, float]) -> bool:
     return sum(dropped.values()) > 0 and dropped.get("gateway", 0) > 0
 
 
-def _terminate_all(shop: ShopHandle, names: list[str]) -> dict[str, tuple[float, int | None]]:
+def _terminate_all(shop: Shop, names: list[str]) -> dict[str, tuple[float, int | None]]:
     """SIGTERM every process at once; per process its time to exit and exit code."""
 
     def stop(name: str) -> tuple[float, int | None]:

@@ -1,20 +1,9 @@
-"""Bounded polling: wait for a condition, never for a fixed time."""
+"""A scenario's schedule: pause until a planned moment (waiting for a condition is polling,
+services/harness/polling.py)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) -> float | None:
-    """Seconds until `condition` held, or None if it did not within `timeout_s`."""
-    started = time.monotonic()
-    while True:
-        if condition():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout_s:
-            return None
-        time.sleep(poll_s)
 
 
 def pause_until(moment: float) -> None:

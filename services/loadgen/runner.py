@@ -1,20 +1,18 @@
-"""Open-loop pacing: arrivals at a fixed rate, served by a bounded pool of workers.
+"""`python -m services.loadgen`'s run: the shop's operation mix, open loop, with a live line.
 
-An arrival never waits for an earlier call to finish (that would hide latency, the
-"coordinated omission" of closed-loop generators); when every worker is busy it is
-counted as dropped instead of being sent late.
+The pacing is services/loadgen/open_loop.py's: arrivals at a fixed rate on a bounded pool;
+when every worker is busy an arrival is counted as dropped instead of being sent late.
 """
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
 from services.loadgen.mix import Operation, run_operation
+from services.loadgen.open_loop import Arrival, OpenLoop
 from services.loadgen.stats import Recorder
 
 _PROGRESS_S = 1.0
@@ -44,80 +42,38 @@ def run_load(
     stop: threading.Event | None = None,
 ) -> Recorder:
     """Drive `workload` per `plan`, printing a progress line every second; the totals."""
-    stop = stop or threading.Event()
     recorder = Recorder()
-    arrivals: queue.Queue[Operation | None] = queue.Queue(maxsize=plan.workers)
-    workers = [
-        threading.Thread(target=_work, args=(arrivals, recorder), name=f"load-{i}", daemon=True)
-        for i in range(plan.workers)
-    ]
-    for worker in workers:
-        worker.start()
     progress = _Progress(recorder, out)
-    started = time.monotonic()
-    try:
-        _schedule(workload, plan, arrivals, recorder, progress, stop, started)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C ends the run; the summary is still printed
-    finally:
-        deadline = time.monotonic() + plan.drain_s
-        for _ in workers:
-            _put_end(arrivals, deadline)
-        for worker in workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
-        progress.line(time.monotonic() - started, final=True)
-    return recorder
 
-
-def _schedule(
-    workload: Workload,
-    plan: LoadPlan,
-    arrivals: queue.Queue[Operation | None],
-    recorder: Recorder,
-    progress: _Progress,
-    stop: threading.Event,
-    started: float,
-) -> None:
-    interval = 1.0 / plan.rate
-    next_arrival = started
-    next_progress = started + _PROGRESS_S
-    end = started + plan.duration_s if plan.duration_s > 0 else float("inf")
-    while not stop.is_set():
-        now = time.monotonic()
-        if now >= end:
-            return
-        if now >= next_progress:
-            progress.line(now - started)
-            next_progress += _PROGRESS_S
-        if now < next_arrival:
-            stop.wait(min(next_arrival, next_progress, end) - now)
-            continue
-        if now - next_arrival > _MAX_LAG_S:
-            # After a stall (a suspended laptop) the missed arrivals are dropped, not burst.
-            missed = int((now - next_arrival) / interval)
-            recorder.drop(missed)
-            next_arrival += missed * interval
-        try:
-            arrivals.put_nowait(workload.pick())
-        except queue.Full:
-            recorder.drop()
-        next_arrival += interval
-
-
-def _work(arrivals: queue.Queue[Operation | None], recorder: Recorder) -> None:
-    while True:
-        operation = arrivals.get()
-        if operation is None:
-            return
+    def send(arrival: Arrival) -> None:
+        operation = workload.pick()
         began = time.perf_counter()
         error = run_operation(operation)
         recorder.record(operation.name, time.perf_counter() - began, error)
 
-
-def _put_end(arrivals: queue.Queue[Operation | None], deadline: float) -> None:
-    # A worker stuck past the deadline is a daemon thread; the run ends regardless.
-    with contextlib.suppress(queue.Full):
-        arrivals.put(None, timeout=max(0.1, deadline - time.monotonic()))
+    loop = OpenLoop(
+        send,
+        plan.rate,
+        duration_s=plan.duration_s,
+        workers=plan.workers,
+        backlog=plan.workers,
+        max_lag_s=_MAX_LAG_S,
+        tick=progress.line,
+        tick_s=_PROGRESS_S,
+        on_drop=recorder.drop,
+    ).start()
+    try:
+        while not loop.wait(timeout_s=0.2):
+            if stop is not None and stop.is_set():
+                loop.stop()
+                break
+    except KeyboardInterrupt:
+        pass  # Ctrl-C ends the run; the summary is still printed
+    finally:
+        loop.stop()
+        loop.wait(plan.drain_s)
+        progress.line(time.monotonic() - loop.started_at, final=True)
+    return recorder
 
 
 class _Progress:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -17,7 +16,9 @@ import pytest
 from bench import e2e, http_load
 from bench.latency import LoadResult
 from bench.otlp_sink import OtlpSink
-from bench.shop import BenchShop
+from bench.shop import bench_shop
+from services.harness.polling import wait_until
+from services.harness.shop import Shop
 from tests.bench.fake_gateway import FakeGateway
 
 REQUIRED = (
@@ -43,14 +44,14 @@ TINY = e2e.Plan(repeats=2, warmup_s=0.1, saturation_s=0.2, latency_s=0.3, soak_s
 
 
 class StandInShop:
-    """Quacks like BenchShop; the 'gateway' is a FakeGateway and the processes are this one."""
+    """A test double of a bench Shop: the 'gateway' is a FakeGateway, the processes are this one."""
 
     def __init__(self, setting: str, root: Path, sink_endpoint: str) -> None:
         self.setting = setting
         self.api_key = "k"
         self.user_ids = ["usr_1", "usr_2"]
         self._gateway = FakeGateway()
-        self.url = self._gateway.url
+        self.gateway_url = self._gateway.url
 
     def start(self, users: int) -> None:
         self._gateway.__enter__()
@@ -154,7 +155,7 @@ def test_real_shops_off_and_full_take_orders_and_differ_in_telemetry(tmp_path: P
     with ExitStack() as stack:
         sink = OtlpSink().start()
         stack.callback(sink.stop)
-        shops = {s: BenchShop(s, tmp_path / s, sink.endpoint) for s in ("off", "full")}
+        shops = {s: bench_shop(s, tmp_path / s, sink.endpoint) for s in ("off", "full")}
         for shop in shops.values():
             stack.callback(shop.stop)
         with ThreadPoolExecutor(2) as pool:
@@ -164,14 +165,16 @@ def test_real_shops_off_and_full_take_orders_and_differ_in_telemetry(tmp_path: P
             assert (result.ok, dict(result.errors)) == (2, {})
         assert "http_server_request_duration_seconds" not in _metrics(shops["off"])
         assert "http_server_request_duration_seconds" in _metrics(shops["full"])
-        deadline = time.monotonic() + 15
-        while shops["full"].metric_total("telemetry_spans_exported_total") == 0:
-            assert time.monotonic() < deadline, "the full shop exported no span to the sink"
-            time.sleep(0.2)
+        wait_until(
+            lambda: shops["full"].metric_total("telemetry_spans_exported_total") > 0,
+            15,
+            "the full shop to export a span to the sink",
+            interval_s=0.2,
+        )
         assert sink.counts()[0] > 0
         assert set(shops["full"].pids()) == {"payment", "user", "order", "gateway"}
 
 
-def _metrics(shop: BenchShop) -> str:
+def _metrics(shop: Shop) -> str:
     with urllib.request.urlopen(shop.layout.admin_url("gateway") + "/metrics") as response:
         return str(response.read().decode())

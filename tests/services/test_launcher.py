@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from services import listening
+from services.harness.polling import wait_until
+from services.harness.shop import Shop
 from services.launcher import (
     Launcher,
     LaunchError,
@@ -25,7 +27,7 @@ from services.launcher import (
     ShopTokens,
     free_ports,
 )
-from tests.conftest import HttpAnswer, Shop, wait_until
+from services.loadgen.client import Answer as HttpAnswer
 
 
 def _layout(replicas: int = 2) -> ShopLayout:

@@ -4,48 +4,25 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import yaml
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from services.harness.polling import wait_until
+from services.harness.shop import Shop
+from services.launcher import free_ports
 from tests.stack.contract import rule_files
-
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll `check` until it returns a truthy value; fail with `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = check()
-        except (OSError, urllib.error.URLError, ValueError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def http(
@@ -73,7 +50,7 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     """An OTLP/gRPC trace endpoint that remembers the trace ids it received."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = free_ports(1)[0]
         self._lock = threading.Lock()
         self._trace_ids: set[str] = set()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
@@ -113,65 +90,36 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         self._server.stop(grace=None)
 
 
-class Shop:
-    """user (two replicas), payment, order and gateway on free loopback ports.
+def live_shop(workdir: Path, otlp_endpoint: str) -> Shop:
+    """user (two replicas), payment, order and gateway on free loopback ports, exporting
+    spans to `otlp_endpoint` quickly; not started yet."""
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOP_", "OTEL_"))}
+    env = {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "SHOP_RECONCILE_INTERVAL_S": "1",
+    }
+    return Shop(
+        workdir,
+        env,
+        user_replicas=2,
+        base_env={**base_env, "PYTHONUNBUFFERED": "1"},
+        ready_timeout_s=40,
+    )
 
-    Started by the shop's own supervisor (services/launcher.py, the one `make demo` uses), with
-    spans exported to `otlp_endpoint`.
-    """
 
-    def __init__(self, workdir: Path, otlp_endpoint: str) -> None:
-        from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens
+def api_headers(shop: Shop) -> dict[str, str]:
+    """What every call to the gateway's /v1 API carries."""
+    return {"X-API-Key": shop.api_key}
 
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOP_", "OTEL_"))}
-        self.layout = ShopLayout(
-            ports=ShopPorts.free(user_replicas=2),
-            data_dir=workdir / "data",
-            tokens=ShopTokens.generate(),
-            base_env={**base_env, "PYTHONUNBUFFERED": "1"},
-            extra_env={
-                "OTEL_TRACES_EXPORTER": "otlp",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
-                "OTEL_BSP_SCHEDULE_DELAY": "200",
-                "SHOP_RECONCILE_INTERVAL_S": "1",
-            },
-        )
-        self.layout.data_dir.mkdir(parents=True, exist_ok=True)
-        self.launcher = Launcher(self.layout.specs(), log_dir=workdir / "logs", ready_timeout_s=40)
 
-    def start(self) -> None:
-        """Start every process and wait until each admin /healthz answers 200."""
-        self.launcher.start()
-
-    @property
-    def gateway_url(self) -> str:
-        """Base URL of the gateway's public HTTP port."""
-        return self.layout.gateway_url
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """What every call to the gateway's /v1 API carries."""
-        return {"X-API-Key": self.layout.tokens.api_key}
-
-    def scrape_targets(self) -> dict[str, list[str]]:
-        """Admin ports by Prometheus job name (replica user-2 is job user)."""
-        targets: dict[str, list[str]] = {}
-        for name, port in self.layout.admin_ports().items():
-            targets.setdefault(name.split("-")[0], []).append(f"127.0.0.1:{port}")
-        return targets
-
-    def logs(self, lines: int = 15) -> str:
-        """Every process's log tail, for failure messages."""
-        tails = []
-        for name in self.launcher.names:
-            path = self.launcher.log_path(name)
-            text = path.read_text(errors="replace") if path and path.exists() else ""
-            tails.append(f"--- {name} ---\n" + "\n".join(text.splitlines()[-lines:]))
-        return "\n".join(tails)
-
-    def stop(self) -> None:
-        """SIGTERM every process (SIGKILL after the grace period)."""
-        self.launcher.stop()
+def scrape_targets(shop: Shop) -> dict[str, list[str]]:
+    """Admin ports by Prometheus job name (replica user-2 is job user)."""
+    targets: dict[str, list[str]] = {}
+    for name, port in shop.layout.admin_ports().items():
+        targets.setdefault(name.split("-")[0], []).append(f"127.0.0.1:{port}")
+    return targets
 
 
 @dataclass
@@ -181,7 +129,7 @@ class Prometheus:
     binary: str
     workdir: Path
     targets: dict[str, list[str]]
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=lambda: free_ports(1)[0])
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -221,7 +169,13 @@ class Prometheus:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: http("GET", f"{self.url}/-/ready")[0] == 200, 45, "Prometheus to be ready")
+        wait_until(
+            lambda: http("GET", f"{self.url}/-/ready")[0] == 200,
+            45,
+            "Prometheus to be ready",
+            interval_s=0.2,
+            ignore=(OSError, ValueError),
+        )
 
     @property
     def url(self) -> str:

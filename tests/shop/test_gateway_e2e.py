@@ -8,7 +8,8 @@ import time
 import urllib.request
 import uuid
 
-from tests.conftest import Shop, wait_until
+from services.harness.polling import wait_until
+from services.harness.shop import Shop
 
 ITEMS = [{"sku": "book", "quantity": 2, "unit_price_cents": 1250}]
 

@@ -14,7 +14,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from chaos.scrape import scrape
+from services.harness.metrics import scrape
+from services.harness.shop import Shop
 from services.platform.grpc_options import (
     CHANNEL_OPTIONS,
     MAX_MESSAGE_BYTES,
@@ -22,7 +23,6 @@ from services.platform.grpc_options import (
     SERVER_OPTIONS,
 )
 from shop.user.v1 import user_pb2
-from tests.conftest import Shop
 
 GET_USER = "/shop.user.v1.UserService/GetUser"
 BAD_TRACEPARENTS = [

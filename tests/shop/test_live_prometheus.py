@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.shop.live import OtlpReceiver, Prometheus, Shop, http, wait_for
+from services.harness.polling import wait_until
+from services.harness.shop import Shop
+from tests.shop.live import OtlpReceiver, Prometheus, api_headers, http, live_shop, scrape_targets
 from tests.stack.contract import (
     DASHBOARDS_DIR,
     metric_names,
@@ -69,13 +71,11 @@ def stack(
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    shop = Shop(tmp_path_factory.mktemp("shop"), otlp.endpoint)
+    shop = live_shop(tmp_path_factory.mktemp("shop"), otlp.endpoint)
     prometheus: Prometheus | None = None
     try:
         shop.start()
-        prometheus = Prometheus(
-            binary, tmp_path_factory.mktemp("prometheus"), shop.scrape_targets()
-        )
+        prometheus = Prometheus(binary, tmp_path_factory.mktemp("prometheus"), scrape_targets(shop))
         prometheus.start()
         _drive_load(shop)
         _wait_for_data(prometheus, shop)
@@ -90,7 +90,7 @@ def _drive_load(shop: Shop) -> None:
     """Every route and so every call kind (unary, both streams) for a bounded time."""
 
     def call(method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
-        return http(method, shop.gateway_url + path, body, {**shop.headers, **headers})
+        return http(method, shop.gateway_url + path, body, {**api_headers(shop), **headers})
 
     placed = 0
     deadline = time.monotonic() + LOAD_SECONDS
@@ -134,7 +134,13 @@ def _wait_for_data(prometheus: Prometheus, shop: Shop) -> None:
         )
 
     try:
-        wait_for(all_recorded, 45, "every recording rule to have data")
+        wait_until(
+            all_recorded,
+            45,
+            "every recording rule to have data",
+            interval_s=0.2,
+            ignore=(OSError, ValueError),
+        )
     except TimeoutError:
         empty = [n for n in names if not prometheus.query(n)]
         pytest.fail(f"recording rules without data: {empty}\n{shop.logs()}")
@@ -233,7 +239,13 @@ def test_grpc_latency_exemplars_are_traces_the_services_exported(
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in exemplar_ids)
     # Spans are exported in batches: wait until every exemplar's trace has arrived.
     try:
-        wait_for(lambda: exemplar_ids <= otlp.trace_ids(), 20, "the exemplars' spans")
+        wait_until(
+            lambda: exemplar_ids <= otlp.trace_ids(),
+            20,
+            "the exemplars' spans",
+            interval_s=0.2,
+            ignore=(OSError, ValueError),
+        )
     except TimeoutError:
         unknown = exemplar_ids - otlp.trace_ids()
         pytest.fail(f"{len(unknown)} of {len(exemplar_ids)} exemplar trace ids were never exported")
@@ -282,7 +294,9 @@ def test_service_graph_edges_join_its_nodes(stack: tuple[Shop, Prometheus]) -> N
         return nodes == expected and calls <= edges
 
     # A job whose first samples arrived in the last scrape has no rate yet: wait for one.
-    wait_for(complete, 20, "every node's and edge's rate")
+    wait_until(
+        complete, 20, "every node's and edge's rate", interval_s=0.2, ignore=(OSError, ValueError)
+    )
     nodes, edges = graph(query_frames())
     assert nodes == expected
     assert calls <= edges
@@ -309,19 +323,25 @@ def test_a_fault_switched_on_shows_in_the_error_rules(stack: tuple[Shop, Prometh
                 "POST",
                 f"{shop.gateway_url}/v1/users",
                 {"email": f"f-{uuid.uuid4().hex[:8]}@example.com", "name": "Faulty"},
-                shop.headers,
+                api_headers(shop),
             )
             item = {"sku": "SKU-2", "quantity": 1, "unit_price_cents": "500"}
             http(
                 "POST",
                 f"{shop.gateway_url}/v1/orders",
                 {"user_id": user["id"], "items": [item]},
-                shop.headers,
+                api_headers(shop),
             )
             time.sleep(0.3)
         assert prometheus.query(errors), f"no server errors recorded for Charge\n{shop.logs()}"
         # The SLO rules are another group, evaluated on their own tick.
         slo = 'slo:sli_error:ratio_rate5m{slo="grpc-availability", job="payment"} > 0'
-        wait_for(lambda: prometheus.query(slo), 10, "the payment availability SLI to see errors")
+        wait_until(
+            lambda: prometheus.query(slo),
+            10,
+            "the payment availability SLI to see errors",
+            interval_s=0.2,
+            ignore=(OSError, ValueError),
+        )
     finally:
         http("DELETE", f"{admin}/admin/faults", headers=auth)

@@ -11,7 +11,9 @@ import urllib.parse
 import urllib.request
 import uuid
 
-from tests.conftest import Shop, ShopFactory, wait_until
+from services.harness.polling import wait_until
+from services.harness.shop import Shop
+from tests.conftest import ShopFactory
 
 ENV = {
     "OTEL_TRACES_EXPORTER": "console",

@@ -7,8 +7,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from services.harness.shop import Shop
 from shop.user.v1 import user_pb2, user_pb2_grpc
-from tests.conftest import Shop, ShopFactory
+from tests.conftest import ShopFactory
 from tests.support.tls_certs import make_peer_certs
 
 

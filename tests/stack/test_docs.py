@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 
-from tests.shop.live import free_port
+from services.launcher import free_ports
 from tests.stack.contract import COMPOSE_FILE, ROOT, load_yaml
 
 STACK_DOC = ROOT / "docs" / "stack.md"
@@ -32,7 +32,7 @@ def test_fault_commands_in_the_docs_parse() -> None:
     text = STACK_DOC.read_text(encoding="utf-8")
     commands = re.findall(r"shop-faults (--admin \S+ .+)$", text, flags=re.MULTILINE)
     assert len(commands) >= 3
-    unreachable = f"http://127.0.0.1:{free_port()}"
+    unreachable = f"http://127.0.0.1:{free_ports(1)[0]}"
     for command in commands:
         argv = shlex.split(command)
         argv[1] = unreachable  # parse for real, but talk to nobody

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +25,6 @@ from services.platform.server import GrpcServer
 from services.user.client import USER_METHODS, USER_SERVICE, UserClient
 from services.user.server import build_server as build_user_server
 from services.user.store import SqliteUserStore
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
-    """Poll `condition` until it is true; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def make_settings(service: str, data_dir: Path, **overrides: Any) -> Settings:

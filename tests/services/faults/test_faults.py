@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from services.errors import ErrorCode, from_rpc_error
 from services.faults.rules import FaultRegistry, FaultRule, FaultRuleError
+from services.harness.polling import wait_until
 from tests.support.servers import (
     Echo,
     Running,
@@ -21,7 +22,6 @@ from tests.support.servers import (
     make_settings,
     raw_channel,
     running_echo,
-    wait_for,
 )
 
 KINDS = ["Unary", "ClientStream", "ServerStream", "Bidi"]
@@ -133,7 +133,9 @@ def test_latency_never_outlives_the_deadline(
     assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 2
     # The server gave up too: the call ended there without the handler running.
-    wait_for(lambda: handled_calls(running, "Unary") == 1)
+    wait_until(
+        lambda: handled_calls(running, "Unary") == 1, 10, 'handled_calls(running, "Unary") == 1'
+    )
     assert echo.handled == 0
 
 

@@ -15,7 +15,7 @@ from services.gateway.__main__ import HTTP_THREADS
 from services.gateway.serving import GatewayServer
 from services.gateway.state import GatewayState
 from services.gateway.streams import DEFAULT_MAX_STREAMS
-from tests.conftest import wait_until
+from services.harness.polling import wait_until
 from tests.services.gateway.fakes import Fakes, make_gateway
 
 ITEMS = [{"sku": "book", "quantity": 1, "unit_price_cents": 100}]

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
+from services.harness.shop import Shop
 from services.loadgen.__main__ import main
 from services.loadgen.client import GatewayHttp
 from services.loadgen.mix import Operation, ShopWorkload
 from services.loadgen.runner import LoadPlan, run_load
 from services.loadgen.stats import Histogram, Recorder
 from services.loadgen.summary import format_summary
-from tests.conftest import Shop
 
 
 def test_every_operation_succeeds_against_the_shop(shop: Shop) -> None:

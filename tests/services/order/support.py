@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -43,15 +42,6 @@ from shop.payment.v1 import payment_pb2, payment_pb2_grpc
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
 USER_ID = "user-1"
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
-    """Poll `condition` until it is true; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def start_server(register: Callable[[grpc.Server], None], port: int = 0) -> tuple[grpc.Server, int]:

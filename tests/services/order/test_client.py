@@ -13,11 +13,12 @@ import pytest
 
 from services.config import Settings
 from services.errors import ErrorCode, ShopError
+from services.harness.polling import wait_until
 from services.order.client import ORDER_METHODS, ORDER_SERVICE, OrderClient, connect_order
 from services.order.store import LineItem, NewOrder
 from services.platform.channels import service_config
 from shop.order.v1 import order_pb2
-from tests.services.order.support import ShopRig, running_shop, wait_for
+from tests.services.order.support import ShopRig, running_shop
 
 TOKEN = "s3cret-token"
 
@@ -101,10 +102,10 @@ def test_cancelling_a_watch_ends_it_quietly_and_frees_the_server(shop: ShopRig) 
     watchers = shop.order_service.watchers
     watch = shop.orders.watch_order(pending.id, timeout=30)
     assert next(watch).order_id == pending.id
-    wait_for(lambda: watchers.count(pending.id) == 1)
+    wait_until(lambda: watchers.count(pending.id) == 1, 10, "watchers.count(pending.id) == 1")
     watch.cancel()
     assert list(watch) == []
-    wait_for(lambda: watchers.count(pending.id) == 0, timeout_s=2)
+    wait_until(lambda: watchers.count(pending.id) == 0, 10, "watchers.count(pending.id) == 0")
 
 
 def test_unreachable_service_fails_fast_as_unavailable(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ import grpc
 import pytest
 
 from services.errors import ErrorCode, ShopError
+from services.harness.polling import wait_until
 from services.order.client import OrderClient
-from tests.services.order.support import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -56,7 +56,11 @@ def test_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for(lambda: _admin_ok(admin_port, "/healthz") is not None, timeout_s=20)
+        wait_until(
+            lambda: _admin_ok(admin_port, "/healthz") is not None,
+            20,
+            '_admin_ok(admin_port, "/healthz") is not None',
+        )
         metrics = _admin_ok(admin_port, "/metrics") or ""
         assert 'shop_orders_total{status="paid"}' in metrics
         channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")

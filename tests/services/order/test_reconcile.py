@@ -10,6 +10,7 @@ import pytest
 
 from services.errors import ErrorCode
 from services.faults.rules import FaultRule
+from services.harness.polling import wait_until
 from services.order.reconcile import ReconcileLoop, Reconciler
 from services.order.store import PAID, PAYMENT_FAILED, PENDING, LineItem, NewOrder, Order
 from shop.order.v1 import order_pb2
@@ -19,7 +20,6 @@ from tests.services.order.support import (
     ShopRig,
     running_rig,
     running_shop,
-    wait_for,
 )
 
 
@@ -124,7 +124,7 @@ def test_loop_reconciles_in_the_background_and_stops(rig: OrderRig) -> None:
     loop = ReconcileLoop(rig.reconciler, interval_s=0.05)
     loop.start()
     try:
-        wait_for(lambda: _status(rig, order.id) == PAID)
+        wait_until(lambda: _status(rig, order.id) == PAID, 10, "_status(rig, order.id) == PAID")
     finally:
         loop.stop(timeout_s=2)
     assert not loop._thread.is_alive()
@@ -152,7 +152,11 @@ def _survive_payment_crash(shop: ShopRig) -> None:
     down = reconciler.reconcile_once(min_age_s=0)
     assert down.checked == 1 and down.errors and down.finalized == 0
     shop.start_payments()
-    wait_for(lambda: reconciler.reconcile_once(min_age_s=0).finalized == 1, timeout_s=10)
+    wait_until(
+        lambda: reconciler.reconcile_once(min_age_s=0).finalized == 1,
+        10,
+        "reconciler.reconcile_once(min_age_s=0).finalized == 1",
+    )
     paid = shop.orders.get_order(order.id)
     assert paid.status == PAID
     charge = shop.charges.find_by_key("crash-1")
@@ -186,7 +190,11 @@ def test_flaky_payment_never_double_charges_and_every_order_ends_final(tmp_path:
         store, reconciler = shop.order_service.store, shop.order_service.reconciler
         left_pending = len(store.pending_older_than(0, 100))
         assert left_pending > 0  # the seed makes some Charge calls fail past gRPC's retries
-        wait_for(lambda: reconciler.reconcile_once(min_age_s=0).checked == 0, timeout_s=15)
+        wait_until(
+            lambda: reconciler.reconcile_once(min_age_s=0).checked == 0,
+            15,
+            "reconciler.reconcile_once(min_age_s=0).checked == 0",
+        )
         orders = store.list_for_user(user.id, 100)
         assert len(orders) == 30
         assert all(o.status in (PAID, PAYMENT_FAILED) for o in orders)

@@ -11,9 +11,10 @@ import pytest
 
 from services.errors import ErrorCode, ShopError
 from services.faults.rules import FaultRule
+from services.harness.polling import wait_until
 from services.order.store import PAID, PAYMENT_FAILED, PENDING, LineItem, NewOrder
 from shop.order.v1 import order_pb2
-from tests.services.order.support import USER_ID, OrderRig, running_rig, running_shop, wait_for
+from tests.services.order.support import USER_ID, OrderRig, running_rig, running_shop
 
 
 @pytest.fixture
@@ -151,7 +152,7 @@ def test_deadline_is_propagated_to_the_user_service(rig: OrderRig) -> None:
     (remaining,) = rig.users.seen_remaining
     assert remaining is not None and remaining <= 0.3
     # The slow service saw the call end and stopped working on it.
-    wait_for(rig.users.abandoned.is_set, timeout_s=2.0)
+    wait_until(rig.users.abandoned.is_set, 10, "rig.users.abandoned.is_set()")
 
 
 def test_pending_order_is_returned_when_payment_fails_transiently(rig: OrderRig) -> None:
@@ -187,23 +188,23 @@ def test_watch_streams_live_events_until_final(rig: OrderRig) -> None:
     watch = rig.client.watch_order(order.id, timeout=5)
     first = next(watch)
     assert first.status == PENDING
-    wait_for(lambda: rig.watchers.count(order.id) == 1)
+    wait_until(lambda: rig.watchers.count(order.id) == 1, 10, "rig.watchers.count(order.id) == 1")
     report = rig.reconciler.reconcile_once()
     assert report.finalized == 1
     rest = list(watch)
     assert [(e.sequence, e.status) for e in rest] == [(2, PAID)]
-    wait_for(lambda: rig.watchers.count() == 0)
+    wait_until(lambda: rig.watchers.count() == 0, 10, "rig.watchers.count() == 0")
 
 
 def test_cancelled_watch_frees_its_subscriber(rig: OrderRig) -> None:
     order = _pending_order(rig)
     watch = rig.client.watch_order(order.id, timeout=30)
     assert next(watch).status == PENDING
-    wait_for(lambda: rig.watchers.count(order.id) == 1)
+    wait_until(lambda: rig.watchers.count(order.id) == 1, 10, "rig.watchers.count(order.id) == 1")
     started = time.monotonic()
     watch.cancel()
     assert list(watch) == []
-    wait_for(lambda: rig.watchers.count() == 0, timeout_s=2.0)
+    wait_until(lambda: rig.watchers.count() == 0, 10, "rig.watchers.count() == 0")
     assert time.monotonic() - started < 2.0
 
 
@@ -212,7 +213,7 @@ def test_watch_deadline_ends_the_stream_and_frees_the_subscriber(rig: OrderRig) 
     with pytest.raises(ShopError) as failure:
         list(rig.client.watch_order(order.id, timeout=0.3))
     assert failure.value.code == ErrorCode.DOWNSTREAM_TIMEOUT
-    wait_for(lambda: rig.watchers.count() == 0, timeout_s=2.0)
+    wait_until(lambda: rig.watchers.count() == 0, 10, "rig.watchers.count() == 0")
 
 
 def test_watch_unknown_order_is_not_found(rig: OrderRig) -> None:
@@ -232,7 +233,7 @@ def test_many_watchers_each_get_the_final_event(rig: OrderRig) -> None:
     threads = [threading.Thread(target=watch) for _ in range(3)]
     for thread in threads:
         thread.start()
-    wait_for(lambda: rig.watchers.count(order.id) == 3)
+    wait_until(lambda: rig.watchers.count(order.id) == 3, 10, "rig.watchers.count(order.id) == 3")
     rig.reconciler.reconcile_once()
     for thread in threads:
         thread.join(5)
@@ -304,7 +305,11 @@ def test_stopping_the_server_ends_open_watches_without_waiting_for_grace(tmp_pat
         pending, _ = store.create(NewOrder("someone", items, "USD", "drain-1"))
         watch = shop.orders.watch_order(pending.id, timeout=30)
         assert next(watch).status == PENDING
-        wait_for(lambda: shop.order_service.watchers.count(pending.id) == 1)
+        wait_until(
+            lambda: shop.order_service.watchers.count(pending.id) == 1,
+            10,
+            "shop.order_service.watchers.count(pending.id) == 1",
+        )
         started = time.monotonic()
         shop.order_service.server.stop(5.0)
         assert time.monotonic() - started < 2.0

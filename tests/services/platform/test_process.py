@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from services.harness.polling import wait_until
 from services.payment.store import SqliteChargeStore
 from services.platform.admin import admin_server
 from services.platform.process import run_service
@@ -33,7 +34,6 @@ from tests.support.servers import (
     make_telemetry,
     payment_client,
     user_client,
-    wait_for,
 )
 
 REPO = Path(__file__).resolve().parents[3]
@@ -72,7 +72,7 @@ def test_run_service_stops_in_order(tmp_path: Path) -> None:
             on_stop=[lambda: events.append(f"on_stop serving={server.serving}")],
             stop=stop,
         )
-        wait_for(lambda: server.serving)
+        wait_until(lambda: server.serving, 10, "server.serving")
         stop.set()
         assert exit_code.result(timeout=10) == 0
     assert events == ["on_stop serving=False", "telemetry"]
@@ -166,10 +166,18 @@ def test_sigterm_drains_in_flight_calls_then_exits(
         futures.ThreadPoolExecutor(1) as pool,
     ):
         in_flight = pool.submit(client.charge, request, 10)
-        wait_for(lambda: 'kind="latency"' in _admin(ports["admin"], "/metrics")[1], timeout_s=10)
+        wait_until(
+            lambda: 'kind="latency"' in _admin(ports["admin"], "/metrics")[1],
+            10,
+            '\'kind="latency"\' in _admin(ports["admin"], "/metrics")[1]',
+        )
         process.send_signal(signal.SIGTERM)
         # Draining: health already says NOT_SERVING while the call is still running.
-        wait_for(lambda: _admin(ports["admin"], "/healthz")[0] == 503)
+        wait_until(
+            lambda: _admin(ports["admin"], "/healthz")[0] == 503,
+            10,
+            '_admin(ports["admin"], "/healthz")[0] == 503',
+        )
         assert not in_flight.done()
         charge = in_flight.result(timeout=10)
     assert charge.status == payment_pb2.CHARGE_STATUS_SUCCEEDED

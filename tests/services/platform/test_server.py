@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from services.errors import ErrorCode, ShopError, from_rpc_error
+from services.harness.polling import wait_until
 from services.platform.channels import open_channel
 from services.user.client import USER_METHODS, USER_SERVICE, UserClient
 from tests.support.servers import (
@@ -27,7 +28,6 @@ from tests.support.servers import (
     raw_channel,
     running_echo,
     running_user,
-    wait_for,
 )
 from tests.support.tls_certs import make_certs
 
@@ -102,7 +102,7 @@ def test_concurrency_limit_gives_resource_exhausted(running: Running, echo: Echo
         assert from_rpc_error(failure.value).code == ErrorCode.OVERLOADED
         echo.gate.set()
         assert [call.result(timeout=5) for call in held] == [b"hi"] * slots
-    wait_for(lambda: echo.handled == slots)
+    wait_until(lambda: echo.handled == slots, 10, "echo.handled == slots")
 
 
 def test_reflection_lists_the_services(running: Running) -> None:

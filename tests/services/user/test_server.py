@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.errors import ErrorCode, ShopError
+from services.harness.polling import wait_until
 from services.user.client import UserClient
 from shop.user.v1 import user_pb2
 from tests.support.servers import (
@@ -16,7 +17,6 @@ from tests.support.servers import (
     make_settings,
     running_user,
     user_client,
-    wait_for,
 )
 
 
@@ -116,7 +116,7 @@ def test_two_replicas_share_one_database_and_round_robin_spreads_calls(tmp_path:
             return handled_calls(first, "GetUser"), handled_calls(second, "GetUser")
 
         # The server records a call just after answering it: wait for the last one.
-        wait_for(lambda: sum(served()) == 10)
+        wait_until(lambda: sum(served()) == 10, 10, "sum(served()) == 10")
         counts = served()
     assert min(counts) >= 3, counts  # round_robin alternates; both replicas take a share
 
@@ -127,7 +127,11 @@ def test_a_stopped_replica_leaves_the_rotation(tmp_path: Path) -> None:
         target = f"ipv4:127.0.0.1:{first.server.port},127.0.0.1:{second.server.port}"
         with user_client(target) as client:
             created = client.create_user("ann@example.com", "Ann")
-            wait_for(lambda: _spread(client, created.id, first, second))
+            wait_until(
+                lambda: _spread(client, created.id, first, second),
+                10,
+                "_spread(client, created.id, first, second)",
+            )
             first.server.stop(1.0)
             # Health said NOT_SERVING before the port closed: no call fails, not even writes.
             for i in range(20):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chaos import fuzz_gateway
-from tests.conftest import Shop
+from services.harness.shop import Shop
 from tests.shop.chaos.conftest import explain
 
 

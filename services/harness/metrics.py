@@ -1,4 +1,4 @@
-"""Reads a process's Prometheus exposition from its admin port, and its resident memory."""
+"""A process's Prometheus exposition read from its admin port, and its resident memory."""
 
 from __future__ import annotations
 
