@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from bench.latency import LoadResult
 from services.loadgen.client import GatewayHttp, TransportError
-from services.loadgen.open_loop import Arrival, OpenLoop
+from services.loadgen.open_loop import Arrival, OpenLoop, Pacing
 
 _SKUS = ("book", "lamp", "mug", "pen", "poster", "shirt")
 _OK = "201"
@@ -106,7 +106,8 @@ def run_open(post: Post, rate: float, duration_s: float, workers: int = 32) -> L
                 errors[status] += 1
 
     arrivals = int(rate * duration_s)
-    loop = OpenLoop(send, rate, count=arrivals, workers=workers, backlog=workers * 4, name="bench")
+    pacing = Pacing(rate, count=arrivals, workers=workers, backlog=workers * 4)
+    loop = OpenLoop(send, pacing, name="bench")
     loop.start().wait(duration_s + 30)
     with lock:
         return LoadResult.from_latencies(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.loadgen.client import Answer, TransportError
-from services.loadgen.open_loop import Arrival, OpenLoop
+from services.loadgen.open_loop import Arrival, OpenLoop, Pacing
 
 # A call returns the gateway's answer; TransportError means no answer at all.
 Call = Callable[[int], Answer]
@@ -66,7 +66,8 @@ class PacedLoad:
         self._call = call
         self._outcomes: list[Outcome] = []
         self._lock = threading.Lock()
-        self._loop = OpenLoop(self._one, rate_per_s, count=count, workers=workers, name="chaos")
+        pacing = Pacing(rate_per_s, count=count, workers=workers)
+        self._loop = OpenLoop(self._one, pacing, name="chaos")
 
     @property
     def started_at(self) -> float:

@@ -28,51 +28,55 @@ Send = Callable[[Arrival], None]
 Tick = Callable[[float], None]
 
 
-class OpenLoop:
-    """Calls `send(arrival)` at `rate_per_s` on `workers` threads, in the background.
+@dataclass(frozen=True)
+class Pacing:
+    """How arrivals come: `rate_per_s`, until `count` arrivals or `duration_s` (0: no limit).
 
-    The run ends after `count` arrivals, after `duration_s` (0: no limit), or at `stop()`.
-    `backlog` bounds the arrivals waiting for a worker (None: unbounded, nothing dropped).
-    With `max_lag_s`, a scheduler that fell further behind (a suspended laptop) drops the
-    missed arrivals instead of bursting them. `tick(elapsed_s)` runs every `tick_s` seconds.
-    `on_drop(n)` hears of every drop as it happens. `send` records its own outcome; an
-    exception it lets out is only counted (`failed`).
+    `backlog` bounds the arrivals waiting for one of the `workers` (None: unbounded, nothing
+    dropped). With `max_lag_s`, a scheduler that fell further behind (a suspended laptop)
+    drops the missed arrivals instead of bursting them.
+    """
+
+    rate_per_s: float
+    count: int | None = None
+    duration_s: float = 0.0
+    workers: int = 32
+    backlog: int | None = None
+    max_lag_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.rate_per_s <= 0:
+            raise ValueError(f"rate must be positive, not {self.rate_per_s}")
+
+
+class OpenLoop:
+    """Calls `send(arrival)` as `pacing` says, on worker threads, in the background; ends
+    after the last arrival or at `stop()`.
+
+    `tick(elapsed_s)` runs every `tick_s` seconds and `on_drop(n)` hears of every drop as it
+    happens. `send` records its own outcome; an exception it lets out is only counted.
     """
 
     def __init__(
         self,
         send: Send,
-        rate_per_s: float,
+        pacing: Pacing,
         *,
-        count: int | None = None,
-        duration_s: float = 0.0,
-        workers: int = 32,
-        backlog: int | None = None,
-        max_lag_s: float | None = None,
         tick: Tick | None = None,
         tick_s: float = 1.0,
         on_drop: Callable[[int], None] | None = None,
         name: str = "load",
     ) -> None:
-        if rate_per_s <= 0:
-            raise ValueError(f"rate must be positive, not {rate_per_s}")
         self._send = send
-        self._interval_s = 1.0 / rate_per_s
-        self._count = count
-        self._duration_s = duration_s
-        self._max_lag_s = max_lag_s
-        self._tick = tick
-        self._tick_s = tick_s
-        self._on_drop = on_drop
-        self._arrivals: queue.Queue[Arrival | None] = queue.Queue(maxsize=backlog or 0)
+        self._pacing = pacing
+        self._tick, self._tick_s, self._on_drop = tick, tick_s, on_drop
+        self._arrivals: queue.Queue[Arrival | None] = queue.Queue(maxsize=pacing.backlog or 0)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._scheduled = 0
-        self._dropped = 0
-        self._failed = 0
+        self._scheduled = self._dropped = self._failed = 0
         self._workers = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
-            for i in range(workers)
+            for i in range(pacing.workers)
         ]
         self._scheduler = threading.Thread(target=self._schedule, name=f"{name}-pace", daemon=True)
         self.started_at = 0.0
@@ -124,12 +128,14 @@ class OpenLoop:
                 self._arrivals.put(None)
 
     def _pace(self) -> None:
+        pacing = self._pacing
+        interval_s = 1.0 / pacing.rate_per_s
         started = self.started_at
-        end = started + self._duration_s if self._duration_s > 0 else float("inf")
+        end = started + pacing.duration_s if pacing.duration_s > 0 else float("inf")
         next_tick = started + self._tick_s if self._tick else float("inf")
         index = 0
-        while self._count is None or index < self._count:
-            due = started + index * self._interval_s
+        while pacing.count is None or index < pacing.count:
+            due = started + index * interval_s
             now = time.monotonic()
             if now >= end:
                 break
@@ -143,8 +149,8 @@ class OpenLoop:
                 continue
             if self._stopping.is_set():
                 break
-            if self._max_lag_s is not None and now - due > self._max_lag_s:
-                missed = int((now - due) / self._interval_s)
+            if pacing.max_lag_s is not None and now - due > pacing.max_lag_s:
+                missed = int((now - due) / interval_s)
                 self._drop(missed)
                 index += missed
                 continue

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, TextIO
 
 from services.loadgen.mix import Operation, run_operation
-from services.loadgen.open_loop import Arrival, OpenLoop
+from services.loadgen.open_loop import Arrival, OpenLoop, Pacing
 from services.loadgen.stats import Recorder
 
 _PROGRESS_S = 1.0
@@ -51,13 +51,16 @@ def run_load(
         error = run_operation(operation)
         recorder.record(operation.name, time.perf_counter() - began, error)
 
-    loop = OpenLoop(
-        send,
+    pacing = Pacing(
         plan.rate,
         duration_s=plan.duration_s,
         workers=plan.workers,
         backlog=plan.workers,
         max_lag_s=_MAX_LAG_S,
+    )
+    loop = OpenLoop(
+        send,
+        pacing,
         tick=progress.line,
         tick_s=_PROGRESS_S,
         on_drop=recorder.drop,

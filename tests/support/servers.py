@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,30 +59,37 @@ class Running:
         return 0.0 if value is None else float(value)
 
 
-@contextmanager
-def running_user(settings: Settings, rng: random.Random | None = None) -> Iterator[Running]:
+def running_user(
+    settings: Settings, rng: random.Random | None = None
+) -> AbstractContextManager[Running]:
     """The user service started on `settings`, stopped at the end; `rng` scripts faults."""
-    telemetry = make_telemetry("user")
-    store = SqliteUserStore(settings.database_path())
-    faults = FaultRegistry(telemetry.registry, rng)
-    server = build_user_server(settings, telemetry, store, faults)
-    with _running(settings, telemetry, store, server) as running:
-        yield running
+    return _running("user", settings, rng)
 
 
-@contextmanager
-def running_payment(settings: Settings, rng: random.Random | None = None) -> Iterator[Running]:
+def running_payment(
+    settings: Settings, rng: random.Random | None = None
+) -> AbstractContextManager[Running]:
     """The payment service started on `settings`, stopped at the end; `rng` scripts faults."""
-    telemetry = make_telemetry("payment")
-    store = SqliteChargeStore(settings.database_path())
+    return _running("payment", settings, rng)
+
+
+def _running(
+    service: str, settings: Settings, rng: random.Random | None
+) -> AbstractContextManager[Running]:
+    telemetry = make_telemetry(service)
     faults = FaultRegistry(telemetry.registry, rng)
-    server = build_payment_server(settings, telemetry, store, faults)
-    with _running(settings, telemetry, store, server) as running:
-        yield running
+    store: Any
+    if service == "user":
+        store = SqliteUserStore(settings.database_path())
+        server = build_user_server(settings, telemetry, store, faults)
+    else:
+        store = SqliteChargeStore(settings.database_path())
+        server = build_payment_server(settings, telemetry, store, faults)
+    return _serving(settings, telemetry, store, server)
 
 
 @contextmanager
-def _running(
+def _serving(
     settings: Settings, telemetry: Any, store: Any, server: GrpcServer
 ) -> Iterator[Running]:
     admin = admin_server(settings, telemetry, server)
@@ -204,13 +211,11 @@ def call_echo(channel: grpc.Channel, kind: str, payload: bytes = b"hi", **kwargs
     return b"".join(channel.stream_stream(path)(iter([payload, payload]), **kwargs))
 
 
-@contextmanager
-def running_echo(settings: Settings, echo: Echo) -> Iterator[Running]:
+def running_echo(settings: Settings, echo: Echo) -> AbstractContextManager[Running]:
     """A GrpcServer with the Echo service on `settings`, stopped at the end."""
     telemetry = make_telemetry(settings.service)
     server = GrpcServer(settings, telemetry, [ECHO_SERVICE], echo.register)
-    with _running(settings, telemetry, _NoStore(), server) as running:
-        yield running
+    return _serving(settings, telemetry, _NoStore(), server)
 
 
 class _NoStore:

@@ -16,12 +16,16 @@ RunScenario = Callable[[str], ScenarioResult]
 
 @pytest.fixture
 def run_scenario(make_shop: ShopFactory) -> RunScenario:
-    """Start the shop scenario `name` wants, run its quick version, return its figures."""
+    """Start the shop scenario `name` wants, run its quick version, check that every guarantee
+    held and that it sent calls at all; return its figures for the scenario's own checks."""
 
     def run(name: str) -> ScenarioResult:
         scenario = SCENARIOS[name]
         shop = make_shop(user_replicas=scenario.user_replicas, env=scenario.env(free_ports(1)[0]))
-        return scenario.run(shop, True)
+        result = scenario.run(shop, True)
+        assert result.ok, explain(result)
+        assert result.sent > 0, explain(result)
+        return result
 
     return run
 
