@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from services.harness.polling import wait_until
 from services.harness.shop import QUICK_ENV, Shop
 from services.launcher import free_ports
 
@@ -19,6 +20,7 @@ pytest_plugins = (
 )
 
 ShopFactory = Callable[..., Shop]
+__all__ = ["ShopFactory", "wait_until"]  # wait_until: services/harness/polling.py's, re-exported
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.data_dir_lock import DataDirBusy, DataDirLock
-from tests.conftest import wait_until
+from services.harness.polling import wait_until
 
 _HOLD = """
 import sys, time

@@ -16,9 +16,9 @@ import pytest
 from waitress import wasyncore
 
 from services.gateway.serving import gateway_limits
+from services.harness.polling import wait_until
 from services.platform.admin import ADMIN_LIMITS
 from services.platform.http_server import GuardedServer, HttpLimits, serve_guarded
-from tests.conftest import wait_until
 
 # The gateway's limits with a short header timeout and a small connection limit, so the
 # test runs in seconds; the logic is the same at any size.

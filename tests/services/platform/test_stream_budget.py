@@ -11,6 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.harness.polling import wait_until
 from services.platform.stream_budget import DEFAULT_PER_PEER, DEFAULT_TOTAL
 from tests.support.servers import (
     Running,
@@ -18,7 +19,6 @@ from tests.support.servers import (
     raw_channel,
     running_user,
     user_client,
-    wait_for,
 )
 
 TOKEN = "s3cret"
@@ -68,7 +68,7 @@ def test_seventy_watch_streams_on_one_channel_leave_real_calls_working(running: 
             assert users.get_user(created[-1].id, 5.0).email == "u199@example.com"
         for call in watches:
             call.cancel()
-    wait_for(lambda: running.server.stream_budget.open_streams() == 0)
+    wait_until(lambda: running.server.stream_budget.open_streams() == 0, 10, "every stream closed")
 
 
 def test_streams_from_many_connections_stop_at_the_total(running: Running) -> None:
@@ -94,7 +94,7 @@ def test_streams_from_many_connections_stop_at_the_total(running: Running) -> No
         for call in watches:
             call.cancel()
     # A closed stream gives its place back.
-    wait_for(lambda: running.server.stream_budget.open_streams() == 0)
+    wait_until(lambda: running.server.stream_budget.open_streams() == 0, 10, "every stream closed")
     with raw_channel(running.target) as channel:
         again = _open_watches(channel, 1)
         assert _outcomes(again) == (1, 0)
