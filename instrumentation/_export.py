@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._otlp_fast import with_fast_encoder
+from ._span import note_no_op_on_start
 from ._span_store import SpanStore
 from .metrics import HealthMetrics
 
@@ -69,7 +70,7 @@ class BoundedSpanProcessor(SpanProcessor):
         self._worker.start()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        """Nothing to do when a span starts."""
+        """Nothing to do when a span starts (the lean RPC spans skip this call)."""
 
     def on_end(self, span: ReadableSpan) -> None:
         """Queue ``span`` or count it dropped; never blocks."""
@@ -183,6 +184,27 @@ class BoundedSpanProcessor(SpanProcessor):
                 'telemetry_spans_dropped_total{reason="export_failed"} '
                 "(logged once; calls are not affected)"
             )
+
+
+note_no_op_on_start(BoundedSpanProcessor)
+
+
+class SpanStoreProcessor(SpanProcessor):
+    """Offers every ended span to the debug pages' store; added to a provider we do not own."""
+
+    def __init__(self, store: SpanStore) -> None:
+        self._offer = store.offer
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do when a span starts."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """A bounded, lock-free append."""
+        if span.context is not None and span.context.trace_flags.sampled:
+            self._offer(span)
+
+
+note_no_op_on_start(SpanStoreProcessor)
 
 
 class _WorkerThreadFilter(logging.Filter):

@@ -18,7 +18,8 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from ._propagation import extract, traceparent
+from ._propagation import W3C, Propagation, traceparent
+from ._span import exception_attributes, qualified_name
 from ._wsgi import StartResponse, WSGIEnvironment
 from .metrics import HttpMetrics
 
@@ -41,13 +42,14 @@ def instrument_flask(
     metrics: HttpMetrics,
     errors: Any,
     access_log_enabled: bool,
+    propagation: Propagation = W3C,
 ) -> None:
     """Wrap ``app.wsgi_app`` and register the route hook; idempotent per app."""
     if app.extensions.get("instrumentation"):
         return
     app.extensions["instrumentation"] = True
     app.wsgi_app = _Middleware(  # type: ignore[method-assign]
-        app.wsgi_app, tracer, metrics, errors.labels("flask"), access_log_enabled
+        app.wsgi_app, tracer, metrics, errors.labels("flask"), access_log_enabled, propagation
     )
     app.before_request(_remember_route)
     app.after_request(_remember_streaming)
@@ -70,14 +72,30 @@ def _remember_streaming(response: flask.Response) -> flask.Response:
 def _record_exception(exc: BaseException | None) -> None:
     span = flask.request.environ.get(_SPAN_KEY)
     if exc is not None and span is not None and span.is_recording():
-        span.record_exception(exc)
+        record_exception(span, exc)
         flask.request.environ[_RECORDED_KEY] = True
+
+
+def record_exception(span: trace.Span, exc: BaseException) -> None:
+    """One ``exception`` event, without the deprecated ``exception.escaped`` the SDK adds."""
+    span.add_event("exception", exception_attributes(exc))
 
 
 class _Middleware:
     def __init__(
-        self, inner: Any, tracer: trace.Tracer, metrics: HttpMetrics, errors: Any, access: bool
+        self,
+        inner: Any,
+        tracer: trace.Tracer,
+        metrics: HttpMetrics,
+        errors: Any,
+        access: bool,
+        propagation: Propagation,
     ) -> None:
+        self._propagation = propagation
+        # The WSGI environ key of each header the propagation reads.
+        self._carrier_keys = tuple(
+            (field, "HTTP_" + field.upper().replace("-", "_")) for field in propagation.fields
+        )
         self._inner = inner
         self._tracer = tracer
         self._metrics = metrics
@@ -154,15 +172,9 @@ class _Request:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         self.method = method if method in KNOWN_METHODS else "_OTHER"
         carrier = {
-            key: environ[wsgi_key]
-            for key, wsgi_key in (
-                ("traceparent", "HTTP_TRACEPARENT"),
-                ("tracestate", "HTTP_TRACESTATE"),
-                ("baggage", "HTTP_BAGGAGE"),
-            )
-            if wsgi_key in environ
+            key: environ[wsgi_key] for key, wsgi_key in mw._carrier_keys if wsgi_key in environ
         }
-        parent = extract(carrier)
+        parent = mw._propagation.extract(carrier) if carrier else None
         attributes: dict[str, Any] = {
             "http.request.method": self.method,
             "url.path": environ.get("PATH_INFO", "/"),
@@ -186,10 +198,14 @@ class _Request:
 
     def start_response(self, start_response: StartResponse) -> StartResponse:
         span_context = self.span.get_span_context()
-        extra = [
-            ("traceresponse", traceparent(span_context)),
-            ("X-Trace-Id", format(span_context.trace_id, "032x")),
-        ]
+        extra = (
+            [
+                ("traceresponse", traceparent(span_context)),
+                ("X-Trace-Id", format(span_context.trace_id, "032x")),
+            ]
+            if span_context.is_valid
+            else []
+        )
 
         def wrapped(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             try:
@@ -212,8 +228,11 @@ class _Request:
                 span.set_attribute("http.route", route)
             span.set_attribute("http.response.status_code", self.status)
             if self.exc is not None and not self.environ.get(_RECORDED_KEY):
-                span.record_exception(self.exc)
+                record_exception(span, self.exc)
             if self.status >= 500:
+                # http-spans.md: error.type is the status code when no exception is known.
+                error_type = qualified_name(self.exc) if self.exc else str(self.status)
+                span.set_attribute("error.type", error_type)
                 span.set_status(Status(StatusCode.ERROR))
             ctx = span.get_span_context()
             if ctx.trace_flags.sampled:

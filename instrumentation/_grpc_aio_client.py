@@ -9,8 +9,16 @@ from typing import Any
 import grpc
 from opentelemetry import context as otel_context
 
-from ._propagation import PROPAGATION_KEYS, inject_metadata
-from ._rpc import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, UNARY, Call, Method, RpcRecorder
+from ._rpc import (
+    BIDI_STREAM,
+    CLIENT_STREAM,
+    SERVER_STREAM,
+    UNARY,
+    Call,
+    Method,
+    RpcRecorder,
+    qualified_name,
+)
 
 _OK = grpc.StatusCode.OK
 _UNKNOWN = grpc.StatusCode.UNKNOWN
@@ -33,11 +41,11 @@ class _AioClientInterceptor:
         call = self._rec.start(method, parent, 1 if kind in (UNARY, SERVER_STREAM) else 0)
         if call is None:
             return None, None, details
+        if not self._rec.inject:
+            return call, method, details
         try:
-            pairs = inject_metadata(
-                [(k, v) for k, v in details.metadata or () if k not in PROPAGATION_KEYS],
-                call.span.get_span_context(),
-                parent,
+            pairs = self._rec.propagation.inject_metadata(
+                list(details.metadata or ()), call.span.get_span_context(), parent
             )
             details = details._replace(metadata=grpc.aio.Metadata(*pairs))
         except Exception:
@@ -52,8 +60,8 @@ class _AioClientInterceptor:
             status = _final_status(grpc_call)
             if status is not None:
                 code, details = status
-                received = 1 if code is _OK and unary_response else 0
-                self._rec.finish(call, code, details, received=received)
+                # go-grpc-middleware counts the unary response whatever the status.
+                self._rec.finish(call, code, details, received=1 if unary_response else 0)
                 return
             task = asyncio.ensure_future(self._finish(call, grpc_call, unary_response))
             self._pending.add(task)
@@ -65,7 +73,7 @@ class _AioClientInterceptor:
         try:
             code = await grpc_call.code()
             details = await grpc_call.details()
-            received = 1 if code is _OK and unary_response else 0
+            received = 1 if unary_response else 0
             self._rec.finish(call, code or _UNKNOWN, details, received=received)
         except Exception:
             self._rec.error()
@@ -84,13 +92,13 @@ class AioUnaryUnaryInterceptor(_AioClientInterceptor, grpc.aio.UnaryUnaryClientI
         try:
             await grpc_call
         except grpc.aio.AioRpcError as err:
-            self._rec.finish(call, err.code() or _UNKNOWN, err.details())
+            self._rec.finish(call, err.code() or _UNKNOWN, err.details(), received=1)
             return grpc_call
         except asyncio.CancelledError:
-            self._rec.finish(call, grpc.StatusCode.CANCELLED)
+            self._rec.finish(call, grpc.StatusCode.CANCELLED, received=1)
             raise
         except Exception as exc:
-            self._rec.finish(call, _UNKNOWN, str(exc), exc)
+            self._rec.finish(call, _UNKNOWN, str(exc), exc, 1, error_type=qualified_name(exc))
             return grpc_call
         self._rec.finish(call, _OK, received=1)
         return grpc_call

@@ -76,10 +76,10 @@ def _unary(
         try:
             response = await inner(request, context)
         except BaseException as exc:
-            rec.finish(call, *failure(context, exc))
+            rec.finish(call, *failure(context, exc), sent=1)
             raise
-        code = outcome(context)
-        rec.finish(call, code, context.details() or None, sent=1 if code is _OK else 0)
+        # go-grpc-middleware counts the unary response as sent whatever the status.
+        rec.finish(call, outcome(context), context.details() or None, sent=1)
         return response
 
     return behavior
@@ -215,7 +215,7 @@ def _unknown_handler(rec: RpcRecorder, full_method: str) -> Any:
         call = rec.start_server(method, context.invocation_metadata(), context.peer())
         if call is not None:
             if call.span.is_recording():
-                call.span.set_attribute("rpc.method_original", full_method)
+                call.span.set_attribute("rpc.method_original", full_method.lstrip("/"))
             rec.finish(call, grpc.StatusCode.UNIMPLEMENTED, NOT_FOUND_DETAILS)
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, NOT_FOUND_DETAILS)
 

@@ -8,7 +8,6 @@ from typing import Any
 import grpc
 from opentelemetry import context as otel_context
 
-from ._propagation import inject_metadata
 from ._rpc import (
     BIDI_STREAM,
     CLIENT_STREAM,
@@ -17,6 +16,7 @@ from ._rpc import (
     Call,
     Method,
     RpcRecorder,
+    qualified_name,
 )
 
 _OK = grpc.StatusCode.OK
@@ -87,10 +87,13 @@ class _Multicallable:
         call = self._rec.start(self._method, parent, 0 if self._req_stream else 1)
         if call is None:
             return None, request, metadata
-        try:
-            metadata = inject_metadata(metadata, call.span.get_span_context(), parent)
-        except Exception:
-            self._rec.error()
+        if self._rec.inject:
+            try:
+                metadata = self._rec.propagation.inject_metadata(
+                    metadata, call.span.get_span_context(), parent
+                )
+            except Exception:
+                self._rec.error()
         if self._req_stream:
             request = _count(request, self._method.msg_sent)
         return call, request, metadata
@@ -101,8 +104,8 @@ class _Multicallable:
         def done(future: Any) -> None:
             try:
                 code = future.code() or _UNKNOWN
-                received = 1 if code is _OK and unary_response else 0
-                rec.finish(call, code, future.details(), received=received)
+                # go-grpc-middleware counts the unary response as received whatever the status.
+                rec.finish(call, code, future.details(), received=1 if unary_response else 0)
             except Exception:
                 rec.error()
 
@@ -123,10 +126,10 @@ class _UnaryResponse(_Multicallable):
         try:
             response = self._inner(request, timeout, metadata, *args, **kwargs)
         except grpc.RpcError as err:
-            self._rec.finish(call, *_rpc_error(err))
+            self._rec.finish(call, *_rpc_error(err), received=1)
             raise
         except BaseException as exc:
-            self._rec.finish(call, _UNKNOWN, str(exc), exc)
+            self._rec.finish(call, _UNKNOWN, str(exc), exc, 1, error_type=qualified_name(exc))
             raise
         self._rec.finish(call, _OK, received=1)
         return response
@@ -140,10 +143,10 @@ class _UnaryResponse(_Multicallable):
         try:
             result = self._inner.with_call(request, timeout, metadata, *args, **kwargs)
         except grpc.RpcError as err:
-            self._rec.finish(call, *_rpc_error(err))
+            self._rec.finish(call, *_rpc_error(err), received=1)
             raise
         except BaseException as exc:
-            self._rec.finish(call, _UNKNOWN, str(exc), exc)
+            self._rec.finish(call, _UNKNOWN, str(exc), exc, 1, error_type=qualified_name(exc))
             raise
         self._rec.finish(call, _OK, received=1)
         return result

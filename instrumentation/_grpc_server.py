@@ -107,14 +107,12 @@ def _unary_response(
             response = inner(request, context)
         except BaseException as exc:
             detach(token)
-            finish(call, *failure(context, exc))
+            finish(call, *failure(context, exc), sent=1)
             raise
         detach(token)
         code = outcome(context)
-        if code is _OK:
-            finish(call, code, sent=1)
-        else:
-            finish(call, code, _details(context))
+        # go-grpc-middleware counts the unary response as sent whatever the status.
+        finish(call, code, None if code is _OK else _details(context), sent=1)
         return response
 
     return behavior
@@ -134,8 +132,11 @@ def _stream_response(
             return inner(request, context)
         if req_stream:
             request = _count(request, received)
-        # Runs when the RPC terminates, including cancellation and deadline.
-        context.add_callback(lambda: _terminated(rec, call, context))
+        # Runs when the RPC terminates, including cancellation and deadline. False: it has
+        # terminated already (cancelled before this handler started) and never will run.
+        if not context.add_callback(lambda: _terminated(rec, call, context)):
+            rec.finish(call, _cut_short(context))
+            return inner(request, context)
         token = call.attach()
         try:
             responses = inner(request, context)
@@ -233,7 +234,7 @@ def _unknown_handler(rec: RpcRecorder, full_method: str) -> Any:
         call = rec.start_server(method, context.invocation_metadata(), context.peer())
         if call is not None:
             if call.span.is_recording():
-                call.span.set_attribute("rpc.method_original", full_method)
+                call.span.set_attribute("rpc.method_original", full_method.lstrip("/"))
             rec.finish(call, grpc.StatusCode.UNIMPLEMENTED, NOT_FOUND_DETAILS)
         context.abort(grpc.StatusCode.UNIMPLEMENTED, NOT_FOUND_DETAILS)
 

@@ -1,14 +1,24 @@
-"""W3C trace context and baggage through gRPC metadata (keys are lower-case there)."""
+"""Trace context and baggage through gRPC metadata (keys are lower-case there) and HTTP headers.
+
+``OTEL_PROPAGATORS`` picks the propagators. The default, ``tracecontext,baggage``, takes a
+fast path (the module functions below: W3C trace context parsed inline, baggage through the
+reference propagator); any other list goes through ``opentelemetry.propagate``'s machinery
+(``opentelemetry_propagator`` entry points, ``CompositePropagator``), see
+``propagation_from_env``.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from opentelemetry import baggage, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -117,3 +127,164 @@ def traceparent(span_context: SpanContext) -> str:
         f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
         f"{int(span_context.trace_flags):02x}"
     )
+
+
+class Propagation(Protocol):
+    """How one process reads and writes the caller's context in metadata and headers."""
+
+    fields: frozenset[str]
+
+    def extract(self, carrier: dict[str, str]) -> Context | None:
+        """The remote parent in ``carrier`` (lower-case HTTP headers), None if there is none."""
+        ...
+
+    def remote_parent(
+        self, metadata: Iterable[Any] | None
+    ) -> tuple[SpanContext | None, Context | None]:
+        """The remote parent's span context in gRPC metadata, and a context for the rest."""
+        ...
+
+    def inject_metadata(
+        self, metadata: Sequence[Any] | None, span_context: SpanContext, ctx: Context | None
+    ) -> list[tuple[str, str]]:
+        """``metadata`` plus this propagation's fields for ``span_context`` (and ``ctx``)."""
+        ...
+
+
+class W3CPropagation:
+    """``tracecontext,baggage`` (the default): the fast path of this module's functions."""
+
+    fields = PROPAGATION_KEYS
+
+    def __init__(self, with_tracecontext: bool = True, with_baggage: bool = True) -> None:
+        self._tracecontext = with_tracecontext
+        self._baggage = with_baggage
+        self.fields = frozenset(
+            ({"traceparent", "tracestate"} if with_tracecontext else set())
+            | ({"baggage"} if with_baggage else set())
+        )
+
+    def extract(self, carrier: dict[str, str]) -> Context | None:
+        """See ``Propagation.extract``."""
+        return extract(self._only_fields(carrier))
+
+    def remote_parent(
+        self, metadata: Iterable[Any] | None
+    ) -> tuple[SpanContext | None, Context | None]:
+        """See ``Propagation.remote_parent``."""
+        remote, ctx = remote_parent(metadata)
+        if not self._tracecontext:
+            remote = None
+        if not self._baggage:
+            ctx = None
+        return remote, ctx
+
+    def inject_metadata(
+        self, metadata: Sequence[Any] | None, span_context: SpanContext, ctx: Context | None
+    ) -> list[tuple[str, str]]:
+        """See ``Propagation.inject_metadata``."""
+        out = inject_metadata(metadata, span_context, ctx if self._baggage else None)
+        if self._tracecontext:
+            return out
+        return [(k, v) for k, v in out if k not in ("traceparent", "tracestate")]
+
+    def _only_fields(self, carrier: dict[str, str]) -> dict[str, str]:
+        if self._tracecontext and self._baggage:
+            return carrier
+        return {k: v for k, v in carrier.items() if k in self.fields}
+
+
+class TextMapPropagation:
+    """Any ``TextMapPropagator`` (B3, Jaeger, a composite...) over metadata and headers."""
+
+    def __init__(self, propagator: TextMapPropagator) -> None:
+        self._propagator = propagator
+        self.fields = frozenset(f.lower() for f in propagator.fields)
+
+    def extract(self, carrier: dict[str, str]) -> Context | None:
+        """See ``Propagation.extract``."""
+        ctx = self._propagator.extract(_bounded(carrier))
+        return ctx or None
+
+    def remote_parent(
+        self, metadata: Iterable[Any] | None
+    ) -> tuple[SpanContext | None, Context | None]:
+        """See ``Propagation.remote_parent``."""
+        if not metadata:
+            return None, None
+        carrier = {k: v for k, v in metadata if k in self.fields and isinstance(v, str)}
+        if not carrier:
+            return None, None
+        ctx = self._propagator.extract(_bounded(carrier))
+        remote = trace.get_current_span(ctx).get_span_context()
+        return (remote if remote.is_valid else None), ctx
+
+    def inject_metadata(
+        self, metadata: Sequence[Any] | None, span_context: SpanContext, ctx: Context | None
+    ) -> list[tuple[str, str]]:
+        """See ``Propagation.inject_metadata``."""
+        out = [(k, v) for k, v in metadata if k not in self.fields] if metadata else []
+        carrier: dict[str, str] = {}
+        self._propagator.inject(
+            carrier, trace.set_span_in_context(NonRecordingSpan(span_context), ctx)
+        )
+        out.extend((k.lower(), v) for k, v in carrier.items())
+        return out
+
+
+def _bounded(carrier: dict[str, str]) -> dict[str, str]:
+    """``carrier`` without the W3C headers that are over their size limits."""
+    return {k: v for k, v in carrier.items() if k not in PROPAGATION_KEYS or within_limits(k, v)}
+
+
+W3C = W3CPropagation()
+DEFAULT_PROPAGATORS = "tracecontext,baggage"
+_log = logging.getLogger("instrumentation")
+
+
+def propagation_from_env(environ: Mapping[str, str]) -> Propagation:
+    """The propagation ``OTEL_PROPAGATORS`` names (``tracecontext,baggage`` by default).
+
+    As the specification says: a comma-separated list, duplicates removed, ``none`` alone
+    means no propagation, unknown names are warned about once and left out.
+    """
+    raw = environ.get("OTEL_PROPAGATORS", "").strip() or DEFAULT_PROPAGATORS
+    names = list(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
+    if names == ["none"]:
+        return TextMapPropagation(CompositePropagator([]))
+    if "none" in names:
+        _log.warning("OTEL_PROPAGATORS=%s: 'none' is ignored next to other names", raw)
+        names.remove("none")
+    if set(names) <= {"tracecontext", "baggage"}:
+        return W3CPropagation("tracecontext" in names, "baggage" in names)
+    propagators = []
+    for name in names:
+        found = _load_propagator(name)
+        if found is None:
+            _log.warning(
+                "OTEL_PROPAGATORS: no propagator named %r is installed (entry point group "
+                "opentelemetry_propagator); it is left out",
+                name,
+            )
+        else:
+            propagators.append(found)
+    if not propagators:
+        _log.warning(
+            "OTEL_PROPAGATORS=%s names no usable propagator; using %s", raw, DEFAULT_PROPAGATORS
+        )
+        return W3C
+    return TextMapPropagation(CompositePropagator(propagators))
+
+
+def _load_propagator(name: str) -> TextMapPropagator | None:
+    # The same lookup opentelemetry.propagate does for os.environ at import time.
+    from importlib.metadata import entry_points
+
+    try:
+        for entry_point in entry_points(group="opentelemetry_propagator", name=name):
+            propagator = entry_point.load()()
+            if isinstance(propagator, TextMapPropagator):
+                return propagator
+    except Exception:
+        _log.warning("OTEL_PROPAGATORS: propagator %r failed to load", name, exc_info=True)
+    return None

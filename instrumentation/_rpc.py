@@ -1,7 +1,9 @@
 """What every gRPC side records per call: a span, the go-grpc-middleware metrics, an access log.
 
-Span attributes follow the OpenTelemetry semantic conventions for RPC, v1.45.0 (stable RPC
-conventions: ``rpc.system.name``, fully-qualified ``rpc.method``, ``rpc.response.status_code``).
+Span attributes follow the OpenTelemetry semantic conventions v1.44.0 for gRPC
+(docs/rpc/grpc.md and docs/rpc/rpc-spans.md of that release; the RPC conventions are a
+release candidate there): ``rpc.system.name``, fully-qualified ``rpc.method``,
+``rpc.response.status_code``, ``error.type``, ``server.address``/``server.port``.
 """
 
 from __future__ import annotations
@@ -17,14 +19,25 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._codes import GO_NAMES, SERVER_ERROR_CODES
-from ._propagation import remote_parent
-from ._span import SpanFactory
+from ._propagation import W3C, Propagation
+from ._span import PassThroughSpans, SpanFactory, qualified_name
 from .metrics import GrpcMetrics
 
-SEMCONV_VERSION = "1.45.0"
+__all__ = ["qualified_name"]
+
 UNKNOWN = "unknown"
 OTHER_METHOD = "_OTHER"
+RPC_SYSTEM = "grpc"
 MAX_METHODS = 1000
+# Not traced unless setup(trace_health=True); still measured, under their own labels.
+HEALTH_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
+PASS_THROUGH = PassThroughSpans()
 
 UNARY = "unary"
 CLIENT_STREAM = "client_stream"
@@ -60,18 +73,33 @@ class Method:
         "msg_sent",
         "series",
         "span_name",
+        "traced",
     )
 
     def __init__(
-        self, metrics: GrpcMetrics, kind: str, full_method: str, known: bool, extra: dict[str, Any]
+        self,
+        metrics: GrpcMetrics,
+        kind: str,
+        full_method: str,
+        known: bool,
+        extra: dict[str, Any],
+        traced: bool = True,
     ) -> None:
         service, _, method = full_method.lstrip("/").rpartition("/")
         if not known or not service or not method:
             service = method = UNKNOWN
         self.full_method = full_method
         self.labels = (kind, service, method)
-        self.span_name = f"{service}/{method}" if service != UNKNOWN else OTHER_METHOD
-        self.attributes: dict[str, Any] = {"rpc.system.name": "grpc", "rpc.method": self.span_name}
+        self.traced = traced
+        self.attributes: dict[str, Any] = {"rpc.system.name": RPC_SYSTEM}
+        if service != UNKNOWN:
+            self.span_name = self.attributes["rpc.method"] = f"{service}/{method}"
+        else:
+            # rpc-spans.md "Name": {rpc.system.name} when rpc.method is _OTHER.
+            self.span_name = RPC_SYSTEM
+            self.attributes["rpc.method"] = OTHER_METHOD
+            if full_method.strip("/"):
+                self.attributes["rpc.method_original"] = full_method.lstrip("/")
         self.attributes.update(extra)
         self.series = metrics.series(*self.labels)
         self.msg_received = self.series.add_received
@@ -106,15 +134,22 @@ class RpcRecorder:
 
     def __init__(
         self,
-        spans: SpanFactory,
+        spans: SpanFactory | PassThroughSpans,
         metrics: GrpcMetrics,
         errors: Any,
         component: str,
         server: bool,
         access_log_enabled: bool,
         extra_attributes: dict[str, Any] | None = None,
+        propagation: Propagation = W3C,
+        inject: bool = True,
+        trace_health: bool = False,
     ) -> None:
         self._spans = spans
+        self.propagation = propagation
+        # False when another instrumentation writes the outgoing context (no duplicates).
+        self.inject = inject
+        self._trace_health = trace_health
         self._metrics = metrics
         self._errors = errors.labels(component)
         self._component = component
@@ -132,7 +167,9 @@ class RpcRecorder:
         if found is None:
             if len(self._methods) >= MAX_METHODS:
                 known = False
-            found = Method(self._metrics, kind, full_method, known, self._extra)
+            service = full_method.lstrip("/").rpartition("/")[0]
+            traced = self._trace_health or service not in HEALTH_SERVICES
+            found = Method(self._metrics, kind, full_method, known, self._extra, traced)
             self._methods[key] = found
         return found
 
@@ -140,7 +177,8 @@ class RpcRecorder:
         """Start a client call: span (child of ``parent``), started (and sent) counters."""
         try:
             attributes = dict(method.attributes)
-            span = self._spans.start(method.span_name, parent, self._kind, attributes)
+            spans = self._spans if method.traced else PASS_THROUGH
+            span = spans.start(method.span_name, parent, self._kind, attributes)
             call = Call(method, span, None, "")
             method.series.start(sent=sent)
             return call
@@ -153,9 +191,10 @@ class RpcRecorder:
     ) -> Call | None:
         """Start a server call: span (child of the caller's, from ``metadata``) made current."""
         try:
-            remote, base = remote_parent(metadata)
+            remote, base = self.propagation.remote_parent(metadata)
             attributes = {**method.attributes, **_peer_attributes(peer)}
-            span = self._spans.start(method.span_name, base, self._kind, attributes, remote)
+            spans = self._spans if method.traced else PASS_THROUGH
+            span = spans.start(method.span_name, base, self._kind, attributes, remote)
             call = Call(method, span, _set_span_in_context(span, base), peer)
             method.series.start(received=received)
             return call
@@ -171,6 +210,7 @@ class RpcRecorder:
         exc: BaseException | None = None,
         received: int = 0,
         sent: int = 0,
+        error_type: str | None = None,
     ) -> None:
         """End ``call`` once: handled counter, latency with exemplar, span status and end;
         ``received``/``sent`` messages are counted in the same step."""
@@ -188,10 +228,14 @@ class RpcRecorder:
                 if exc is not None:
                     span.record_exception(exc)
                 if code is not _OK and (not self._server or code in SERVER_ERROR_CODES):
+                    # grpc.md: error.type is the status code; an exception type only when
+                    # the call failed before any status existed (client side).
+                    span.set_attribute("error.type", error_type or _CODE_NAMES[code])
                     span.set_status(Status(StatusCode.ERROR, details or _CODE_NAMES[code]))
-                ctx = span.get_span_context()
-                if ctx.trace_flags & 1:
-                    trace_id = format(ctx.trace_id, "032x")
+            # The exemplar links to the current trace even when the span is someone else's.
+            ctx = span.get_span_context()
+            if ctx.trace_flags & 1:
+                trace_id = format(ctx.trace_id, "032x")
             go_code = "OK" if code is _OK else GO_NAMES.get(code, "Unknown")
             call.method.series.finish(go_code, elapsed, trace_id, received, sent)
             # Metrics first: whoever sees the ended span also sees the call counted.
@@ -247,13 +291,47 @@ def _parse_peer(peer: str) -> dict[str, Any]:
 
 
 def server_address_attributes(target: str | None) -> dict[str, Any]:
-    """``server.address``/``server.port`` of a client span from a channel target, if given."""
+    """``server.address``/``server.port`` of a client span from a gRPC channel target.
+
+    As grpc.md (semantic conventions v1.44.0) says, from the target string per gRPC's
+    naming document: ``grpc.io:50051`` and ``dns://1.2.3.4/grpc.io:50051`` give grpc.io and
+    50051; ``unix:///run/x.sock`` gives the path; a target naming several addresses or an
+    unknown scheme gives the whole target and no port.
+    """
     if not target:
         return {}
-    host = target.split("://", 1)[-1].split(",", 1)[0]
-    if host.startswith(("ipv4:", "ipv6:", "dns:", "unix:")):
-        host = host.split(":", 1)[1].lstrip("/")
-    name, sep, port = host.rpartition(":")
-    if sep and port.isdigit():
-        return {"server.address": name.strip("[]"), "server.port": int(port)}
-    return {"server.address": host}
+    whole = {"server.address": target}
+    rest = target
+    if target.startswith("unix:"):
+        path = target[5:]
+        return {"server.address": "/" + path.lstrip("/") if path.startswith("//") else path}
+    if target.startswith("unix-abstract:"):
+        return whole
+    if "://" in target:
+        scheme, _, rest = target.partition("://")
+        if scheme != "dns":
+            return whole
+        rest = rest.partition("/")[2]  # the authority (a DNS server) is not the target
+    elif target.startswith(("dns:", "ipv4:", "ipv6:")):
+        scheme, _, rest = target.partition(":")
+    if not rest or "," in rest:
+        return whole
+    host, port = _split_host_port(rest)
+    if not host:
+        return whole
+    if port is None:
+        return {"server.address": host}
+    return {"server.address": host, "server.port": port}
+
+
+def _split_host_port(hostport: str) -> tuple[str, int | None]:
+    if hostport.startswith("["):
+        host, _, rest = hostport[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif hostport.count(":") == 1:
+        host, _, port = hostport.partition(":")
+    else:
+        host, port = hostport, ""  # a bare IPv6 address
+    if port and not port.isdigit():
+        return "", None
+    return host, int(port) if port else None

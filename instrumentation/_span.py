@@ -1,12 +1,16 @@
 """A lean span for RPC calls: the SDK's Tracer.start_span and Span cost most of the overhead.
 
-Spans made here go through the provider's sampler and span processors (``on_end`` only) and
-reach exporters as ordinary ``ReadableSpan`` objects, so nothing downstream can tell them
-from SDK spans. Processors' ``on_start`` is not called for them.
+Spans made here go through the provider's sampler, span limits and span processors (``on_start``
+and ``on_end``) and reach exporters as ordinary ``ReadableSpan`` objects, so nothing downstream
+can tell them from SDK spans. The lean path needs three SDK internals (the provider's span
+processor fan-out, its span limits, and the fan-out's processor tuple); ``lean_path_supported``
+checks they are what this module expects and, if not (another SDK version, another
+implementation of the API), ``SpanFactory`` starts spans through the public API instead.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -16,10 +20,18 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import (
+    Event,
+    ReadableSpan,
+    SpanLimits,
+    SpanProcessor,
+    SynchronousMultiSpanProcessor,
+    TracerProvider,
+)
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
     SpanContext,
     SpanKind,
@@ -28,6 +40,8 @@ from opentelemetry.trace import (
     TraceFlags,
 )
 from opentelemetry.util import types
+
+log = logging.getLogger("instrumentation")
 
 _SAMPLED = 0x01
 _RANDOM = 0x02  # W3C trace context level 2: the trace id is random (the SDK sets it too)
@@ -42,23 +56,77 @@ _DEFAULT_DELEGATES = (
     "localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
 )
 _PARENT_BASED_ALWAYS_ON = "ParentBased{root:AlwaysOnSampler" + _DEFAULT_DELEGATES
+# on_start of these does nothing: they are skipped on the hot path.
+_NOOP_ON_START = {SpanProcessor.on_start}
+
+
+def lean_path_supported(provider: object) -> bool:
+    """Whether ``provider`` is an SDK provider whose internals are what the lean path uses."""
+    if not isinstance(provider, TracerProvider):
+        return False
+    fan_out = getattr(provider, "_active_span_processor", None)
+    limits = getattr(provider, "_span_limits", None)
+    return (
+        isinstance(fan_out, SynchronousMultiSpanProcessor)
+        and isinstance(getattr(fan_out, "_span_processors", None), tuple)
+        and isinstance(limits, SpanLimits)
+        and hasattr(provider.sampler, "should_sample")
+    )
+
+
+def qualified_name(exception: BaseException) -> str:
+    """An exception's fully-qualified class name (``exception.type``, ``error.type``)."""
+    module = type(exception).__module__
+    qualname = type(exception).__qualname__
+    return qualname if module == "builtins" else f"{module}.{qualname}"
+
+
+def exception_attributes(exception: BaseException) -> dict[str, Any]:
+    """``exception.type``/``message``/``stacktrace`` (no deprecated ``exception.escaped``)."""
+    return {
+        "exception.type": qualified_name(exception),
+        "exception.message": str(exception),
+        "exception.stacktrace": "".join(traceback.format_exception(exception)),
+    }
 
 
 class SpanFactory:
-    """Starts lean spans with a provider's resource, sampler and span processors."""
+    """Starts RPC spans with a provider's resource, sampler, limits and span processors."""
 
-    def __init__(self, provider: TracerProvider, scope_name: str) -> None:
+    def __init__(
+        self,
+        provider: trace.TracerProvider,
+        scope_name: str,
+        scope_version: str | None = None,
+        schema_url: str | None = None,
+    ) -> None:
         self._provider = provider
-        self._sampler = provider.sampler
+        self.scope = InstrumentationScope(scope_name, scope_version, schema_url)
+        self.lean = lean_path_supported(provider)
+        self._tracer = provider.get_tracer(scope_name, scope_version, schema_url=schema_url)
+        if not self.lean:
+            log.info(
+                "tracer provider %s: RPC spans go through its public API (slower path)",
+                type(provider).__name__,
+            )
+            return
+        sdk: TracerProvider = provider  # type: ignore[assignment]
+        self._sampler = sdk.sampler
         # Well-known samplers are decided here, the same way they would decide.
-        description = provider.sampler.get_description()
+        description = sdk.sampler.get_description()
         self._follows_parent = description.endswith(_DEFAULT_DELEGATES)
         self._always_on = description in ("AlwaysOnSampler", _PARENT_BASED_ALWAYS_ON)
         self._fast = self._follows_parent or self._always_on
-        self.resource = provider.resource
-        self.scope = InstrumentationScope(scope_name)
+        self.resource = sdk.resource
+        limits: SpanLimits = sdk._span_limits
+        self.max_attributes = _limit(limits.max_span_attributes)
+        self.max_events = _limit(limits.max_events)
+        self.max_event_attributes = _limit(limits.max_event_attributes)
+        self.max_length = limits.max_span_attribute_length
         # The provider's own fan-out to every processor added to it, now or later.
-        self._processor = provider._active_span_processor
+        self._fan_out: Any = sdk._active_span_processor
+        self._seen: tuple[SpanProcessor, ...] | None = None
+        self._starters: tuple[SpanProcessor, ...] = ()
 
     def start(
         self,
@@ -68,15 +136,19 @@ class SpanFactory:
         attributes: dict[str, Any],
         remote: SpanContext | None = None,
     ) -> trace.Span:
-        """A recording RpcSpan if sampled, else a NonRecordingSpan that still propagates.
+        """A recording span if sampled, else a NonRecordingSpan that still propagates.
 
         The parent is ``remote`` when given, else the span in ``parent`` (or the current
         one). ``attributes`` becomes the span's own dict.
         """
+        if not self.lean:
+            if remote is not None:
+                parent = trace.set_span_in_context(NonRecordingSpan(remote), parent)
+            return self._tracer.start_span(name, parent, kind, attributes)
         parent_ctx: SpanContext | None = remote
         if remote is None:
             parent_ctx = _get_current_span(parent).get_span_context()
-        elif not self._fast:
+        elif not self._fast or self._on_start_processors():
             parent = trace.set_span_in_context(NonRecordingSpan(remote), parent)
         if parent_ctx is not None and parent_ctx.is_valid:
             trace_id = parent_ctx.trace_id
@@ -93,7 +165,7 @@ class SpanFactory:
                 )
                 if not sampled:
                     return NonRecordingSpan(context)
-                return RpcSpan(self, name, context, parent_ctx, kind, attributes)
+                return self._started(name, context, parent_ctx, kind, attributes, parent)
         else:
             parent_ctx = None
             trace_id = _getrandbits(128) or 1
@@ -106,7 +178,7 @@ class SpanFactory:
                 _FLAGS[_SAMPLED | random_flag],
                 parent_ctx.trace_state if parent_ctx is not None else None,
             )
-            return RpcSpan(self, name, context, parent_ctx, kind, attributes)
+            return self._started(name, context, parent_ctx, kind, attributes, parent)
         result = self._sampler.should_sample(parent, trace_id, name, kind, attributes)
         sampled = _SAMPLED if result.decision is Decision.RECORD_AND_SAMPLE else 0
         context = SpanContext(
@@ -120,16 +192,56 @@ class SpanFactory:
             return NonRecordingSpan(context)
         if result.attributes:
             attributes.update(result.attributes)
-        return RpcSpan(self, name, context, parent_ctx, kind, attributes)
+        return self._started(name, context, parent_ctx, kind, attributes, parent)
+
+    def _started(
+        self,
+        name: str,
+        context: SpanContext,
+        parent_ctx: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        parent: Context | None,
+    ) -> RpcSpan:
+        if len(attributes) > self.max_attributes:
+            attributes = dict(list(attributes.items())[: self.max_attributes])
+        span = RpcSpan(self, name, context, parent_ctx, kind, attributes)
+        starters = self._on_start_processors()
+        if starters:
+            for processor in starters:
+                try:
+                    processor.on_start(span, parent_context=parent)  # type: ignore[arg-type]
+                except Exception:
+                    log.debug("span processor on_start raised", exc_info=True)
+        return span
+
+    def _on_start_processors(self) -> tuple[SpanProcessor, ...]:
+        """The processors whose ``on_start`` does something (recomputed when one is added)."""
+        processors = self._fan_out._span_processors
+        if processors is not self._seen:
+            self._seen = processors
+            self._starters = tuple(
+                p for p in processors if getattr(type(p), "on_start", None) not in _NOOP_ON_START
+            )
+        return self._starters
 
     def export(self, span: RpcSpan) -> None:
         """Hand an ended span to the provider's processors (it is its own ReadableSpan)."""
         # The provider's fan-out is a tuple it replaces when a processor is added.
-        processors = getattr(self._processor, "_span_processors", None)
-        if processors is not None and len(processors) == 1:
+        processors = self._fan_out._span_processors
+        if len(processors) == 1:
             processors[0].on_end(span)
         else:
-            self._processor.on_end(span)
+            self._fan_out.on_end(span)
+
+
+def _limit(value: int | None) -> int:
+    return 1 << 30 if value is None else value
+
+
+def note_no_op_on_start(processor_type: type[SpanProcessor]) -> None:
+    """Mark a processor type whose ``on_start`` does nothing (skipped on the hot path)."""
+    _NOOP_ON_START.add(processor_type.on_start)
 
 
 class RpcSpan(trace.Span, ReadableSpan):
@@ -161,6 +273,8 @@ class RpcSpan(trace.Span, ReadableSpan):
         self._instrumentation_info = None
         self._start_time = _time_ns()
         self._end_time: int | None = None
+        self._dropped_attributes = 0
+        self._dropped_events = 0
 
     def get_span_context(self) -> SpanContext:
         return self._span_context
@@ -169,20 +283,43 @@ class RpcSpan(trace.Span, ReadableSpan):
         return self._end_time is None
 
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        if self._end_time is None:
-            self._attrs[key] = value
+        if self._end_time is not None:
+            return
+        attrs = self._attrs
+        factory = self._factory
+        if key not in attrs and len(attrs) >= factory.max_attributes:
+            self._dropped_attributes += 1
+            return
+        if factory.max_length is not None and isinstance(value, str):
+            value = value[: factory.max_length]
+        attrs[key] = value
 
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
-        if self._end_time is None:
-            self._attrs.update(attributes)
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
 
     def add_event(
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
     ) -> None:
-        if self._end_time is None:
-            if not self._events:
-                self._events = []
-            self._events.append(Event(name, attributes, timestamp or _time_ns()))  # type: ignore[union-attr]
+        if self._end_time is not None:
+            return
+        factory = self._factory
+        if len(self._events) >= factory.max_events:
+            self._dropped_events += 1
+            return
+        if attributes and len(attributes) > factory.max_event_attributes:
+            attributes = dict(list(attributes.items())[: factory.max_event_attributes])
+        if not self._events:
+            self._events = []
+        self._events.append(Event(name, attributes, timestamp or _time_ns()))  # type: ignore[union-attr]
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._dropped_attributes
+
+    @property
+    def dropped_events(self) -> int:
+        return self._dropped_events
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         """Links can only be given at start for these spans; ignored."""
@@ -206,14 +343,7 @@ class RpcSpan(trace.Span, ReadableSpan):
         timestamp: int | None = None,
         escaped: bool = False,
     ) -> None:
-        module = type(exception).__module__
-        qualname = type(exception).__qualname__
-        attrs: dict[str, Any] = {
-            "exception.type": f"{module}.{qualname}" if module != "builtins" else qualname,
-            "exception.message": str(exception),
-            "exception.stacktrace": "".join(traceback.format_exception(exception)),
-            "exception.escaped": str(escaped),
-        }
+        attrs = exception_attributes(exception)
         if attributes:
             attrs.update(attributes)
         self.add_event("exception", attrs, timestamp)
@@ -224,3 +354,27 @@ class RpcSpan(trace.Span, ReadableSpan):
                 return
             self._end_time = end_time or _time_ns()
         self._factory.export(self)
+
+
+class PassThroughSpans:
+    """No spans (``OTEL_SDK_DISABLED``, untraced methods, another instrumentation's spans):
+    the caller's span context stays current, so trace ids still pass through."""
+
+    lean = False
+
+    def start(
+        self,
+        name: str,
+        parent: Context | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        remote: SpanContext | None = None,
+    ) -> trace.Span:
+        """A NonRecordingSpan with the remote (or current) span context."""
+        if remote is not None:
+            return NonRecordingSpan(remote)
+        current = _get_current_span(parent)
+        if isinstance(current, NonRecordingSpan):
+            return current
+        context = current.get_span_context()
+        return NonRecordingSpan(context if context.is_valid else INVALID_SPAN_CONTEXT)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from ._export import BoundedSpanProcessor
@@ -15,16 +15,20 @@ from ._grpc_aio_server import AioServerInterceptor
 from ._grpc_client import InstrumentedChannel
 from ._grpc_server import ServerInterceptor
 from ._metrics_app import make_metrics_app
-from ._rpc import RpcRecorder, server_address_attributes
-from ._span import SpanFactory
+from ._propagation import W3C, Propagation
+from ._rpc import PASS_THROUGH, RpcRecorder, grpc_type, server_address_attributes
+from ._span import PassThroughSpans, SpanFactory
 from ._span_store import SpanStore
 from ._wsgi import WSGIApp
-from .metrics import GrpcMetrics, HealthMetrics, HttpMetrics
+from .metrics import GRPC_BUCKETS, GrpcMetrics, HealthMetrics, HttpMetrics
+from .tracing import SCHEMA_URL
 
 if TYPE_CHECKING:
     import flask
+    from google.protobuf.descriptor import ServiceDescriptor
 
 TRACER_NAME = "instrumentation"
+SCOPE_VERSION = "0.2.0"
 
 
 class Telemetry:
@@ -41,23 +45,41 @@ class Telemetry:
         self,
         service_name: str,
         registry: CollectorRegistry,
-        tracer_provider: TracerProvider,
-        processor: BoundedSpanProcessor,
+        tracer_provider: trace.TracerProvider,
+        processor: BoundedSpanProcessor | None,
         span_store: SpanStore,
         health: HealthMetrics,
         access_log: bool,
+        *,
+        owns_provider: bool = True,
+        disabled: bool = False,
+        propagation: Propagation = W3C,
+        contrib_sides: frozenset[str] = frozenset(),
+        trace_health: bool = False,
+        buckets: Sequence[float] = GRPC_BUCKETS,
     ) -> None:
         self.service_name = service_name
         self.registry = registry
         self.tracer_provider = tracer_provider
-        self.tracer: trace.Tracer = tracer_provider.get_tracer(TRACER_NAME)
-        self._span_factory = SpanFactory(tracer_provider, TRACER_NAME)
+        self.owns_provider = owns_provider
+        self.disabled = disabled
+        self.propagation = propagation
+        self.tracer: trace.Tracer = tracer_provider.get_tracer(
+            TRACER_NAME, SCOPE_VERSION, schema_url=SCHEMA_URL
+        )
+        self._span_factory: SpanFactory | PassThroughSpans = (
+            PASS_THROUGH
+            if disabled
+            else SpanFactory(tracer_provider, TRACER_NAME, SCOPE_VERSION, SCHEMA_URL)
+        )
         self.span_store = span_store
         self.health = health
         self._processor = processor
         self._access_log = access_log
-        self._server_metrics = GrpcMetrics("server", registry)
-        self._client_metrics = GrpcMetrics("client", registry)
+        self._contrib_sides = contrib_sides
+        self._trace_health = trace_health
+        self._server_metrics = GrpcMetrics("server", registry, buckets)
+        self._client_metrics = GrpcMetrics("client", registry, buckets)
         self._http_metrics = HttpMetrics(registry)
 
     def server_interceptors(self) -> list[Any]:
@@ -69,14 +91,33 @@ class Telemetry:
         return [AioServerInterceptor(self._recorder("grpc_aio_server", server=True))]
 
     def intercept_channel(self, channel: grpc.Channel, target: str | None = None) -> grpc.Channel:
-        """Wrap a sync channel; ``target`` (optional) fills server.address/server.port."""
+        """Wrap a sync channel; ``server.address``/``server.port`` come from ``target``, or
+        from the channel's own target when grpcio exposes it."""
+        if target is None:
+            target = channel_target(channel)
         recorder = self._recorder("grpc_client", server=False, target=target)
         return InstrumentedChannel(channel, recorder)
 
     def aio_client_interceptors(self, target: str | None = None) -> list[Any]:
-        """Interceptors for ``grpc.aio.insecure_channel(target, interceptors=...)``."""
+        """Interceptors for ``grpc.aio.insecure_channel(target, interceptors=...)``; pass the
+        same ``target`` for ``server.address``/``server.port`` (interceptors come first)."""
         recorder = self._recorder("grpc_aio_client", server=False, target=target)
         return make_aio_client_interceptors(recorder)
+
+    def initialize_metrics(
+        self, services: Iterable[ServiceDescriptor], side: str = "server"
+    ) -> None:
+        """Create every method's series at zero (go-grpc-middleware's ``InitializeMetrics``).
+
+        ``services``: protobuf service descriptors, e.g.
+        ``order_pb2.DESCRIPTOR.services_by_name["OrderService"]``; ``side``: ``server`` or
+        ``client``.
+        """
+        metrics = {"server": self._server_metrics, "client": self._client_metrics}[side]
+        for service in services:
+            for method in service.methods:
+                kind = grpc_type(method.client_streaming, method.server_streaming)
+                metrics.initialize(kind, service.full_name, method.name)
 
     def instrument_flask(self, app: flask.Flask) -> None:
         """Trace and measure every request of ``app`` (route templates, never raw paths)."""
@@ -88,6 +129,7 @@ class Telemetry:
             self._http_metrics,
             self.health.instrumentation_errors,
             self._access_log,
+            self.propagation,
         )
 
     def metrics_app(self, fallback: WSGIApp | None = None) -> WSGIApp:
@@ -98,21 +140,60 @@ class Telemetry:
 
     def force_flush(self, timeout_s: float = 5.0) -> bool:
         """Export queued spans now; True if done within ``timeout_s``."""
-        return self.tracer_provider.force_flush(int(timeout_s * 1000))
+        flush = getattr(self.tracer_provider, "force_flush", None)
+        if flush is None:
+            return True
+        return bool(flush(int(timeout_s * 1000)))
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
-        """Flush and stop exporting; returns within ``timeout_s`` even if the exporter hangs."""
-        self._processor.shutdown(timeout_s)
-        self.tracer_provider.shutdown()
+        """Flush and stop exporting; returns within ``timeout_s`` even if the exporter hangs.
+
+        A provider this module did not build (passed in, or installed globally) is only
+        flushed: it belongs to the service, which shuts it down.
+        """
+        if self._processor is not None:
+            self._processor.shutdown(timeout_s)
+        if self.owns_provider:
+            shutdown = getattr(self.tracer_provider, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+        elif not self.disabled:
+            self.force_flush(timeout_s)
         self.span_store.close()
 
     def _recorder(self, component: str, server: bool, target: str | None = None) -> RpcRecorder:
+        contrib = component in self._contrib_sides
         return RpcRecorder(
-            self._span_factory,
+            PASS_THROUGH if contrib else self._span_factory,
             self._server_metrics if server else self._client_metrics,
             self.health.instrumentation_errors,
             component,
             server=server,
             access_log_enabled=self._access_log,
             extra_attributes=server_address_attributes(target),
+            propagation=self.propagation,
+            inject=not contrib,
+            trace_health=self._trace_health,
         )
+
+
+def channel_target(channel: Any) -> str | None:
+    """The target a grpcio channel was opened with, read behind checks; None if unknown."""
+    for _ in range(4):  # through grpc.intercept_channel-style wrappers
+        target = getattr(channel, "_target", None)
+        if isinstance(target, str):
+            return target
+        inner = getattr(channel, "_channel", None)
+        if inner is None:
+            return None
+        read = getattr(inner, "target", None)
+        if callable(read):
+            try:
+                value = read()
+            except Exception:
+                return None
+            if isinstance(value, bytes):
+                return value.decode("utf-8", "replace")
+            return value if isinstance(value, str) else None
+        channel = inner
+    return None

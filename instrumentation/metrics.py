@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -22,7 +24,9 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
-# go-grpc-middleware's default-extended buckets, agreed with the dashboards.
+# prometheus_client's Histogram.DEFAULT_BUCKETS (without +Inf), agreed with the dashboards.
+# Not Go's prometheus.DefBuckets, which go-grpc-middleware uses by default: those lack
+# 0.075, 0.75 and 7.5. setup(buckets=...) replaces them for the gRPC histograms.
 GRPC_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 HTTP_BUCKETS = GRPC_BUCKETS
 
@@ -36,6 +40,7 @@ COMPONENTS = ("grpc_server", "grpc_client", "grpc_aio_server", "grpc_aio_client"
 __all__ = [
     "COMPONENTS",
     "DROP_REASONS",
+    "GO_CODE_NAMES",
     "GRPC_BUCKETS",
     "GrpcMetrics",
     "HealthMetrics",
@@ -71,9 +76,16 @@ class GrpcMetrics(Collector):
     and one when it ends, instead of one per metric update (the hot path of every RPC).
     """
 
-    def __init__(self, side: str, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        side: str,
+        registry: CollectorRegistry,
+        buckets: Sequence[float] = GRPC_BUCKETS,
+    ) -> None:
         self._help = _GRPC_HELP[side]
         self._prefix = f"grpc_{side}"
+        self._bounds = _bounds(buckets)
+        self._le = tuple(floatToGoString(b) for b in self._bounds)  # type: ignore[no-untyped-call]
         self._series: dict[tuple[str, str, str], RpcSeries] = {}
         self._lock = threading.Lock()
         registry.register(self)
@@ -84,8 +96,16 @@ class GrpcMetrics(Collector):
         with self._lock:
             found = self._series.get(key)
             if found is None:
-                found = self._series[key] = RpcSeries()
+                found = self._series[key] = RpcSeries(self._bounds)
             return found
+
+    def initialize(self, grpc_type: str, service: str, method: str) -> None:
+        """Create the series of one method at zero, with a handled series for every code
+        (go-grpc-middleware's ``InitializeMetrics``), so rates exist before the first call."""
+        series = self.series(grpc_type, service, method)
+        with series.lock:
+            for code in GO_CODE_NAMES:
+                series.handled.setdefault(code, 0)
 
     def describe(self) -> list[Metric]:
         """The families, without samples (for the registry's duplicate check)."""
@@ -109,7 +129,7 @@ class GrpcMetrics(Collector):
                 handled.add_metric((*labels, code), value)
             cumulative: list[Any] = []
             total = 0
-            for le, count, exemplar in zip(_LE, buckets, exemplars, strict=True):
+            for le, count, exemplar in zip(self._le, buckets, exemplars, strict=True):
                 total += count
                 cumulative.append((le, total, exemplar) if exemplar else (le, total))
             handling.add_metric(labels, cumulative, counts[3])
@@ -127,24 +147,63 @@ class GrpcMetrics(Collector):
         ]
 
 
-_BOUNDS = (*GRPC_BUCKETS, float("inf"))
-_LE = tuple(floatToGoString(b) for b in _BOUNDS)  # type: ignore[no-untyped-call]
+def _bounds(buckets: Sequence[float]) -> tuple[float, ...]:
+    """Sorted upper bounds ending with +Inf; raises ValueError for an empty or unsorted list."""
+    bounds = [float(b) for b in buckets]
+    if not bounds or any(a >= b for a, b in itertools.pairwise(bounds)):
+        raise ValueError(f"histogram buckets must be increasing and not empty: {buckets!r}")
+    if bounds[-1] != float("inf"):
+        bounds.append(float("inf"))
+    return tuple(bounds)
+
+
+# Go's codes.Code.String() of every status code, in code order.
+GO_CODE_NAMES = (
+    "OK",
+    "Canceled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+)
 
 
 class RpcSeries:
     """The counts behind one label set; every update holds ``lock`` once."""
 
-    __slots__ = ("buckets", "exemplars", "handled", "lock", "received", "sent", "started", "sum")
+    __slots__ = (
+        "bounds",
+        "buckets",
+        "exemplars",
+        "handled",
+        "lock",
+        "received",
+        "sent",
+        "started",
+        "sum",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, bounds: tuple[float, ...] = _bounds(GRPC_BUCKETS)) -> None:
+        self.bounds = bounds
         self.lock = threading.Lock()
         self.started = 0
         self.received = 0
         self.sent = 0
         self.sum = 0.0
         self.handled: dict[str, int] = {}
-        self.buckets = [0] * len(_BOUNDS)
-        self.exemplars: list[Exemplar | None] = [None] * len(_BOUNDS)
+        self.buckets = [0] * len(bounds)
+        self.exemplars: list[Exemplar | None] = [None] * len(bounds)
 
     def start(self, received: int = 0, sent: int = 0) -> None:
         """A call started, having received/sent that many messages already."""
@@ -172,7 +231,7 @@ class RpcSeries:
         sent: int = 0,
     ) -> None:
         """A call ended: handled counter, latency (with a trace-id exemplar), messages."""
-        index = bisect.bisect_left(_BOUNDS, seconds)
+        index = bisect.bisect_left(self.bounds, seconds)
         exemplar = Exemplar({"trace_id": trace_id}, seconds, time.time()) if trace_id else None
         with self.lock:
             self.handled[go_code] = self.handled.get(go_code, 0) + 1
@@ -206,33 +265,36 @@ class HttpMetrics:
 class HealthMetrics:
     """Counters that tell whether the telemetry itself works."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.exported = Counter(
-            "telemetry_spans_exported_total",
-            "Spans accepted by the span exporter.",
-            registry=registry,
-        )
-        self.dropped = Counter(
-            "telemetry_spans_dropped_total",
-            "Spans dropped before export, by reason.",
-            ("reason",),
-            registry=registry,
-        )
-        self.export_failures = Counter(
-            "telemetry_export_failures_total",
-            "Span export batches that failed.",
-            registry=registry,
-        )
+    def __init__(self, registry: CollectorRegistry, export_counters: bool = True) -> None:
         self.instrumentation_errors = Counter(
             "telemetry_instrumentation_errors_total",
             "Errors raised inside the instrumentation itself (the call went on).",
             ("component",),
             registry=registry,
         )
-        for reason in DROP_REASONS:
-            self.dropped.labels(reason)
         for component in COMPONENTS:
             self.instrumentation_errors.labels(component)
+        # Without a pipeline of our own (the service's provider exports) these would be
+        # zeros that look like health: they are not registered at all.
+        export_registry = registry if export_counters else None
+        self.exported = Counter(
+            "telemetry_spans_exported_total",
+            "Spans accepted by the span exporter.",
+            registry=export_registry,
+        )
+        self.dropped = Counter(
+            "telemetry_spans_dropped_total",
+            "Spans dropped before export, by reason.",
+            ("reason",),
+            registry=export_registry,
+        )
+        self.export_failures = Counter(
+            "telemetry_export_failures_total",
+            "Span export batches that failed.",
+            registry=export_registry,
+        )
+        for reason in DROP_REASONS:
+            self.dropped.labels(reason)
 
 
 def register_runtime_metrics(registry: CollectorRegistry) -> None:

@@ -20,8 +20,9 @@ from prometheus_client import CollectorRegistry
 
 import instrumentation
 from instrumentation._export import BoundedSpanProcessor
+from instrumentation._exporters import exporters_from_env
 from instrumentation.metrics import HealthMetrics
-from instrumentation.tracing import exporter_from_env, sampler_from_env
+from instrumentation.tracing import sampler_from_env
 
 from .conftest import sample, start_sync_server, wait_for
 from .echo import UNARY, Seen
@@ -216,13 +217,14 @@ def test_queue_is_bounded_and_drops_are_counted(registry: CollectorRegistry) -> 
     assert sample(registry, "telemetry_spans_exported_total") == exporter.exported
 
 
-def test_exporter_from_env() -> None:
-    assert exporter_from_env({"OTEL_TRACES_EXPORTER": "none"}) is None
-    assert isinstance(exporter_from_env({"OTEL_TRACES_EXPORTER": "console"}), ConsoleSpanExporter)
-    otlp = exporter_from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"})
+def test_exporters_from_env() -> None:
+    assert exporters_from_env({"OTEL_TRACES_EXPORTER": "none"}) == []
+    (console,) = exporters_from_env({"OTEL_TRACES_EXPORTER": "console"})
+    assert isinstance(console, ConsoleSpanExporter)
+    (otlp,) = exporters_from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"})
     assert isinstance(otlp, OTLPSpanExporter)
     otlp.shutdown()
-    assert exporter_from_env({"OTEL_TRACES_EXPORTER": "zipkin"}) is None
+    assert exporters_from_env({"OTEL_TRACES_EXPORTER": "no-such-exporter"}) == []
 
 
 def test_sampler_from_env() -> None:

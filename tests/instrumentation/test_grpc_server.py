@@ -192,11 +192,14 @@ def test_unknown_method_has_fixed_labels(
     unknown = {"grpc_type": "unary", "grpc_service": "unknown", "grpc_method": "unknown"}
     assert sample(registry, "grpc_server_handled_total", **unknown, grpc_code="Unimplemented") == 2
     spans = finished_spans(tel, exporter, 2)
-    assert {s.name for s in spans} == {"_OTHER"}
+    # rpc-spans.md (semconv 1.44.0) "Name": {rpc.system.name} when rpc.method is _OTHER.
+    assert {s.name for s in spans} == {"grpc"}
+    assert {s.attributes["rpc.method"] for s in spans if s.attributes} == {"_OTHER"}
     assert {s.attributes["rpc.method_original"] for s in spans if s.attributes} == {
-        "/no.such.Service/Foo",
-        "/test.echo.v1.Echo/Nope",
+        "no.such.Service/Foo",
+        "test.echo.v1.Echo/Nope",
     }
+    assert {s.attributes["error.type"] for s in spans if s.attributes} == {"UNIMPLEMENTED"}
 
 
 def test_continues_remote_trace_and_baggage(
