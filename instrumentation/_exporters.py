@@ -167,10 +167,10 @@ def _endpoint(env: Env, default: str, signal_path: str) -> tuple[str, bool]:
 def _valid_endpoint(value: str) -> bool:
     if any(c.isspace() for c in value):
         return False
-    parsed = urlparse(value if "://" in value else f"//{value}")
     try:
+        parsed = urlparse(value if "://" in value else f"//{value}")
         parsed.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
+    except ValueError:  # also an unclosed [IPv6 literal
         return False
     if "://" in value and parsed.scheme not in ("http", "https"):
         return False

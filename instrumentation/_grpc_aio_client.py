@@ -41,11 +41,12 @@ class _AioClientInterceptor:
         call = self._rec.start(method, parent, 1 if kind in (UNARY, SERVER_STREAM) else 0)
         if call is None:
             return None, None, details
-        if not self._rec.inject:
+        span_context = call.span.get_span_context()
+        if not self._rec.inject or not span_context.is_valid:
             return call, method, details
         try:
             pairs = self._rec.propagation.inject_metadata(
-                list(details.metadata or ()), call.span.get_span_context(), parent
+                list(details.metadata or ()), span_context, parent
             )
             details = details._replace(metadata=grpc.aio.Metadata(*pairs))
         except Exception:

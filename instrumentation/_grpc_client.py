@@ -87,11 +87,10 @@ class _Multicallable:
         call = self._rec.start(self._method, parent, 0 if self._req_stream else 1)
         if call is None:
             return None, request, metadata
-        if self._rec.inject:
+        span_context = call.span.get_span_context()
+        if self._rec.inject and span_context.is_valid:
             try:
-                metadata = self._rec.propagation.inject_metadata(
-                    metadata, call.span.get_span_context(), parent
-                )
+                metadata = self._rec.propagation.inject_metadata(metadata, span_context, parent)
             except Exception:
                 self._rec.error()
         if self._req_stream:

@@ -203,9 +203,12 @@ class SpanFactory:
         attributes: dict[str, Any],
         parent: Context | None,
     ) -> RpcSpan:
-        if len(attributes) > self.max_attributes:
-            attributes = dict(list(attributes.items())[: self.max_attributes])
+        dropped = 0
+        if len(attributes) > self.max_attributes or self.max_length is not None:
+            dropped = max(0, len(attributes) - self.max_attributes)
+            attributes = _limited(attributes, self.max_attributes, self.max_length)
         span = RpcSpan(self, name, context, parent_ctx, kind, attributes)
+        span._dropped_attributes = dropped
         starters = self._on_start_processors()
         if starters:
             for processor in starters:
@@ -233,6 +236,15 @@ class SpanFactory:
             processors[0].on_end(span)
         else:
             self._fan_out.on_end(span)
+
+
+def _limited(attributes: dict[str, Any], count: int, length: int | None) -> dict[str, Any]:
+    kept = dict(list(attributes.items())[:count])
+    if length is not None:
+        for key, value in kept.items():
+            if isinstance(value, str):
+                kept[key] = value[:length]
+    return kept
 
 
 def _limit(value: int | None) -> int:

@@ -1,0 +1,379 @@
+"""OTEL_* variables as the specification and the Python SDK define them, read from ``environ``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+import instrumentation
+from instrumentation._env import Env
+from instrumentation._exporters import FanOutExporter, exporters_from_env, otlp_exporter
+from instrumentation._propagation import TextMapPropagation, W3CPropagation, propagation_from_env
+from instrumentation.tracing import (
+    batch_settings_from_env,
+    resource_from_env,
+    span_limits_from_env,
+)
+
+from .conftest import sample, start_sync_server, wait_for
+from .echo import UNARY, Seen
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+PARENT = f"00-{TRACE}-b7ad6b7169203331-01"
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_service_name_from_env_wins_over_code() -> None:
+    resource = resource_from_env("name-in-code", {"OTEL_SERVICE_NAME": "from-env"})
+    assert resource.attributes["service.name"] == "from-env"
+    tel = instrumentation.setup(
+        "name-in-code",
+        CollectorRegistry(),
+        InMemorySpanExporter(),
+        environ={"OTEL_SERVICE_NAME": "from-env"},
+    )
+    assert tel.service_name == "from-env"
+    tel.shutdown(1)
+
+
+def test_resource_attributes_come_from_environ_not_os_environ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "from.os=1")
+    resource = resource_from_env(
+        "svc", {"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=prod,team=a%20b"}
+    )
+    assert resource.attributes["deployment.environment.name"] == "prod"
+    assert resource.attributes["team"] == "a b"
+    assert "from.os" not in resource.attributes
+    assert resource.schema_url == "https://opentelemetry.io/schemas/1.44.0"
+    # OTEL_SERVICE_NAME beats service.name in OTEL_RESOURCE_ATTRIBUTES, which beats code.
+    both = {"OTEL_RESOURCE_ATTRIBUTES": "service.name=attr", "OTEL_SERVICE_NAME": "name"}
+    assert resource_from_env("code", both).attributes["service.name"] == "name"
+    attr_only = {"OTEL_RESOURCE_ATTRIBUTES": "service.name=attr"}
+    assert resource_from_env("code", attr_only).attributes["service.name"] == "attr"
+
+
+def test_malformed_resource_attributes_are_dropped_whole(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    resource = resource_from_env("svc", {"OTEL_RESOURCE_ATTRIBUTES": "good=1,broken"})
+    assert "good" not in resource.attributes
+    assert resource.attributes["service.name"] == "svc"
+    assert len(warnings_of(caplog)) == 1
+
+
+def test_sdk_disabled_means_no_spans_but_metrics_and_pass_through() -> None:
+    registry = CollectorRegistry()
+    exporter = InMemorySpanExporter()
+    tel = instrumentation.setup("svc", registry, exporter, environ={"OTEL_SDK_DISABLED": "true"})
+    seen = Seen()
+    server, target = start_sync_server(seen, tel.server_interceptors())
+    try:
+        with tel.intercept_channel(grpc.insecure_channel(target)) as channel:
+            channel.unary_unary(UNARY)(b"ok", metadata=(("traceparent", PARENT),))
+            with tel.tracer.start_as_current_span("own") as own:
+                assert not own.is_recording()
+    finally:
+        server.stop(None)
+    tel.shutdown(1)
+    assert exporter.get_finished_spans() == ()
+    assert tel.span_store.names() == []
+    labels = {"grpc_type": "unary", "grpc_service": "test.echo.v1.Echo", "grpc_method": "Unary"}
+    assert sample(registry, "grpc_server_handled_total", **labels, grpc_code="OK") == 1
+    assert sample(registry, "grpc_client_handled_total", **labels, grpc_code="OK") == 1
+    # No span of ours, but the caller's trace still reaches the handler and goes on.
+    assert seen.trace_ids == [TRACE]
+    assert seen.traceparents == [PARENT]
+
+
+def test_traces_exporter_list_and_none() -> None:
+    assert exporters_from_env({"OTEL_TRACES_EXPORTER": "none"}) == []
+    assert exporters_from_env({"OTEL_TRACES_EXPORTER": "console,none"}) == []
+    both = exporters_from_env(
+        {"OTEL_TRACES_EXPORTER": "otlp, console", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:1"}
+    )
+    assert [type(e) for e in both] == [GrpcExporter, ConsoleSpanExporter]
+    fan_out = FanOutExporter(both)
+    fan_out.shutdown()
+
+
+def test_protocol_http_protobuf_exports_over_http() -> None:
+    received: list[bytes] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            body = self.rfile.read(length)
+            if self.path == "/v1/traces":
+                received.append(body)
+            self.send_response(200 if self.path == "/v1/traces" else 404)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+            self.wfile.write(b"")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    environ = {
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{http.server_port}",
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=t1",
+    }
+    try:
+        tel = instrumentation.setup("svc", CollectorRegistry(), environ=environ)
+        with tel.tracer.start_as_current_span("over-http"):
+            pass
+        assert tel.force_flush(5)
+        tel.shutdown(2)
+        wait_for(lambda: received, what="an OTLP/HTTP request")
+    finally:
+        http.shutdown()
+    request = trace_service_pb2.ExportTraceServiceRequest.FromString(received[0])
+    spans = request.resource_spans[0].scope_spans[0].spans
+    assert [s.name for s in spans] == ["over-http"]
+
+
+def test_http_endpoint_per_signal_is_used_as_is() -> None:
+    env = Env(
+        {
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/custom",
+        }
+    )
+    exporter = otlp_exporter(env)
+    assert isinstance(exporter, HttpExporter)
+    assert exporter._endpoint == "http://collector:4318/custom"
+    exporter.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("environ", "insecure"),
+    [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}, False),  # no scheme: TLS, as the SDK
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317"}, False),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317",
+                "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            },
+            True,
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+                "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "false",
+            },
+            False,
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317",
+                "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            },
+            False,  # https:// is always TLS
+        ),
+    ],
+)
+def test_grpc_endpoint_scheme_and_insecure(environ: dict[str, str], insecure: bool) -> None:
+    exporter = otlp_exporter(Env(environ))
+    assert isinstance(exporter, GrpcExporter)
+    assert exporter._insecure is insecure
+    assert exporter._endpoint == "collector:4317"
+    exporter.shutdown()
+
+
+def test_grpc_headers_timeout_compression_from_environ() -> None:
+    exporter = otlp_exporter(
+        Env(
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+                "OTEL_EXPORTER_OTLP_HEADERS": "a=1,b=two%20words",
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "c=3",
+                "OTEL_EXPORTER_OTLP_TIMEOUT": "2.5",
+                "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+            }
+        )
+    )
+    assert isinstance(exporter, GrpcExporter)
+    assert dict(exporter._headers) == {"c": "3"}  # the per-signal variable wins
+    assert exporter._timeout == 2.5
+    assert exporter._compression is grpc.Compression.Gzip
+    exporter.shutdown()
+
+
+def test_batch_settings_from_env() -> None:
+    settings = batch_settings_from_env(
+        {
+            "OTEL_BSP_SCHEDULE_DELAY": "250",
+            "OTEL_BSP_MAX_QUEUE_SIZE": "100",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "10",
+            "OTEL_BSP_EXPORT_TIMEOUT": "5000",
+        }
+    )
+    assert (settings.delay_s, settings.max_queue, settings.max_batch) == (0.25, 100, 10)
+    assert settings.export_timeout_s == 5.0
+
+
+def test_span_limits_from_env() -> None:
+    limits = span_limits_from_env(
+        {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "5", "OTEL_SPAN_EVENT_COUNT_LIMIT": "2"}
+    )
+    assert (limits.max_span_attributes, limits.max_events) == (5, 2)
+
+
+def test_propagators_default_is_the_w3c_fast_path() -> None:
+    assert isinstance(propagation_from_env({}), W3CPropagation)
+    assert isinstance(
+        propagation_from_env({"OTEL_PROPAGATORS": "baggage, tracecontext"}), W3CPropagation
+    )
+
+
+def test_propagators_tracecontext_only_drops_baggage() -> None:
+    registry = CollectorRegistry()
+    tel = instrumentation.setup(
+        "svc",
+        registry,
+        InMemorySpanExporter(),
+        environ={"OTEL_PROPAGATORS": "tracecontext"},
+    )
+    seen = Seen()
+    server, target = start_sync_server(seen, tel.server_interceptors())
+    try:
+        with grpc.insecure_channel(target) as channel:
+            metadata = (("traceparent", PARENT), ("baggage", "tenant=t1"))
+            channel.unary_unary(UNARY)(b"ok", metadata=metadata)
+    finally:
+        server.stop(None)
+        tel.shutdown(1)
+    assert seen.trace_ids == [TRACE]
+    assert seen.baggage == [{}]
+
+
+def test_propagators_none_propagates_nothing() -> None:
+    tel = instrumentation.setup(
+        "svc", CollectorRegistry(), InMemorySpanExporter(), environ={"OTEL_PROPAGATORS": "none"}
+    )
+    seen = Seen()
+    server, target = start_sync_server(seen)
+    try:
+        with tel.intercept_channel(grpc.insecure_channel(target)) as channel:
+            channel.unary_unary(UNARY)(b"ok")
+    finally:
+        server.stop(None)
+        tel.shutdown(1)
+    assert seen.traceparents == [None]
+
+
+def test_other_propagator_lists_go_through_opentelemetry_propagate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    environ = {"OTEL_PROPAGATORS": "tracecontext,baggage,no-such-propagator"}
+    propagation = propagation_from_env(environ)
+    assert isinstance(propagation, TextMapPropagation)
+    assert any("no-such-propagator" in w for w in warnings_of(caplog))
+    exporter = InMemorySpanExporter()
+    tel = instrumentation.setup("svc", CollectorRegistry(), exporter, environ=environ)
+    seen = Seen()
+    server, target = start_sync_server(seen, tel.server_interceptors())
+    try:
+        with grpc.insecure_channel(target) as plain:  # what the server extracts
+            plain.unary_unary(UNARY)(
+                b"ok", metadata=(("traceparent", PARENT), ("baggage", "tenant=t1"))
+            )
+        with tel.intercept_channel(grpc.insecure_channel(target)) as channel:  # what it injects
+            parent = trace.NonRecordingSpan(
+                trace.SpanContext(int(TRACE, 16), 0xB7AD6B7169203331, True, trace.TraceFlags(1))
+            )
+            with trace.use_span(parent):
+                channel.unary_unary(UNARY)(b"ok")
+    finally:
+        server.stop(None)
+    tel.shutdown(1)
+    assert seen.trace_ids == [TRACE, TRACE]
+    assert seen.baggage[0] == {"tenant": "t1"}
+    assert seen.traceparents[1] is not None and TRACE in seen.traceparents[1]
+
+
+@pytest.fixture
+def bad_environ(tmp_path: Any) -> dict[str, str]:
+    return {
+        "OTEL_TRACES_EXPORTER": "otlp,jaeger-thrift-compact",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://[::1:4317",
+        "OTEL_EXPORTER_OTLP_HEADERS": "good=1,no-equals-sign,=empty-key",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "ten",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "brotli",
+        "OTEL_EXPORTER_OTLP_INSECURE": "maybe",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": str(tmp_path / "missing.pem"),
+        "OTEL_PROPAGATORS": "b3-not-installed",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "-5",
+        "OTEL_BSP_SCHEDULE_DELAY": "soon",
+        "OTEL_TRACES_SAMPLER": "sometimes",
+        "OTEL_TRACES_SAMPLER_ARG": "x",
+        "OTEL_SDK_DISABLED": "perhaps",
+        "OTEL_RESOURCE_ATTRIBUTES": "novalue",
+    }
+
+
+def test_bad_values_warn_and_fall_back_and_calls_work(
+    bad_environ: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = CollectorRegistry()
+    tel = instrumentation.setup("svc", registry, environ=bad_environ)
+    messages = warnings_of(caplog)
+    for variable in (
+        "jaeger-thrift-compact",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "no-equals-sign",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        "b3-not-installed",
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_SDK_DISABLED",
+        "OTEL_RESOURCE_ATTRIBUTES",
+    ):
+        assert sum(variable in m for m in messages) >= 1, (variable, messages)
+    seen = Seen()
+    server, target = start_sync_server(seen, tel.server_interceptors())
+    try:
+        with tel.intercept_channel(grpc.insecure_channel(target)) as channel:
+            for _ in range(3):
+                assert channel.unary_unary(UNARY)(b"ok", timeout=5) == b"ok"
+    finally:
+        server.stop(None)
+    # The safe defaults: the grpc protocol to the default endpoint, W3C propagation,
+    # parentbased_always_on, the default queue.
+    assert len(set(seen.trace_ids)) == 3
+    assert tel.shutdown(timeout_s=2) is None
+
+
+def test_each_bad_value_is_warned_about_once(
+    bad_environ: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    instrumentation.setup("svc", CollectorRegistry(), environ=bad_environ).shutdown(1)
+    messages = [m for m in warnings_of(caplog) if "telemetry configuration" in m]
+    assert len(messages) == len(set(messages))
