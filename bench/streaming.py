@@ -32,7 +32,7 @@ import instrumentation
 from bench.otlp_sink import OtlpSink
 from bench.shop import bench_shop
 from services.config import Settings
-from services.order.service import build_service
+from services.order.server import build_service
 from services.order.store import PAID, LineItem, NewOrder, SqliteOrderStore
 from services.payment.client import connect_payment
 from services.platform.channels import auth_metadata

@@ -16,11 +16,10 @@ from services.gateway.clients import DownstreamHealth, GatewayClients
 from services.gateway.serving import GatewayServer
 from services.gateway.state import GatewayState
 from services.gateway.users import MAX_IMPORT_BYTES
-from services.order.client import ORDER_METHODS, ORDER_SERVICE, OrderClient
+from services.order.client import connect_order
 from services.platform.admin import AdminServer, make_admin_app
-from services.platform.channels import auth_metadata, open_channel
-from services.platform.no_telemetry import telemetry_for
-from services.user.client import USER_METHODS, USER_SERVICE, UserClient
+from services.platform.telemetry import telemetry_for
+from services.user.client import connect_user
 
 _LOG = logging.getLogger("services.gateway")
 
@@ -38,14 +37,16 @@ def main() -> int:
     if not settings.api_keys:
         _LOG.warning("SHOP_API_KEYS is empty: /v1 is open to anyone")
     # One long-lived channel per downstream, shared by every request and by /readyz.
-    user_channel = open_channel(settings.user_target, USER_SERVICE, USER_METHODS, settings.tls)
-    order_channel = open_channel(settings.order_target, ORDER_SERVICE, ORDER_METHODS, settings.tls)
-    token = auth_metadata(settings.service_token)
+    users = connect_user(settings, telemetry)
+    orders = connect_order(settings, telemetry)
     clients = GatewayClients(
-        users=UserClient(telemetry.intercept_channel(user_channel), token),
-        orders=OrderClient(telemetry.intercept_channel(order_channel), token),
+        users=users,
+        orders=orders,
         health=DownstreamHealth(
-            {"user": (user_channel, USER_SERVICE), "order": (order_channel, ORDER_SERVICE)}
+            {
+                "user": (users.health_channel, users.service),
+                "order": (orders.health_channel, orders.service),
+            }
         ),
     )
     app = create_app(settings, clients, telemetry)
@@ -75,8 +76,8 @@ def main() -> int:
     state.draining.set()  # /readyz and /healthz on the admin port turn 503; SSE streams end
     server.drain(settings.grace_period_s)
     server.stop()
-    user_channel.close()
-    order_channel.close()
+    users.close()
+    orders.close()
     admin.stop()
     telemetry.shutdown(timeout_s=_TELEMETRY_SHUTDOWN_S)
     _LOG.info("gateway stopped")

@@ -7,12 +7,12 @@ import sys
 
 import instrumentation
 from services.config import Settings
-from services.order.service import build_service
+from services.order.server import build_service
 from services.payment.client import connect_payment
 from services.platform.admin import admin_server
-from services.platform.no_telemetry import telemetry_for
 from services.platform.postgres import DatabaseStartError
 from services.platform.process import run_service
+from services.platform.telemetry import telemetry_for
 from services.user.client import connect_user
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,14 @@ def main() -> int:
         payments.close()
         return 1
     admin = admin_server(settings, telemetry, service.server)
-    service.reconcile_loop.start()
+    service.start_background()
     return run_service(
         settings,
         telemetry,
         service.server,
         admin,
-        # Reconciliation stops before the channels it uses close, the store last.
-        on_stop=[service.reconcile_loop.stop, users.close, payments.close, service.store.close],
+        # Reconciliation stops (and the store closes) before the channels it uses close.
+        on_stop=[service.stop_background, users.close, payments.close],
     )
 
 

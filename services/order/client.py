@@ -1,36 +1,29 @@
-"""Typed client of the order service: protobuf in, protobuf out, ShopError on failure."""
+"""Typed client of the order service: its methods, their deadlines and retry flags."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Protocol
+from collections.abc import Iterator
+from typing import cast
 
 import grpc
 
 from services.config import Settings
 from services.errors import from_rpc_error
-from services.platform.channels import MethodPolicy, auth_metadata, open_channel
+from services.platform.channels import MethodPolicy
+from services.platform.client import ServiceClient
+from services.platform.telemetry import ChannelTelemetry
 from shop.order.v1 import order_pb2, order_pb2_grpc
 
 ORDER_SERVICE = "shop.order.v1.OrderService"
 
 # CreateOrder is retried because it is idempotent by key; WatchOrder is not retried
 # because it is long-lived and a retry would replay events the caller already has.
-ORDER_METHODS: tuple[MethodPolicy, ...] = (
-    MethodPolicy("CreateOrder", 2.0, retry=True),
-    MethodPolicy("GetOrder", 1.0, retry=True),
-    MethodPolicy("ListOrders", 2.0, retry=True),
-    MethodPolicy("WatchOrder", 60.0, retry=False),
+ORDER_METHODS = (
+    MethodPolicy("CreateOrder", timeout_s=2.0, retry=True),
+    MethodPolicy("GetOrder", timeout_s=1.0, retry=True),
+    MethodPolicy("ListOrders", timeout_s=2.0, retry=True),
+    MethodPolicy("WatchOrder", timeout_s=60.0, retry=False),
 )
-_DEFAULT_TIMEOUT_S = {policy.method: policy.timeout_s for policy in ORDER_METHODS}
-
-Metadata = Sequence[tuple[str, str]]
-
-
-class ChannelTelemetry(Protocol):
-    """The part of `instrumentation.Telemetry` a client needs."""
-
-    def intercept_channel(self, channel: grpc.Channel) -> grpc.Channel: ...
 
 
 class OrderWatch:
@@ -58,37 +51,23 @@ class OrderWatch:
         self._call.cancel()  # type: ignore[attr-defined]
 
 
-class OrderClient:
-    """Calls OrderService over one shared channel; every failure is raised as ShopError."""
+class OrderClient(ServiceClient):
+    """Calls the order service; every failure is raised as a ShopError."""
 
-    def __init__(self, channel: grpc.Channel, metadata: Metadata = ()) -> None:
-        self._channel = channel
-        self._stub = order_pb2_grpc.OrderServiceStub(channel)
-        self._metadata = tuple(metadata)
+    service = ORDER_SERVICE
+    methods = ORDER_METHODS
+    stub = order_pb2_grpc.OrderServiceStub
 
     def create_order(
         self, request: order_pb2.CreateOrderRequest, timeout: float | None = None
     ) -> order_pb2.Order:
         """Place an order; the same idempotency_key returns the same order."""
-        try:
-            order: order_pb2.Order = self._stub.CreateOrder(
-                request, timeout=_timeout("CreateOrder", timeout), metadata=self._metadata
-            )
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
-        return order
+        return cast(order_pb2.Order, self._call("CreateOrder", request, timeout))
 
     def get_order(self, order_id: str, timeout: float | None = None) -> order_pb2.Order:
         """One order by id; NOT_FOUND (20003) when there is none."""
-        try:
-            order: order_pb2.Order = self._stub.GetOrder(
-                order_pb2.GetOrderRequest(id=order_id),
-                timeout=_timeout("GetOrder", timeout),
-                metadata=self._metadata,
-            )
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
-        return order
+        request = order_pb2.GetOrderRequest(id=order_id)
+        return cast(order_pb2.Order, self._call("GetOrder", request, timeout))
 
     def list_orders(
         self, user_id: str, limit: int = 0, timeout: float | None = None
@@ -97,49 +76,15 @@ class OrderClient:
 
         The call starts at once; errors surface as ShopError while iterating.
         """
-        call = self._stub.ListOrders(
-            order_pb2.ListOrdersRequest(user_id=user_id, limit=limit),
-            timeout=_timeout("ListOrders", timeout),
-            metadata=self._metadata,
-        )
-        return _converted(call)
+        request = order_pb2.ListOrdersRequest(user_id=user_id, limit=limit)
+        return self._stream("ListOrders", request, timeout)
 
     def watch_order(self, order_id: str, timeout: float | None = None) -> OrderWatch:
         """Past then live events of one order, until it is final, cancelled or timed out."""
-        call = self._stub.WatchOrder(
-            order_pb2.WatchOrderRequest(order_id=order_id),
-            timeout=_timeout("WatchOrder", timeout),
-            metadata=self._metadata,
-        )
-        return OrderWatch(call)
-
-    def close(self) -> None:
-        """Close the channel (only when this client owns it, as from connect_order)."""
-        self._channel.close()
+        request = order_pb2.WatchOrderRequest(order_id=order_id)
+        return OrderWatch(self._start("WatchOrder", request, timeout))
 
 
 def connect_order(settings: Settings, telemetry: ChannelTelemetry) -> OrderClient:
-    """One long-lived, instrumented channel to the order service, wrapped in a client."""
-    channel = open_channel(settings.order_target, ORDER_SERVICE, ORDER_METHODS, settings.tls)
-    return OrderClient(telemetry.intercept_channel(channel), auth_metadata(settings.service_token))
-
-
-def _timeout(method: str, timeout: float | None) -> float:
-    return _DEFAULT_TIMEOUT_S[method] if timeout is None else timeout
-
-
-def _converted(call: Iterator[order_pb2.Order]) -> Iterator[order_pb2.Order]:
-    try:
-        yield from call
-    except grpc.RpcError as error:
-        raise from_rpc_error(error) from None
-
-
-__all__ = [
-    "ORDER_METHODS",
-    "ORDER_SERVICE",
-    "ChannelTelemetry",
-    "OrderClient",
-    "OrderWatch",
-    "connect_order",
-]
+    """The one OrderClient of a process, over a traced channel to `settings.order_target`."""
+    return OrderClient.connect(settings.order_target, settings, telemetry)

@@ -1,4 +1,6 @@
-"""Reconciliation: finalize orders left PENDING by asking payment what became of their charge.
+"""Charging an order, and reconciliation: finalizing orders left PENDING by asking payment.
+
+`charge_order` charges and records the outcome; CreateOrder and reconciliation share it.
 
 An order stays PENDING when its Charge failed transiently or the process died between
 charge and status update. Every `interval_s` the loop takes the PENDING orders older than
@@ -18,14 +20,30 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from services.errors import ShopError
-from services.order.charging import charge_order, settle
-from services.order.downstream import Payments
-from services.order.store import PAYMENT_FAILED, Order, OrderStore
+from services.order.store import PAID, PAYMENT_FAILED, Order, OrderStore
+from shop.payment.v1 import payment_pb2
 
 _log = logging.getLogger(__name__)
+
+
+class Payments(Protocol):
+    """What order needs from payment: charges idempotent by key, and their state by key.
+
+    `services/payment/client.py`'s PaymentClient fits; failures are raised as ShopError.
+    """
+
+    def charge(
+        self, request: payment_pb2.ChargeRequest, timeout: float
+    ) -> payment_pb2.ChargeRecord: ...
+
+    def reconcile(
+        self, keys: Iterable[str], timeout: float
+    ) -> Iterator[payment_pb2.ReconcileResponse]: ...
 
 
 @dataclass
@@ -135,3 +153,51 @@ class ReconcileLoop:
             except Exception:
                 # A bad round (database locked, a bug) must not end reconciliation for good.
                 _log.exception("reconciliation round failed")
+
+
+def charge_order(
+    payments: Payments, store: OrderStore, order: Order, timeout_s: float
+) -> ShopError | None:
+    """Charge `order` under its idempotency key and finalize it from the answer.
+
+    Returns None when the order is final, or the transient error that left it PENDING
+    (timeout, unavailable, overloaded, auth misconfigured): the charge may or may not have
+    happened, so only payment's own record, asked again later, can decide.
+    """
+    request = payment_pb2.ChargeRequest(
+        idempotency_key=order.idempotency_key,
+        order_id=order.id,
+        user_id=order.user_id,
+        amount_cents=order.total_cents,
+        currency=order.currency,
+    )
+    try:
+        record = payments.charge(request, timeout_s)
+    except ShopError as error:
+        if is_transient(error):
+            _log.warning("charge of order %s left pending: %s", order.id, error)
+            return error
+        # Payment refused the request itself (invalid, precondition): retrying cannot help.
+        store.finalize(order.id, PAYMENT_FAILED, f"charge rejected: {error.message}")
+        return None
+    settle(store, order.id, record)
+    return None
+
+
+def settle(store: OrderStore, order_id: str, record: payment_pb2.ChargeRecord) -> bool:
+    """Finalize an order from payment's record of its charge; False if nothing changed."""
+    if record.status == payment_pb2.CHARGE_STATUS_SUCCEEDED:
+        event = store.finalize(order_id, PAID, "charge succeeded", charge_id=record.id)
+    elif record.status == payment_pb2.CHARGE_STATUS_DECLINED:
+        reason = record.decline_reason or "charge declined"
+        event = store.finalize(order_id, PAYMENT_FAILED, reason, charge_id=record.id)
+    elif record.status == payment_pb2.CHARGE_STATUS_REFUNDED:
+        event = store.finalize(order_id, PAYMENT_FAILED, "charge refunded", charge_id=record.id)
+    else:
+        return False
+    return event is not None
+
+
+def is_transient(error: ShopError) -> bool:
+    """Whether asking again later may succeed (4xxxx auth and 5xxxx system codes)."""
+    return int(error.code) >= 40000

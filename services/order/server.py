@@ -14,14 +14,18 @@ CreateOrder fails when no order was stored: invalid request (1xxxx), unknown use
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import cast
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, cast
 
 import grpc
+from prometheus_client import CollectorRegistry, Counter
 
-from services.errors import ErrorCode, ShopError, abort
-from services.order.charging import charge_order
-from services.order.downstream import Payments, UserDirectory
+from services.config import Settings
+from services.errors import ErrorCode, ShopError
+from services.order.client import ORDER_SERVICE
+from services.order.postgres_store import MIGRATIONS, PostgresOrderStore
+from services.order.reconcile import Payments, ReconcileLoop, Reconciler, charge_order
 from services.order.store import (
     FINAL_STATUSES,
     PENDING,
@@ -30,15 +34,26 @@ from services.order.store import (
     OrderEvent,
     OrderStatus,
     OrderStore,
+    SqliteOrderStore,
 )
 from services.order.validation import list_limit, validate_create
 from services.order.watchers import OrderWatchers
+from services.platform.databases import database_telemetry, open_postgres
 from services.platform.deadlines import downstream_timeout
 from services.platform.ids import required_id
+from services.platform.server import GrpcServer
+from services.platform.telemetry import ServiceTelemetry
 from services.platform.timestamps import to_timestamp
 from shop.order.v1 import order_pb2, order_pb2_grpc
+from shop.user.v1 import user_pb2
 
 _log = logging.getLogger(__name__)
+
+
+class UserDirectory(Protocol):
+    """What order needs from the user service (its UserClient fits); raises ShopError."""
+
+    def get_user(self, user_id: str, timeout: float) -> user_pb2.User: ...
 
 
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
@@ -65,29 +80,30 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
         self, request: order_pb2.CreateOrderRequest, context: grpc.ServicerContext
     ) -> order_pb2.Order:
         """Place an order, or return the one already placed under the same key."""
-        try:
-            return self._create(request, context)
-        except ShopError as error:
-            abort(context, error)
+        new = validate_create(request)
+        order = self._store.find_by_key(new.idempotency_key)
+        if order is None:
+            self._users.get_user(
+                new.user_id, downstream_timeout(context, self._downstream_timeout_s)
+            )
+            order, _ = self._store.create(new)
+        _require_same(order, new)
+        if order.status == PENDING:
+            self._charge(order, context)
+        return order_to_proto(self._store.get(order.id))
 
     def GetOrder(
         self, request: order_pb2.GetOrderRequest, context: grpc.ServicerContext
     ) -> order_pb2.Order:
         """One order by id."""
-        try:
-            return order_to_proto(self._store.get(required_id("id", request.id)))
-        except ShopError as error:
-            abort(context, error)
+        return order_to_proto(self._store.get(required_id("id", request.id)))
 
     def ListOrders(
         self, request: order_pb2.ListOrdersRequest, context: grpc.ServicerContext
     ) -> Iterator[order_pb2.Order]:
         """A user's orders, newest first."""
-        try:
-            user_id = required_id("user_id", request.user_id)
-            limit = list_limit(request.limit)
-        except ShopError as error:
-            abort(context, error)
+        user_id = required_id("user_id", request.user_id)
+        limit = list_limit(request.limit)
         for order in self._store.list_for_user(user_id, limit):
             yield order_to_proto(order)
 
@@ -99,11 +115,8 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
         A draining server ends the stream early with OK; the caller may watch again
         elsewhere and gets the whole history replayed.
         """
-        try:
-            order_id = required_id("order_id", request.order_id)
-            self._store.get(order_id)
-        except ShopError as error:
-            abort(context, error)
+        order_id = required_id("order_id", request.order_id)
+        self._store.get(order_id)  # NOT_FOUND before the stream starts
         # Subscribe before replaying, so no event falls between the two; duplicates are
         # skipped by sequence number.
         subscription = self._watchers.subscribe(order_id)
@@ -126,21 +139,6 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
                     return
         finally:
             self._watchers.unsubscribe(subscription)
-
-    def _create(
-        self, request: order_pb2.CreateOrderRequest, context: grpc.ServicerContext
-    ) -> order_pb2.Order:
-        new = validate_create(request)
-        order = self._store.find_by_key(new.idempotency_key)
-        if order is None:
-            self._users.get_user(
-                new.user_id, downstream_timeout(context, self._downstream_timeout_s)
-            )
-            order, _ = self._store.create(new)
-        _require_same(order, new)
-        if order.status == PENDING:
-            self._charge(order, context)
-        return order_to_proto(self._store.get(order.id))
 
     def _charge(self, order: Order, context: grpc.ServicerContext) -> None:
         try:
@@ -201,6 +199,96 @@ def _require_same(order: Order, new: NewOrder) -> None:
         )
 
 
+class OrderMetrics:
+    """Counts orders entering each status (`shop_orders_total{status}`); a store listener."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._orders = Counter(
+            "shop_orders", "Orders that entered a status.", ["status"], registry=registry
+        )
+        # Every series exists from the start, so rate() works before the first failure.
+        for status in OrderStatus:
+            self._orders.labels(status=status.name.lower())
+
+    def record(self, event: OrderEvent) -> None:
+        """Count one status event."""
+        self._orders.labels(status=event.status.name.lower()).inc()
+
+
+@dataclass(frozen=True)
+class OrderService:
+    """The parts of a running order service; start `server` and `start_background()`."""
+
+    server: GrpcServer
+    store: OrderStore
+    watchers: OrderWatchers
+    reconciler: Reconciler
+    reconcile_loop: ReconcileLoop
+
+    def start_background(self) -> None:
+        """Start reconciliation."""
+        self.reconcile_loop.start()
+
+    def stop_background(self) -> None:
+        """Stop reconciliation and close the store (after the server has drained)."""
+        self.reconcile_loop.stop()
+        self.store.close()
+
+
+class OrderGrpcServer(GrpcServer):
+    """The platform's GrpcServer that also ends open WatchOrder streams when it drains."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        telemetry: ServiceTelemetry,
+        watchers: OrderWatchers,
+        register: Callable[[grpc.Server], None],
+    ) -> None:
+        super().__init__(settings, telemetry, services=[ORDER_SERVICE], register=register)
+        self._watchers = watchers
+
+    def stop(self, grace_s: float) -> None:
+        """End the watches (they would hold the drain open for the whole grace), then stop."""
+        self._watchers.close_all()
+        super().stop(grace_s)
+
+
 def add_order_service(servicer: OrderServicer, server: grpc.Server) -> None:
     """Register `servicer` on `server` (the `register` callback of GrpcServer)."""
     order_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server)
+
+
+def build_service(
+    settings: Settings, telemetry: ServiceTelemetry, users: UserDirectory, payments: Payments
+) -> OrderService:
+    """Everything the order process runs, wired to `users` and `payments`; nothing started.
+
+    DatabaseStartError when SHOP_DATABASE_URL is set and the database cannot be used.
+    """
+    watchers = OrderWatchers()
+    metrics = OrderMetrics(telemetry.registry)
+    listeners = [watchers.publish, metrics.record]
+    store: OrderStore = (
+        SqliteOrderStore(
+            settings.database_path(), listeners, telemetry=database_telemetry(settings, telemetry)
+        )
+        if settings.database_url is None
+        else PostgresOrderStore(open_postgres(settings, telemetry, MIGRATIONS), listeners)
+    )
+    servicer = OrderServicer(store, watchers, users, payments, settings.request_timeout_s)
+    server = OrderGrpcServer(
+        settings,
+        telemetry,
+        watchers,
+        register=lambda grpc_server: add_order_service(servicer, grpc_server),
+    )
+    # Orders younger than one request timeout may still have CreateOrder's charge in flight.
+    reconciler = Reconciler(
+        store,
+        payments,
+        min_age_s=settings.request_timeout_s,
+        timeout_s=2 * settings.request_timeout_s,
+    )
+    loop = ReconcileLoop(reconciler, settings.reconcile_interval_s)
+    return OrderService(server, store, watchers, reconciler, loop)

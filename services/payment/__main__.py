@@ -12,9 +12,9 @@ from services.payment.server import build_server
 from services.payment.store import ChargeStore, SqliteChargeStore
 from services.platform.admin import admin_server
 from services.platform.databases import database_telemetry, open_postgres
-from services.platform.no_telemetry import telemetry_for
 from services.platform.postgres import DatabaseStartError
 from services.platform.process import run_service
+from services.platform.telemetry import telemetry_for
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from services.payment.store import Charge, ChargeStatus, ChargeStore
 from services.payment.validation import decide
 from services.platform.ids import required_id
 from services.platform.server import GrpcServer
-from services.platform.telemetry import Telemetry
+from services.platform.telemetry import ServiceTelemetry
 from services.platform.timestamps import to_timestamp
 from shop.payment.v1 import payment_pb2, payment_pb2_grpc
 
@@ -90,7 +90,7 @@ def to_proto(record: Charge) -> payment_pb2.ChargeRecord:
 
 def build_server(
     settings: Settings,
-    telemetry: Telemetry,
+    telemetry: ServiceTelemetry,
     store: ChargeStore,
     faults: FaultRegistry | None = None,
 ) -> GrpcServer:

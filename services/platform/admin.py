@@ -23,7 +23,7 @@ from services.errors import ErrorCode, ShopError
 from services.faults.rules import FaultRegistry, FaultRule, FaultRuleError
 from services.platform.http_server import HttpLimits, serve_guarded
 from services.platform.server import GrpcServer
-from services.platform.telemetry import Telemetry
+from services.platform.telemetry import ServiceTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,9 @@ def _error(
     return _json(start_response, error.http_status, error.envelope(), extra)
 
 
-def admin_server(settings: Settings, telemetry: Telemetry, server: GrpcServer) -> AdminServer:
+def admin_server(
+    settings: Settings, telemetry: ServiceTelemetry, server: GrpcServer
+) -> AdminServer:
     """The admin port of a gRPC service: its telemetry pages, its health and its faults."""
     app = make_admin_app(
         telemetry.metrics_app(), lambda: server.serving, server.faults, settings.admin_token

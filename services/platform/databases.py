@@ -13,7 +13,7 @@ from services.config import Settings
 from services.platform.db_telemetry import DbTarget, DbTelemetry, QueryMetrics
 from services.platform.migrations import Migration
 from services.platform.postgres import PostgresDatabase
-from services.platform.telemetry import Telemetry
+from services.platform.telemetry import ServiceTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 _BACKGROUND_THREADS = 1
 
 
-def database_telemetry(settings: Settings, telemetry: Telemetry) -> DbTelemetry:
+def database_telemetry(settings: Settings, telemetry: ServiceTelemetry) -> DbTelemetry:
     """Spans (unless SHOP_DB_SPANS=false or telemetry is off) and query metrics."""
     url = settings.database_url
     if url is None:
@@ -44,7 +44,7 @@ def pool_size(settings: Settings) -> int:
 
 
 def open_postgres(
-    settings: Settings, telemetry: Telemetry, migrations: Sequence[Migration]
+    settings: Settings, telemetry: ServiceTelemetry, migrations: Sequence[Migration]
 ) -> PostgresDatabase:
     """The service's schema in SHOP_DATABASE_URL, migrated; DatabaseStartError if it cannot."""
     if settings.database_url is None:

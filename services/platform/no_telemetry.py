@@ -11,9 +11,6 @@ from typing import Any
 import grpc
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
-import instrumentation
-from services.config import Settings
-
 
 class NoTelemetry:
     """The instrumentation API as pass-throughs; business metrics still land on `registry`."""
@@ -39,10 +36,3 @@ class NoTelemetry:
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Nothing to flush."""
-
-
-def telemetry_for(settings: Settings) -> instrumentation.Telemetry | NoTelemetry:
-    """The process's telemetry: `instrumentation.setup(...)`, or NoTelemetry when switched off."""
-    if not settings.telemetry:
-        return NoTelemetry()
-    return instrumentation.setup(settings.service, access_log=settings.access_log)

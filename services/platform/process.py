@@ -11,7 +11,7 @@ from types import FrameType
 from services.config import Settings
 from services.platform.admin import AdminServer
 from services.platform.server import GrpcServer
-from services.platform.telemetry import Telemetry
+from services.platform.telemetry import ServiceTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ _TELEMETRY_SHUTDOWN_S = 2.0
 
 def run_service(
     settings: Settings,
-    telemetry: Telemetry,
+    telemetry: ServiceTelemetry,
     server: GrpcServer,
     admin: AdminServer,
     on_stop: Sequence[Callable[[], None]] = (),

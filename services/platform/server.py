@@ -18,7 +18,7 @@ from services.platform.errors_interceptor import ShopErrorInterceptor
 from services.platform.grpc_options import SERVER_OPTIONS
 from services.platform.handlers import ServerInterceptor
 from services.platform.stream_budget import StreamBudgetInterceptor
-from services.platform.telemetry import Telemetry
+from services.platform.telemetry import ServiceTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class GrpcServer:
     def __init__(
         self,
         settings: Settings,
-        telemetry: Telemetry,
+        telemetry: ServiceTelemetry,
         services: Sequence[str],
         register: Callable[[grpc.Server], None],
         extra_interceptors: Sequence[ServerInterceptor] = (),

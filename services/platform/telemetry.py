@@ -1,4 +1,8 @@
-"""The slice of `instrumentation.setup(...)`'s result that the shop's servers rely on."""
+"""The telemetry a shop process runs with: what the platform needs of it, and the factory.
+
+`instrumentation.setup(...)` gives the real thing; `NoTelemetry` stands in when
+`SHOP_TELEMETRY=off` (the benchmarks' "without instrumentation").
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,21 @@ import grpc
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry
 
+import instrumentation
+from services.config import Settings
 from services.platform.handlers import ServerInterceptor
+from services.platform.no_telemetry import NoTelemetry
 
 
-class Telemetry(Protocol):
+class ChannelTelemetry(Protocol):
+    """What a client needs from instrumentation: its channel wrapped."""
+
+    def intercept_channel(self, channel: grpc.Channel) -> grpc.Channel:
+        """`channel` wrapped so every outgoing call is traced, measured and propagated."""
+        ...
+
+
+class ServiceTelemetry(ChannelTelemetry, Protocol):
     """What a service needs from instrumentation: interceptors, /metrics and shutdown."""
 
     @property
@@ -29,10 +44,6 @@ class Telemetry(Protocol):
         """Interceptors that trace and measure every served call."""
         ...
 
-    def intercept_channel(self, channel: grpc.Channel) -> grpc.Channel:
-        """`channel` wrapped so every outgoing call is traced, measured and propagated."""
-        ...
-
     def metrics_app(self) -> Any:
         """A WSGI app serving /metrics and /debug/...."""
         ...
@@ -40,3 +51,10 @@ class Telemetry(Protocol):
     def shutdown(self, timeout_s: float = 5) -> None:
         """Flush and stop exporters, bounded by `timeout_s`."""
         ...
+
+
+def telemetry_for(settings: Settings) -> instrumentation.Telemetry | NoTelemetry:
+    """The process's telemetry: `instrumentation.setup(...)`, or NoTelemetry when switched off."""
+    if not settings.telemetry:
+        return NoTelemetry()
+    return instrumentation.setup(settings.service, access_log=settings.access_log)

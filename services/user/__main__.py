@@ -9,9 +9,9 @@ import instrumentation
 from services.config import Settings
 from services.platform.admin import admin_server
 from services.platform.databases import database_telemetry, open_postgres
-from services.platform.no_telemetry import telemetry_for
 from services.platform.postgres import DatabaseStartError
 from services.platform.process import run_service
+from services.platform.telemetry import telemetry_for
 from services.user.postgres_store import MIGRATIONS, PostgresUserStore
 from services.user.server import build_server
 from services.user.store import SqliteUserStore, UserStore

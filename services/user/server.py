@@ -11,7 +11,7 @@ from services.config import Settings
 from services.faults.rules import FaultRegistry
 from services.platform.ids import required_id
 from services.platform.server import GrpcServer
-from services.platform.telemetry import Telemetry
+from services.platform.telemetry import ServiceTelemetry
 from services.platform.timestamps import to_timestamp
 from services.user.client import USER_SERVICE
 from services.user.importer import import_users
@@ -64,7 +64,7 @@ def to_proto(record: User) -> user_pb2.User:
 
 def build_server(
     settings: Settings,
-    telemetry: Telemetry,
+    telemetry: ServiceTelemetry,
     store: UserStore,
     faults: FaultRegistry | None = None,
 ) -> GrpcServer:

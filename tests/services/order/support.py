@@ -19,10 +19,14 @@ from services.config import Settings
 from services.errors import ErrorCode, ShopError, abort
 from services.faults.rules import FaultRegistry
 from services.order.client import ORDER_METHODS, ORDER_SERVICE, OrderClient, connect_order
-from services.order.metrics import OrderMetrics
 from services.order.reconcile import Reconciler
-from services.order.server import OrderServicer, add_order_service
-from services.order.service import OrderService, build_service
+from services.order.server import (
+    OrderMetrics,
+    OrderService,
+    OrderServicer,
+    add_order_service,
+    build_service,
+)
 from services.order.store import SqliteOrderStore
 from services.order.watchers import OrderWatchers
 from services.payment.client import (
@@ -34,6 +38,7 @@ from services.payment.client import (
 from services.payment.server import build_server as build_payment_server
 from services.payment.store import SqliteChargeStore
 from services.platform.channels import open_channel
+from services.platform.errors_interceptor import ShopErrorInterceptor
 from services.platform.server import GrpcServer
 from services.user.client import USER_METHODS, USER_SERVICE, UserClient, connect_user
 from services.user.server import build_server as build_user_server
@@ -45,8 +50,13 @@ USER_ID = "user-1"
 
 
 def start_server(register: Callable[[grpc.Server], None], port: int = 0) -> tuple[grpc.Server, int]:
-    """A gRPC server on 127.0.0.1 (port 0: any free port) with `register`'s services."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    """A gRPC server on 127.0.0.1 (port 0: any free port) with `register`'s services.
+
+    Errors are mapped by the platform's interceptor, as in production: handlers only raise.
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8), interceptors=[ShopErrorInterceptor()]
+    )
     register(server)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()

@@ -8,7 +8,8 @@ from prometheus_client import Counter
 
 import instrumentation
 from services.config import ConfigError, Settings
-from services.platform.no_telemetry import NoTelemetry, telemetry_for
+from services.platform.no_telemetry import NoTelemetry
+from services.platform.telemetry import telemetry_for
 
 
 def test_setting_defaults_on_and_reads_off() -> None:
