@@ -19,9 +19,9 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._propagation import W3C, Propagation, traceparent
-from ._span import exception_attributes, qualified_name
+from ._span import PassThroughSpans, SpanFactory, exception_attributes, qualified_name
 from ._wsgi import StartResponse, WSGIEnvironment
-from .metrics import HttpMetrics
+from .metrics import HttpMetrics, HttpSeries
 
 UNMATCHED = "unmatched"
 KNOWN_METHODS = frozenset(
@@ -32,13 +32,19 @@ _SPAN_KEY = "instrumentation.span"
 _RECORDED_KEY = "instrumentation.exception_recorded"
 _STREAMED_KEY = "instrumentation.streamed"
 
+_MAX_CACHED_SERIES = 1000
+_attach = otel_context.attach
+_detach = otel_context.detach
+_set_span_in_context = trace.set_span_in_context
+_perf_counter = time.perf_counter
+
 access_log = logging.getLogger("instrumentation.access")
 log = logging.getLogger("instrumentation")
 
 
 def instrument_flask(
     app: flask.Flask,
-    tracer: trace.Tracer,
+    spans: SpanFactory | PassThroughSpans,
     metrics: HttpMetrics,
     errors: Any,
     access_log_enabled: bool,
@@ -49,16 +55,10 @@ def instrument_flask(
         return
     app.extensions["instrumentation"] = True
     app.wsgi_app = _Middleware(  # type: ignore[method-assign]
-        app.wsgi_app, tracer, metrics, errors.labels("flask"), access_log_enabled, propagation
+        app.wsgi_app, spans, metrics, errors.labels("flask"), access_log_enabled, propagation
     )
-    app.before_request(_remember_route)
     app.after_request(_remember_streaming)
-    app.teardown_request(_record_exception)
-
-
-def _remember_route() -> None:
-    rule = flask.request.url_rule
-    flask.request.environ[_ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
+    app.teardown_request(_remember_route_and_exception)
 
 
 def _remember_streaming(response: flask.Response) -> flask.Response:
@@ -69,11 +69,17 @@ def _remember_streaming(response: flask.Response) -> flask.Response:
     return response
 
 
-def _record_exception(exc: BaseException | None) -> None:
-    span = flask.request.environ.get(_SPAN_KEY)
-    if exc is not None and span is not None and span.is_recording():
-        record_exception(span, exc)
-        flask.request.environ[_RECORDED_KEY] = True
+def _remember_route_and_exception(exc: BaseException | None) -> None:
+    # One hook for both: teardown runs on success and on error, before the span ends.
+    request = flask.request._get_current_object()  # type: ignore[attr-defined]
+    environ = request.environ
+    rule = request.url_rule
+    environ[_ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
+    if exc is not None:
+        span = environ.get(_SPAN_KEY)
+        if span is not None and span.is_recording():
+            record_exception(span, exc)
+            environ[_RECORDED_KEY] = True
 
 
 def record_exception(span: trace.Span, exc: BaseException) -> None:
@@ -85,7 +91,7 @@ class _Middleware:
     def __init__(
         self,
         inner: Any,
-        tracer: trace.Tracer,
+        spans: SpanFactory | PassThroughSpans,
         metrics: HttpMetrics,
         errors: Any,
         access: bool,
@@ -97,10 +103,30 @@ class _Middleware:
             (field, "HTTP_" + field.upper().replace("-", "_")) for field in propagation.fields
         )
         self._inner = inner
-        self._tracer = tracer
+        self._spans = spans
         self._metrics = metrics
         self._errors = errors
         self._access = access
+        # Metric children by label values: labels() takes a lock and builds a tuple per call.
+        self._active: dict[str, Any] = {}
+        self._durations: dict[tuple[str, str, int], HttpSeries] = {}
+
+    def active(self, method: str) -> Any:
+        """The active-requests gauge child of ``method``."""
+        found = self._active.get(method)
+        if found is None:
+            found = self._active[method] = self._metrics.active.labels(method)
+        return found
+
+    def duration(self, method: str, route: str, status: int) -> HttpSeries:
+        """The duration series of one label set (cached, bounded)."""
+        key = (method, route, status)
+        found = self._durations.get(key)
+        if found is None:
+            found = self._metrics.duration.series(method, route, str(status))
+            if len(self._durations) < _MAX_CACHED_SERIES:
+                self._durations[key] = found
+        return found
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -109,16 +135,16 @@ class _Middleware:
             self._errors.inc()
             log.warning("flask instrumentation error; the request goes on", exc_info=True)
             return self._inner(environ, start_response)  # type: ignore[no-any-return]
-        token = otel_context.attach(request.ctx)
+        token = _attach(request.ctx)
         try:
             body = self._inner(environ, request.start_response(start_response))
         except BaseException as exc:
             request.status = 500
             request.exc = exc
-            otel_context.detach(token)
+            _detach(token)
             self._finish(request)
             raise
-        otel_context.detach(token)
+        _detach(token)
         if not environ.get(_STREAMED_KEY):
             self._finish(request)
             return body  # type: ignore[no-any-return]
@@ -187,13 +213,13 @@ class _Request:
         protocol = environ.get("SERVER_PROTOCOL", "")
         if protocol.startswith("HTTP/"):
             attributes["network.protocol.version"] = protocol[5:]
-        self.span = mw._tracer.start_span(self.method, parent, SpanKind.SERVER, attributes)
-        self.ctx = trace.set_span_in_context(self.span, parent)
+        self.span = mw._spans.start(self.method, parent, SpanKind.SERVER, attributes)
+        self.ctx = _set_span_in_context(self.span, parent)
         environ[_SPAN_KEY] = self.span
         self.status = 500
         self.exc: BaseException | None = None
-        self.start = time.perf_counter()
-        self.active = mw._metrics.active.labels(self.method)
+        self.start = _perf_counter()
+        self.active = mw.active(self.method)
         self.active.inc()
 
     def start_response(self, start_response: StartResponse) -> StartResponse:
@@ -217,11 +243,11 @@ class _Request:
         return wrapped
 
     def finish(self) -> None:
-        elapsed = time.perf_counter() - self.start
+        elapsed = _perf_counter() - self.start
         self.active.dec()
         route = self.environ.get(_ROUTE_KEY, UNMATCHED)
         span = self.span
-        histogram = self.mw._metrics.duration.labels(self.method, route, str(self.status))
+        histogram = self.mw.duration(self.method, route, self.status)
         if span.is_recording():
             if route != UNMATCHED:
                 span.update_name(f"{self.method} {route}")
@@ -235,10 +261,7 @@ class _Request:
                 span.set_attribute("error.type", error_type)
                 span.set_status(Status(StatusCode.ERROR))
             ctx = span.get_span_context()
-            if ctx.trace_flags.sampled:
-                histogram.observe(elapsed, {"trace_id": format(ctx.trace_id, "032x")})
-            else:
-                histogram.observe(elapsed)
+            histogram.observe(elapsed, ctx.trace_id if ctx.trace_flags & 1 else None)
             span.end()
         else:
             histogram.observe(elapsed)

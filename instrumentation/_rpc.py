@@ -235,7 +235,7 @@ class RpcRecorder:
             # The exemplar links to the current trace even when the span is someone else's.
             ctx = span.get_span_context()
             if ctx.trace_flags & 1:
-                trace_id = format(ctx.trace_id, "032x")
+                trace_id = ctx.trace_id
             go_code = "OK" if code is _OK else GO_NAMES.get(code, "Unknown")
             call.method.series.finish(go_code, elapsed, trace_id, received, sent)
             # Metrics first: whoever sees the ended span also sees the call counted.

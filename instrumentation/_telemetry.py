@@ -125,7 +125,7 @@ class Telemetry:
 
         instrument_flask(
             app,
-            self.tracer,
+            self._span_factory,
             self._http_metrics,
             self.health.instrumentation_errors,
             self._access_log,

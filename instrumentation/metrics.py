@@ -14,7 +14,6 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
 )
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
@@ -44,7 +43,9 @@ __all__ = [
     "GRPC_BUCKETS",
     "GrpcMetrics",
     "HealthMetrics",
+    "HttpDurations",
     "HttpMetrics",
+    "HttpSeries",
     "RpcSeries",
     "register_runtime_metrics",
 ]
@@ -129,9 +130,9 @@ class GrpcMetrics(Collector):
                 handled.add_metric((*labels, code), value)
             cumulative: list[Any] = []
             total = 0
-            for le, count, exemplar in zip(self._le, buckets, exemplars, strict=True):
+            for le, count, raw in zip(self._le, buckets, exemplars, strict=True):
                 total += count
-                cumulative.append((le, total, exemplar) if exemplar else (le, total))
+                cumulative.append((le, total, _exemplar(raw)) if raw else (le, total))
             handling.add_metric(labels, cumulative, counts[3])
         return families
 
@@ -203,7 +204,9 @@ class RpcSeries:
         self.sum = 0.0
         self.handled: dict[str, int] = {}
         self.buckets = [0] * len(bounds)
-        self.exemplars: list[Exemplar | None] = [None] * len(bounds)
+        # (trace id, seconds, unix time) of the latest sampled call per bucket; made into
+        # an Exemplar only when scraped (formatting it per call cost more than the rest).
+        self.exemplars: list[tuple[int, float, float] | None] = [None] * len(bounds)
 
     def start(self, received: int = 0, sent: int = 0) -> None:
         """A call started, having received/sent that many messages already."""
@@ -226,13 +229,13 @@ class RpcSeries:
         self,
         go_code: str,
         seconds: float,
-        trace_id: str | None = None,
+        trace_id: int | None = None,
         received: int = 0,
         sent: int = 0,
     ) -> None:
         """A call ended: handled counter, latency (with a trace-id exemplar), messages."""
-        index = bisect.bisect_left(self.bounds, seconds)
-        exemplar = Exemplar({"trace_id": trace_id}, seconds, time.time()) if trace_id else None
+        index = _bisect_left(self.bounds, seconds)
+        exemplar = (trace_id, seconds, _time()) if trace_id else None
         with self.lock:
             self.handled[go_code] = self.handled.get(go_code, 0) + 1
             self.sum += seconds
@@ -243,23 +246,97 @@ class RpcSeries:
             self.sent += sent
 
 
+def _exemplar(raw: tuple[int, float, float]) -> Exemplar:
+    trace_id, seconds, timestamp = raw
+    return Exemplar({"trace_id": format(trace_id, "032x")}, seconds, timestamp)
+
+
+_bisect_left = bisect.bisect_left
+_time = time.time
+
+
 class HttpMetrics:
     """HTTP server metrics in the OpenTelemetry stable HTTP conventions, Prometheus spelling."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.duration = Histogram(
-            "http_server_request_duration_seconds",
-            "Duration of HTTP server requests.",
-            HTTP_DURATION_LABELS,
-            buckets=HTTP_BUCKETS,
-            registry=registry,
-        )
+        self.duration = HttpDurations(registry)
         self.active = Gauge(
             "http_server_active_requests",
             "Number of active HTTP server requests.",
             ("http_request_method",),
             registry=registry,
         )
+
+
+class HttpDurations(Collector):
+    """``http_server_request_duration_seconds``: a histogram over plain per-label-set counts.
+
+    prometheus_client's Histogram takes a lock per bucket and validates every exemplar's
+    labels on each observation; this one takes one lock and keeps the exemplar raw.
+    """
+
+    NAME = "http_server_request_duration_seconds"
+    HELP = "Duration of HTTP server requests."
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._bounds = _bounds(HTTP_BUCKETS)
+        self._le = tuple(floatToGoString(b) for b in self._bounds)  # type: ignore[no-untyped-call]
+        self._series: dict[tuple[str, str, str], HttpSeries] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def series(self, method: str, route: str, status: str) -> HttpSeries:
+        """The counts of one label set, created (at zero) on first use."""
+        key = (method, route, status)
+        with self._lock:
+            found = self._series.get(key)
+            if found is None:
+                found = self._series[key] = HttpSeries(self._bounds)
+            return found
+
+    def describe(self) -> list[Metric]:
+        """The family, without samples (for the registry's duplicate check)."""
+        return [HistogramMetricFamily(self.NAME, self.HELP, labels=HTTP_DURATION_LABELS)]
+
+    def collect(self) -> list[Metric]:
+        """One histogram sample set per label set."""
+        family = HistogramMetricFamily(self.NAME, self.HELP, labels=HTTP_DURATION_LABELS)
+        with self._lock:
+            items = list(self._series.items())
+        for labels, series in items:
+            with series.lock:
+                buckets = list(series.buckets)
+                exemplars = list(series.exemplars)
+                total_s = series.sum
+            cumulative: list[Any] = []
+            total = 0
+            for le, count, raw in zip(self._le, buckets, exemplars, strict=True):
+                total += count
+                cumulative.append((le, total, _exemplar(raw)) if raw else (le, total))
+            family.add_metric(labels, cumulative, total_s)
+        return [family]
+
+
+class HttpSeries:
+    """The counts behind one HTTP label set; an observation holds ``lock`` once."""
+
+    __slots__ = ("bounds", "buckets", "exemplars", "lock", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.lock = threading.Lock()
+        self.sum = 0.0
+        self.buckets = [0] * len(bounds)
+        self.exemplars: list[tuple[int, float, float] | None] = [None] * len(bounds)
+
+    def observe(self, seconds: float, trace_id: int | None = None) -> None:
+        """One request took ``seconds``; ``trace_id`` (sampled) becomes the bucket's exemplar."""
+        index = _bisect_left(self.bounds, seconds)
+        with self.lock:
+            self.sum += seconds
+            self.buckets[index] += 1
+            if trace_id:
+                self.exemplars[index] = (trace_id, seconds, _time())
 
 
 class HealthMetrics:

@@ -7,7 +7,12 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry
 
-from instrumentation.metrics import GrpcMetrics, HealthMetrics, register_runtime_metrics
+from instrumentation.metrics import (
+    GrpcMetrics,
+    HealthMetrics,
+    HttpMetrics,
+    register_runtime_metrics,
+)
 
 LABELS = {"grpc_type": "unary", "grpc_service": "s.v1.S", "grpc_method": "M"}
 
@@ -39,9 +44,9 @@ def test_concurrent_updates_are_exact() -> None:
 def test_buckets_are_cumulative_with_exemplars() -> None:
     registry = CollectorRegistry()
     series = GrpcMetrics("client", registry).series("unary", "s.v1.S", "M")
-    series.finish("NotFound", 0.003, "a" * 32)
+    series.finish("NotFound", 0.003, 0xAAAA_AAAA_AAAA_AAAA_AAAA_AAAA_AAAA_AAAA)
     series.finish("OK", 0.2, None)
-    series.finish("OK", 42.0, "b" * 32)
+    series.finish("OK", 42.0, 0xBBBB_BBBB_BBBB_BBBB_BBBB_BBBB_BBBB_BBBB)
 
     def bucket(le: str) -> float | None:
         return registry.get_sample_value(
@@ -67,3 +72,22 @@ def test_names_are_registered_once() -> None:
     register_runtime_metrics(registry)
     register_runtime_metrics(registry)  # a second time is a no-op, not an error
     assert registry.get_sample_value("python_threads") is not None
+
+
+def test_http_durations_are_a_cumulative_histogram_with_exemplars() -> None:
+    registry = CollectorRegistry()
+    series = HttpMetrics(registry).duration.series("GET", "/items/<int:item>", "200")
+    series.observe(0.004, 0xAB)
+    series.observe(0.3)
+    labels = {"http_request_method": "GET", "http_route": "/items/<int:item>"}
+    labels["http_response_status_code"] = "200"
+    name = "http_server_request_duration_seconds"
+    assert registry.get_sample_value(f"{name}_count", labels) == 2
+    assert registry.get_sample_value(f"{name}_sum", labels) == pytest.approx(0.304)
+    assert registry.get_sample_value(f"{name}_bucket", {**labels, "le": "0.005"}) == 1
+    assert registry.get_sample_value(f"{name}_bucket", {**labels, "le": "0.25"}) == 1
+    assert registry.get_sample_value(f"{name}_bucket", {**labels, "le": "+Inf"}) == 2
+    (family,) = [m for m in registry.collect() if m.name == name]
+    (exemplar,) = [s.exemplar for s in family.samples if s.exemplar]
+    assert exemplar.labels == {"trace_id": format(0xAB, "032x")}
+    assert exemplar.value == 0.004
