@@ -6,8 +6,9 @@ import uuid
 
 from services.errors import ErrorCode, ShopError
 from services.order.store import LineItem, NewOrder
-from services.platform.ids import required_id
+from services.platform.ids import normalized_key, required_id
 from services.platform.limits import DEFAULT_LIST_LIMIT, MAX_ID_LENGTH, MAX_LIST_LIMIT
+from services.platform.text import printable
 from shop.order.v1 import order_pb2
 
 MAX_ITEMS = 100
@@ -30,16 +31,21 @@ def validate_create(request: order_pb2.CreateOrderRequest) -> NewOrder:
             raise _missing(f"{field}.sku", "sku must not be empty")
         if len(item.sku) > MAX_ID_LENGTH:
             raise _invalid(f"{field}.sku", f"sku longer than {MAX_ID_LENGTH} characters")
+        printable(f"{field}.sku", item.sku)
         if not 1 <= item.quantity <= MAX_QUANTITY:
             raise _invalid(f"{field}.quantity", f"quantity must be 1..{MAX_QUANTITY}")
-        if not 0 <= item.unit_price_cents <= MAX_UNIT_PRICE_CENTS:
+        # A free item would make a zero charge, which payment refuses: the order would be
+        # PAYMENT_FAILED for a reason the buyer cannot fix. Refused here, with the field.
+        if not 1 <= item.unit_price_cents <= MAX_UNIT_PRICE_CENTS:
             raise _invalid(
-                f"{field}.unit_price_cents", f"unit_price_cents must be 0..{MAX_UNIT_PRICE_CENTS}"
+                f"{field}.unit_price_cents", f"unit_price_cents must be 1..{MAX_UNIT_PRICE_CENTS}"
             )
     currency = (request.currency or DEFAULT_CURRENCY).upper()
     if len(currency) != 3 or not (currency.isascii() and currency.isalpha()):
         raise _invalid("currency", "currency must be a 3-letter ISO 4217 code")
-    key = required_id("idempotency_key", request.idempotency_key or uuid.uuid4().hex)
+    key = required_id(
+        "idempotency_key", normalized_key(request.idempotency_key) or uuid.uuid4().hex
+    )
     return NewOrder(
         user_id=user_id,
         items=tuple(LineItem(i.sku, i.quantity, i.unit_price_cents) for i in request.items),

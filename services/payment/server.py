@@ -16,6 +16,7 @@ from services.payment.validation import decide
 from services.platform.ids import required_id
 from services.platform.server import GrpcServer
 from services.platform.telemetry import ServiceTelemetry
+from services.platform.text import printable
 from services.platform.timestamps import to_timestamp
 from shop.payment.v1 import payment_pb2, payment_pb2_grpc
 
@@ -52,7 +53,8 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):  # type: ignore[
         self, request: payment_pb2.RefundRequest, context: grpc.ServicerContext
     ) -> payment_pb2.ChargeRecord:
         charge_id = required_id("charge_id", request.charge_id)
-        record, changed = self._store.refund(charge_id, request.reason[:MAX_REASON_CHARS])
+        reason = printable("reason", request.reason[:MAX_REASON_CHARS])
+        record, changed = self._store.refund(charge_id, reason)
         if changed:
             self._charges.labels(status="refunded").inc()
         return to_proto(record)

@@ -6,7 +6,7 @@ import re
 
 from services.errors import ErrorCode, ShopError
 from services.payment.store import DECLINED, SUCCEEDED, NewCharge
-from services.platform.ids import required_id
+from services.platform.ids import normalized_key, required_id
 from shop.payment.v1 import payment_pb2
 
 # Charges above this are declined, so the demo has failures a person can predict.
@@ -17,7 +17,7 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 
 def decide(request: payment_pb2.ChargeRequest) -> NewCharge:
     """The validated charge with its outcome; ShopError 10001/10002 when the request is bad."""
-    key = required_id("idempotency_key", request.idempotency_key.strip())
+    key = required_id("idempotency_key", normalized_key(request.idempotency_key))
     required_id("order_id", request.order_id)
     required_id("user_id", request.user_id)
     if request.amount_cents <= 0:

@@ -8,6 +8,7 @@ import time
 
 from services.errors import ErrorCode, ShopError
 from services.platform.limits import MAX_ID_LENGTH
+from services.platform.text import printable
 
 _RANDOM_BITS = 80
 _lock = threading.Lock()
@@ -35,11 +36,21 @@ def new_id() -> str:
 def required_id(field: str, value: str) -> str:
     """`value` when it is a plausible identifier; MISSING_FIELD or INVALID_ARGUMENT otherwise.
 
-    Identifiers and idempotency keys of every service share one limit, MAX_ID_LENGTH.
+    Identifiers and idempotency keys of every service share one limit, MAX_ID_LENGTH, and
+    the one text rule (no control characters).
     """
     if not value:
         raise ShopError(ErrorCode.MISSING_FIELD, f"{field} is required", {"field": field})
     if len(value) > MAX_ID_LENGTH:
         message = f"{field} is longer than {MAX_ID_LENGTH} characters"
         raise ShopError(ErrorCode.INVALID_ARGUMENT, message, {"field": field})
-    return value
+    return printable(field, value)
+
+
+def normalized_key(value: str) -> str:
+    """An idempotency key as every service compares it: surrounding whitespace removed.
+
+    Order and payment both call this, so a key sent as " k1 " to one and "k1" to the
+    other names the same charge; what an empty key means is each service's own rule.
+    """
+    return value.strip()

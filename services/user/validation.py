@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from services.errors import ErrorCode, ShopError
+from services.platform.text import printable
 
 MAX_EMAIL_CHARS = 254
 MAX_NAME_CHARS = 200
@@ -22,13 +23,12 @@ def validate_new_user(email: str, name: str) -> tuple[str, str]:
     if len(email) > MAX_EMAIL_CHARS:
         message = f"email is longer than {MAX_EMAIL_CHARS} characters"
         raise ShopError(ErrorCode.INVALID_ARGUMENT, message, {"field": "email"})
+    printable("email", email)
     if not _EMAIL.fullmatch(email):
         message = "email must look like name@example.com"
         raise ShopError(ErrorCode.INVALID_ARGUMENT, message, {"field": "email"})
     if len(name) > MAX_NAME_CHARS:
         message = f"name is longer than {MAX_NAME_CHARS} characters"
         raise ShopError(ErrorCode.INVALID_ARGUMENT, message, {"field": "name"})
-    if not name.isprintable():
-        message = "name must not contain control characters"
-        raise ShopError(ErrorCode.INVALID_ARGUMENT, message, {"field": "name"})
+    printable("name", name)
     return email, name

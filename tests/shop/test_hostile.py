@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.conftest import ShopFactory
+import pytest
+
+from tests.conftest import Shop, ShopFactory
 
 
 def _ndjson(count: int) -> bytes:
@@ -37,3 +39,29 @@ def test_a_100000_line_import_says_what_it_stored_when_time_runs_out(
     with sqlite3.connect(shop.data_dir / "user.db") as db:
         stored = db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
     assert stored == summary["created"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/users", {"email": "ann\u0000@example.com", "name": "Ann"}, "email"),
+        ("/v1/users", {"email": "ann\u001b[2J@example.com", "name": "Ann"}, "email"),
+        (
+            "/v1/orders",
+            {"user_id": "u1", "items": [{"sku": "mug", "quantity": 1, "unit_price_cents": 0}]},
+            "items[0].unit_price_cents",
+        ),
+        (
+            "/v1/orders",
+            {"user_id": "u1", "items": [{"sku": "m\u0000g", "quantity": 1, "unit_price_cents": 5}]},
+            "items[0].sku",
+        ),
+    ],
+)
+def test_control_characters_and_free_orders_are_400(
+    shop: Shop, path: str, body: dict[str, object], field: str
+) -> None:
+    answer = shop.request("POST", path, body)
+    assert answer.status == 400, answer.body
+    assert answer.json()["error"]["code"] == 10001
+    assert field.split(".")[-1] in answer.json()["error"]["message"]

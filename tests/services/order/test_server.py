@@ -72,6 +72,13 @@ def test_same_key_for_a_different_order_is_a_conflict(rig: OrderRig) -> None:
     assert failure.value.metadata["id"] == first.id
 
 
+def test_keys_are_normalized_like_payment_does(rig: OrderRig) -> None:
+    first = rig.client.create_order(_request(key=" key-1 "))
+    again = rig.client.create_order(_request(key="key-1"))
+    assert first.id == again.id and first.idempotency_key == "key-1"
+    assert rig.payments.charge_calls == 1
+
+
 def test_empty_key_gets_a_generated_one(rig: OrderRig) -> None:
     one = rig.client.create_order(_request(""))
     two = rig.client.create_order(_request(""))
@@ -106,6 +113,23 @@ def test_unknown_user_is_not_found_and_stores_nothing(rig: OrderRig) -> None:
         (lambda r: setattr(r.items[0], "quantity", 0), ErrorCode.INVALID_ARGUMENT, None),
         (lambda r: setattr(r.items[0], "quantity", 1001), ErrorCode.INVALID_ARGUMENT, None),
         (lambda r: setattr(r.items[0], "unit_price_cents", -1), ErrorCode.INVALID_ARGUMENT, None),
+        # Free items are refused, not placed and then failed at payment (a zero charge).
+        (
+            lambda r: setattr(r.items[0], "unit_price_cents", 0),
+            ErrorCode.INVALID_ARGUMENT,
+            "items[0].unit_price_cents",
+        ),
+        (
+            lambda r: setattr(r.items[0], "sku", "a\x1b[2J"),
+            ErrorCode.INVALID_ARGUMENT,
+            "items[0].sku",
+        ),
+        (lambda r: setattr(r, "user_id", "u\x00"), ErrorCode.INVALID_ARGUMENT, "user_id"),
+        (
+            lambda r: setattr(r, "idempotency_key", "k\x07"),
+            ErrorCode.INVALID_ARGUMENT,
+            "idempotency_key",
+        ),
         (lambda r: setattr(r, "currency", "EURO"), ErrorCode.INVALID_ARGUMENT, "currency"),
         (lambda r: setattr(r, "currency", "U$D"), ErrorCode.INVALID_ARGUMENT, "currency"),
         (

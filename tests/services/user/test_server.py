@@ -52,6 +52,9 @@ def test_duplicate_email_is_already_exists(user: Running) -> None:
         ("a" * 250 + "@example.com", "Ann", ErrorCode.INVALID_ARGUMENT),
         ("ann@example.com", "A" * 201, ErrorCode.INVALID_ARGUMENT),
         ("ann@example.com", "Ann\x00", ErrorCode.INVALID_ARGUMENT),
+        ("ann\x00@example.com", "Ann", ErrorCode.INVALID_ARGUMENT),
+        ("ann\x1b[31m@example.com", "Ann", ErrorCode.INVALID_ARGUMENT),
+        ("ann@exam\u202eple.com", "Ann", ErrorCode.INVALID_ARGUMENT),  # a bidi override
     ],
 )
 def test_invalid_users_are_refused(user: Running, email: str, name: str, code: ErrorCode) -> None:
