@@ -58,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("show", help="print the current rules")
     commands.add_parser("clear", help="switch every fault off")
     setter = commands.add_parser("set", help="set the default rule, or one method's rule")
-    setter.add_argument("--method", help="only this method (e.g. Charge); default: all methods")
+    setter.add_argument(
+        "--method",
+        help="only this method (e.g. Charge) or gateway route (e.g. create_order); default: all",
+    )
     setter.add_argument("--error-rate", type=_rate, default=0.0, help="0..1, fail before handling")
     setter.add_argument(
         "--error-after-rate", type=_rate, default=0.0, help="0..1, fail after handling"

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
 import instrumentation
 from services.config import Settings
 from services.faults.rules import FaultRegistry
 from services.gateway.app import create_app
 from services.gateway.clients import DownstreamHealth, GatewayClients
-from services.gateway.serving import GatewayServer
-from services.gateway.state import GatewayState
+from services.gateway.serving import DrainingGateway, GatewayServer
+from services.gateway.state import state_of
 from services.gateway.users import MAX_IMPORT_BYTES
 from services.order.client import connect_order
 from services.platform.admin import AdminServer, make_admin_app
+from services.platform.process import run_service
 from services.platform.telemetry import telemetry_for
 from services.user.client import connect_user
 
@@ -26,7 +24,6 @@ _LOG = logging.getLogger("services.gateway")
 # Each request holds a thread for at most its deadline (SSE streams for longer), so a
 # few dozen threads serve hundreds of requests a second without an unbounded queue.
 HTTP_THREADS = 32
-_TELEMETRY_SHUTDOWN_S = 2.0
 
 
 def main() -> int:
@@ -39,58 +36,32 @@ def main() -> int:
     # One long-lived channel per downstream, shared by every request and by /readyz.
     users = connect_user(settings, telemetry)
     orders = connect_order(settings, telemetry)
-    clients = GatewayClients(
-        users=users,
-        orders=orders,
-        health=DownstreamHealth(
-            {
-                "user": (users.health_channel, users.service),
-                "order": (orders.health_channel, orders.service),
-            }
-        ),
+    health = DownstreamHealth(
+        {
+            "user": (users.health_channel, users.service),
+            "order": (orders.health_channel, orders.service),
+        }
     )
-    app = create_app(settings, clients, telemetry)
-    state = app.extensions["shop.gateway"]
-    assert isinstance(state, GatewayState)
+    faults = FaultRegistry(telemetry.registry)
+    app = create_app(settings, GatewayClients(users, orders, health), telemetry, faults)
+    draining = state_of(app).draining
     server = GatewayServer(
         app, settings.bind_host, settings.http_port, HTTP_THREADS, MAX_IMPORT_BYTES
     )
     admin = AdminServer(
         make_admin_app(
-            telemetry.metrics_app(),
-            lambda: not state.draining.is_set(),
-            FaultRegistry(telemetry.registry),
-            settings.admin_token,
+            telemetry.metrics_app(), lambda: not draining.is_set(), faults, settings.admin_token
         ),
         settings.bind_host,
         settings.admin_port,
     )
-    stop = threading.Event()
-    _on_signals(stop)
-    admin.start()
-    server.start()
-    _LOG.info("gateway serving: HTTP %d, admin %d", server.port, admin.port)
-    while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
-        pass
-    _LOG.info("gateway stopping: draining for up to %.1f s", settings.grace_period_s)
-    state.draining.set()  # /readyz and /healthz on the admin port turn 503; SSE streams end
-    server.drain(settings.grace_period_s)
-    server.stop()
-    users.close()
-    orders.close()
-    admin.stop()
-    telemetry.shutdown(timeout_s=_TELEMETRY_SHUTDOWN_S)
-    _LOG.info("gateway stopped")
-    return 0
-
-
-def _on_signals(stop: threading.Event) -> None:
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        _LOG.info("received %s", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+    return run_service(
+        settings,
+        telemetry,
+        DrainingGateway(server, draining),
+        admin,
+        on_stop=[users.close, orders.close],
+    )
 
 
 if __name__ == "__main__":

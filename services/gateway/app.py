@@ -7,8 +7,10 @@ from typing import Protocol
 from flask import Flask
 
 from services.config import Settings
+from services.faults.rules import FaultRegistry
 from services.gateway.clients import GatewayClients
 from services.gateway.errors import register_error_handlers
+from services.gateway.faults import install_faults
 from services.gateway.health import health
 from services.gateway.openapi import openapi
 from services.gateway.orders import orders
@@ -27,15 +29,25 @@ class FlaskTelemetry(Protocol):
     def instrument_flask(self, app: Flask) -> object: ...
 
 
-def create_app(settings: Settings, clients: GatewayClients, telemetry: FlaskTelemetry) -> Flask:
-    """The gateway app; `app.extensions["shop.gateway"].draining` turns /readyz to 503."""
+def create_app(
+    settings: Settings,
+    clients: GatewayClients,
+    telemetry: FlaskTelemetry,
+    faults: FaultRegistry | None = None,
+) -> Flask:
+    """The gateway app; `app.extensions["shop.gateway"].draining` turns /readyz to 503.
+
+    `faults` (those the admin port sets) are injected into the /v1 routes.
+    """
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     streams = StreamSlots(settings.sse_max_streams)
-    attach_state(app.extensions, GatewayState(settings=settings, clients=clients, streams=streams))
+    state = GatewayState(settings=settings, clients=clients, streams=streams)
+    attach_state(app.extensions, state)
     register_error_handlers(app)
     install_guards(app, settings.api_keys, settings.rate_limit_rps)
+    install_faults(app, FaultRegistry() if faults is None else faults, state.draining)
     for blueprint in (users, orders, health, openapi):
         app.register_blueprint(blueprint)
     quiet_aborted_imports()

@@ -141,3 +141,32 @@ class _Closing:
                 close()
         finally:
             self._on_close()
+
+
+class DrainingGateway:
+    """The gateway as `services.platform.process.run_service` runs it.
+
+    `stop` sets `draining` first (/readyz and the admin /healthz turn 503, SSE streams
+    end), then drains within the grace period and closes.
+    """
+
+    transport = "HTTP"
+
+    def __init__(self, server: GatewayServer, draining: threading.Event) -> None:
+        self._server = server
+        self._draining = draining
+
+    @property
+    def port(self) -> int:
+        """The HTTP port."""
+        return self._server.port
+
+    def start(self) -> None:
+        """Start accepting connections."""
+        self._server.start()
+
+    def stop(self, grace_s: float) -> None:
+        """Not ready, drain within `grace_s`, then close every connection."""
+        self._draining.set()
+        self._server.drain(grace_s)
+        self._server.stop()

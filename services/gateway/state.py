@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from flask import current_app
+from flask import Flask, current_app
 
 from services.config import Settings
 from services.gateway.clients import GatewayClients
@@ -34,6 +34,11 @@ def attach_state(app_extensions: dict[str, object], state: GatewayState) -> None
 
 def current_state() -> GatewayState:
     """The state of the app serving the current request."""
-    state = current_app.extensions[_KEY]
+    return state_of(current_app)
+
+
+def state_of(app: Flask) -> GatewayState:
+    """The state `create_app` attached to `app`."""
+    state = app.extensions[_KEY]
     assert isinstance(state, GatewayState)
     return state

@@ -7,10 +7,10 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Protocol
 
 from services.config import Settings
 from services.platform.admin import AdminServer
-from services.platform.server import GrpcServer
 from services.platform.telemetry import ServiceTelemetry
 
 log = logging.getLogger(__name__)
@@ -19,17 +19,39 @@ log = logging.getLogger(__name__)
 _TELEMETRY_SHUTDOWN_S = 2.0
 
 
+class Served(Protocol):
+    """What `run_service` runs: the GrpcServer of a service, or the gateway's HTTP server."""
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        ...
+
+    @property
+    def transport(self) -> str:
+        """What it serves on that port, for the log: `gRPC` or `HTTP`."""
+        ...
+
+    def start(self) -> None:
+        """Start serving in the background."""
+        ...
+
+    def stop(self, grace_s: float) -> None:
+        """Report not ready, refuse new work, let work in flight end within `grace_s`, close."""
+        ...
+
+
 def run_service(
     settings: Settings,
     telemetry: ServiceTelemetry,
-    server: GrpcServer,
+    server: Served,
     admin: AdminServer,
     on_stop: Sequence[Callable[[], None]] = (),
     stop: threading.Event | None = None,
 ) -> int:
     """Start `server` and `admin`, block until a signal (or `stop` is set), shut down; exit code.
 
-    Order on shutdown: health NOT_SERVING and drain within the grace period, then the
+    Order on shutdown: not ready (NOT_SERVING, 503) and drain within the grace period, then the
     `on_stop` callbacks (close channels, stop background loops, close stores), then the
     admin port (kept open until now so /healthz shows the drain), then telemetry.
     """
@@ -37,7 +59,8 @@ def run_service(
     _install_signal_handlers(stop)
     admin.start()
     server.start()
-    log.info("%s serving: gRPC %d, admin %d", settings.service, server.port, admin.port)
+    name, transport = settings.service, server.transport
+    log.info("%s serving: %s %d, admin %d", name, transport, server.port, admin.port)
     while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
         pass
     log.info("%s stopping: draining for up to %.1f s", settings.service, settings.grace_period_s)

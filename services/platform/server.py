@@ -31,6 +31,8 @@ _SPARE_THREADS = 4
 class GrpcServer:
     """A started-on-demand sync gRPC server with the platform's interceptors and services."""
 
+    transport = "gRPC"
+
     def __init__(
         self,
         settings: Settings,
