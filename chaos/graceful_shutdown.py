@@ -11,7 +11,7 @@ import time
 
 from chaos.calls import create_users, order_ids, place_order, run_id
 from chaos.health_watch import HealthWatch
-from chaos.ledger import pending_count, read_ledger, stored_keys
+from chaos.ledger import pending_count, read_ledger, source, stored_keys
 from chaos.load import PacedLoad
 from chaos.result import ScenarioResult
 from chaos.waiting import pause_until
@@ -70,13 +70,13 @@ def run(shop: Shop, quick: bool) -> ScenarioResult:
     result.count(outcomes)
     started_before = [o for o in outcomes if o.started < term_at - IN_FLIGHT_MARGIN_S]
     not_serving_at = watch.first("NOT_SERVING")
-    settled = seconds_until(lambda: pending_count(shop.data_dir) == 0, 15)
+    settled = seconds_until(lambda: pending_count(source(shop)) == 0, 15)
     # Server side: a call the order service began stored its order; it must have answered 2xx.
-    stored = stored_keys(shop.data_dir)
+    stored = stored_keys(source(shop))
     begun = [o for o in outcomes if f"{run}-{o.index}" in stored]
     in_flight = [o for o in begun if o.started < term_at < o.ended]
     cut_off = [o for o in begun if not o.ok]
-    ledger = read_ledger(shop.data_dir, order_ids(outcomes))
+    ledger = read_ledger(source(shop), order_ids(outcomes))
     result.duplicates = ledger.charged_twice
     result.lost = len(ledger.missing)
     result.figures = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from chaos.calls import create_users, order_ids, place_order, run_id
-from chaos.ledger import pending_count, read_ledger
+from chaos.ledger import pending_count, read_ledger, source
 from chaos.load import Outcome, PacedLoad
 from chaos.result import ScenarioResult
 from chaos.waiting import pause_until
@@ -49,8 +49,8 @@ def run(shop: Shop, quick: bool) -> ScenarioResult:
     after = [o for o in outcomes if o.started >= returned_at]
     last_failure = max((o.ended for o in after if not o.ok), default=returned_at)
     result.recovery_s = last_failure - returned_at
-    settled = seconds_until(lambda: pending_count(shop.data_dir) == 0, 15)
-    ledger = read_ledger(shop.data_dir, order_ids(outcomes))
+    settled = seconds_until(lambda: pending_count(source(shop)) == 0, 15)
+    ledger = read_ledger(source(shop), order_ids(outcomes))
     lost_before_kill = set(acked_before_kill) & set(ledger.missing)
     result.duplicates = ledger.charged_twice
     result.lost = len(ledger.missing)

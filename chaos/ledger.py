@@ -1,12 +1,19 @@
-"""Reads the order and payment SQLite files after a run and checks what they must agree on."""
+"""Reads the order and payment databases after a run and checks what they must agree on.
+
+The databases are where the shop keeps them: SQLite files in its data dir, or the `order`
+and `payment` schemas of its PostgreSQL database (`source(shop)` says which).
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
-from contextlib import closing
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
 
 from services.order.store import PAID, PAYMENT_FAILED, PENDING
 
@@ -44,16 +51,31 @@ class Ledger:
         )
 
 
-def read_ledger(data_dir: Path, accepted_ids: Iterable[str] = ()) -> Ledger:
-    """The ledger of the shop whose databases are in `data_dir` (read-only)."""
-    with _open(data_dir / "order.db") as orders_db, _open(data_dir / "payment.db") as pay_db:
-        orders = {
-            row[0]: (row[1], row[2], row[3], row[4])
-            for row in orders_db.execute(
-                "SELECT id, status, charge_id, create_time, update_time FROM orders"
-            )
-        }
-        charges = list(pay_db.execute("SELECT id, order_id, status FROM charges"))
+# A SQLite data dir, or a PostgreSQL URL.
+Source = Path | str
+
+
+class _HasLayout(Protocol):
+    @property
+    def data_dir(self) -> Path: ...
+
+    @property
+    def layout(self) -> Any: ...
+
+
+def source(shop: _HasLayout) -> Source:
+    """Where `shop` keeps its data: its PostgreSQL URL if it runs on one, else its data dir."""
+    env: Mapping[str, str] = getattr(shop.layout, "extra_env", {})
+    return env.get("SHOP_DATABASE_URL") or shop.data_dir
+
+
+def read_ledger(where: Source, accepted_ids: Iterable[str] = ()) -> Ledger:
+    """The ledger of the shop whose databases are at `where` (read-only)."""
+    order_rows = _rows(
+        where, "order", "SELECT id, status, charge_id, create_time, update_time FROM orders"
+    )
+    orders = {row[0]: (row[1], row[2], row[3], row[4]) for row in order_rows}
+    charges = _rows(where, "payment", "SELECT id, order_id, status FROM charges")
     by_order: dict[str, list[tuple[str, str]]] = {}
     for charge_id, order_id, status in charges:
         by_order.setdefault(order_id, []).append((charge_id, status))
@@ -82,20 +104,32 @@ def read_ledger(data_dir: Path, accepted_ids: Iterable[str] = ()) -> Ledger:
     )
 
 
-def stored_keys(data_dir: Path) -> set[str]:
+def stored_keys(where: Source) -> set[str]:
     """The idempotency keys of every stored order."""
-    with _open(data_dir / "order.db") as db:
-        return {row[0] for row in db.execute("SELECT idempotency_key FROM orders")}
+    return {row[0] for row in _rows(where, "order", "SELECT idempotency_key FROM orders")}
 
 
-def pending_count(data_dir: Path) -> int:
+def pending_count(where: Source) -> int:
     """How many orders are PENDING right now."""
-    with _open(data_dir / "order.db") as db:
-        return int(
-            db.execute("SELECT COUNT(*) FROM orders WHERE status = ?", (PENDING,)).fetchone()[0]
-        )
+    (row,) = _rows(where, "order", f"SELECT COUNT(*) FROM orders WHERE status = {int(PENDING)}")
+    return int(row[0])
 
 
-def _open(path: Path) -> closing[sqlite3.Connection]:
-    # Read-only, so the audit can never change what it audits; the services keep writing (WAL).
-    return closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5))
+def _rows(where: Source, service: str, query: str) -> list[tuple[Any, ...]]:
+    """Every row of `query` over `service`'s tables, read-only."""
+    with _reading(where, service) as cursor:
+        cursor.execute(query)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+@contextmanager
+def _reading(where: Source, service: str) -> Iterator[Any]:
+    # Read-only, so the audit can never change what it audits; the services keep writing.
+    if isinstance(where, Path):
+        path = where / f"{service}.db"
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            yield db.cursor()
+        return
+    options = f"-c search_path={service} -c default_transaction_read_only=on"
+    with psycopg.connect(where, options=options, connect_timeout=5) as conn:
+        yield conn.cursor()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from chaos.calls import create_users, order_ids, place_order, run_id
-from chaos.ledger import pending_count, read_ledger
+from chaos.ledger import pending_count, read_ledger, source
 from chaos.load import run_load
 from chaos.result import ScenarioResult
 from services.harness.metrics import scrape, total
@@ -41,8 +41,8 @@ def run(shop: Shop, quick: bool) -> ScenarioResult:
         shop.clear_faults("payment")
     faults_cleared = time.monotonic()
     result.count(outcomes)
-    settled = seconds_until(lambda: pending_count(shop.data_dir) == 0, SETTLE_BOUND_S + 10)
-    ledger = read_ledger(shop.data_dir, order_ids(outcomes))
+    settled = seconds_until(lambda: pending_count(source(shop)) == 0, SETTLE_BOUND_S + 10)
+    ledger = read_ledger(source(shop), order_ids(outcomes))
     injected = scrape(shop.admin_url("payment"))
     # Orders not final within the request deadline: slow retries, or left to reconciliation.
     late = [s for s in ledger.settle_s if s > REQUEST_TIMEOUT_S]

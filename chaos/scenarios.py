@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from chaos import (
+    database_down,
     fuzz_gateway,
     graceful_shutdown,
     kill_restart,
@@ -15,6 +16,7 @@ from chaos import (
     telemetry_down,
 )
 from chaos.result import ScenarioResult
+from services.harness.postgres import ThrowawayPostgres
 from services.harness.shop import Shop
 
 
@@ -24,12 +26,17 @@ def _no_env(_spare_port: int) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A scenario: its shop (replicas, extra env given a spare free port) and its run."""
+    """A scenario: its shop (replicas, extra env given a spare free port) and its run.
+
+    `database_run` replaces `run` for a scenario that acts on the PostgreSQL server itself
+    (it runs on PostgreSQL only).
+    """
 
     name: str
-    run: Callable[[Shop, bool], ScenarioResult]
+    run: Callable[[Shop, bool], ScenarioResult] | None
     user_replicas: int = 1
     env: Callable[[int], Mapping[str, str]] = field(default=_no_env)
+    database_run: Callable[[Shop, bool, ThrowawayPostgres], ScenarioResult] | None = None
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -42,5 +49,9 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("graceful_shutdown", graceful_shutdown.run, env=graceful_shutdown.env),
         Scenario("slow_downstream", slow_downstream.run),
         Scenario("fuzz_gateway", fuzz_gateway.run),
+        Scenario("database_down", None, database_run=database_down.run),
     )
 }
+
+# What `make chaos` also runs with the shop on PostgreSQL (one throwaway server per scenario).
+POSTGRES_SCENARIOS = ("payment_faults", "kill_restart", "database_down")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from chaos.calls import create_users, get_user, place_order, run_id
-from chaos.ledger import read_ledger
+from chaos.ledger import read_ledger, source
 from chaos.load import run_load
 from chaos.result import ScenarioResult
 from services.harness.metrics import Samples, scrape, total, total_in
@@ -31,7 +31,7 @@ def run(shop: Shop, quick: bool) -> ScenarioResult:
     count = 10 if quick else 100
     client = shop.gateway_client()
     users = create_users(client, 5)
-    orders_before = read_ledger(shop.data_dir).orders
+    orders_before = read_ledger(source(shop)).orders
     before = scrape(shop.admin_url("user"))
     shop.set_fault("user", {"method": "GetUser", "latency_ms": LATENCY_MS})
     try:
@@ -50,7 +50,7 @@ def run(shop: Shop, quick: bool) -> ScenarioResult:
     abandoned = total_in(
         after, "grpc_server_handled_total", "grpc_code", ABANDONED, grpc_method="GetUser"
     ) - total_in(before, "grpc_server_handled_total", "grpc_code", ABANDONED, grpc_method="GetUser")
-    stored = read_ledger(shop.data_dir).orders - orders_before
+    stored = read_ledger(source(shop)).orders - orders_before
     recovered = seconds_until(lambda: get_user(client, users)(0).status == 200, 10)
     result.recovery_s = None if recovered is None else time.monotonic() - cleared
     mean_s = seconds / ended if ended else 0.0

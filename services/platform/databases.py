@@ -55,8 +55,8 @@ def open_postgres(
         settings.service,
         migrations,
         pool_size=pool_size(settings),
-        # Below the caller's deadline, so a missing database is a 503, not a 504.
-        acquire_timeout_s=settings.request_timeout_s / 2,
+        # Well below the caller's deadline, so a saturated pool is a 503, not a 504.
+        acquire_timeout_s=settings.request_timeout_s / 4,
         start_timeout_s=settings.db_start_timeout_s,
         telemetry=database_telemetry(settings, telemetry),
     )

@@ -47,6 +47,10 @@ _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 # Failures that mean "the database is not there right now", not "this query is wrong".
 _UNAVAILABLE = (psycopg.OperationalError, PoolTimeout)
 _MIN_IDLE = 2
+# While the database is known to be away, a request waits this long for a connection, not the
+# full acquire timeout: callers (and gRPC's retries of UNAVAILABLE) get their 503 well within
+# their deadline instead of a 504, and the pool keeps reconnecting in the background.
+FAIL_FAST_S = 0.05
 
 
 class DatabaseStartError(RuntimeError):
@@ -67,6 +71,8 @@ class PostgresDatabase:
         self.url = url
         self.schema = schema
         self.telemetry = telemetry
+        self._acquire_timeout_s = acquire_timeout_s
+        self._away = False  # the last attempt found no database; cleared by the next success
         self.pool = ConnectionPool(
             url.conninfo,
             min_size=min(_MIN_IDLE, pool_size),
@@ -127,15 +133,19 @@ class PostgresDatabase:
     def run(self, work: Callable[[Transaction], T]) -> T:
         """`work` inside one transaction, retried on 40001/40P01; 503 when unreachable."""
         for attempt in range(1, RETRY_ATTEMPTS + 1):
+            timeout = FAIL_FAST_S if self._away else self._acquire_timeout_s
             try:
-                with self.pool.connection() as conn, conn.transaction():
-                    return work(Transaction(conn, self.telemetry))
+                with self.pool.connection(timeout=timeout) as conn, conn.transaction():
+                    result = work(Transaction(conn, self.telemetry))
+                self._away = False
+                return result
             except _RETRYABLE as error:
                 if attempt == RETRY_ATTEMPTS:
                     log.warning("giving up after %d attempts: %s", attempt, _describe(error))
                     raise _unavailable(self, error) from None
                 time.sleep(random.uniform(0, _RETRY_BASE_S * 2**attempt))
             except _UNAVAILABLE as error:
+                self._away = True
                 raise _unavailable(self, error) from None
         raise AssertionError("unreachable")
 

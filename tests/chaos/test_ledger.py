@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from chaos.ledger import read_ledger
+from chaos.ledger import pending_count, read_ledger, stored_keys
 from services.order.store import PAID, PAYMENT_FAILED, LineItem, NewOrder, SqliteOrderStore
 from services.payment.store import DECLINED, SUCCEEDED, NewCharge, SqliteChargeStore
+from tests.support.stores import Backend
 
 ITEM = LineItem(sku="a", quantity=1, unit_price_cents=100)
 
@@ -55,3 +56,16 @@ def test_each_inconsistency_is_found(
     assert ledger.charge_without_order == 1
     assert ledger.missing == ["never-stored"]
     assert not ledger.consistent
+
+
+def test_the_ledger_reads_either_backend(backend: Backend) -> None:
+    orders, charges = backend.order_store(), backend.charge_store()
+    order, _ = orders.create(NewOrder("u1", (ITEM,), "EUR", "k1"))
+    charge, _ = charges.charge(NewCharge("k1", order.id, "u1", 100, "EUR", SUCCEEDED))
+    orders.finalize(order.id, PAID, "test", charge_id=charge.id)
+    pending, _ = orders.create(NewOrder("u1", (ITEM,), "EUR", "k2"))
+    ledger = read_ledger(backend.source, [order.id, pending.id])
+    assert ledger.consistent, ledger
+    assert (ledger.orders, ledger.paid, ledger.pending, ledger.charges) == (2, 1, 1, 1)
+    assert pending_count(backend.source) == 1
+    assert stored_keys(backend.source) == {"k1", "k2"}

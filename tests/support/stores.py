@@ -39,6 +39,11 @@ class Backend:
         self._url = DatabaseUrl.parse(postgres_url) if postgres_url else None
         self._opened: list[Any] = []
 
+    @property
+    def source(self) -> Path | str:
+        """Where the data is: the SQLite data dir, or the PostgreSQL URL."""
+        return self._data_dir if self._url is None else self._url.conninfo
+
     def user_store(self) -> UserStore:
         if self._url is None:
             return self._keep(SqliteUserStore(self._data_dir / "user.db"))
