@@ -10,10 +10,10 @@ from functools import cache
 
 from flask import Blueprint, Response, jsonify
 
-from services.gateway.orders import IDEMPOTENCY_HEADER, KEY_PATTERN
+from services.gateway.orders import IDEMPOTENCY_HEADER, KEY_PATTERN, MAX_PAGE_BYTES, MAX_PAGE_ORDERS
 from services.gateway.schemas import ProtoSchemas, Schema, ref
 from services.gateway.users import MAX_IMPORT_BYTES, MAX_IMPORT_ROWS
-from services.platform.limits import MAX_LIST_LIMIT
+from services.platform.limits import MAX_ID_LENGTH, MAX_LIST_LIMIT
 from shop.order.v1 import order_pb2
 from shop.user.v1 import user_pb2
 
@@ -46,8 +46,15 @@ def document() -> Schema:
     components["Error"] = _ERROR
     components["OrderList"] = {
         "type": "object",
-        "required": ["orders"],
-        "properties": {"orders": {"type": "array", "items": order}},
+        "required": ["orders", "next_page_token"],
+        "properties": {
+            "orders": {"type": "array", "items": order},
+            "next_page_token": {
+                "type": ["string", "null"],
+                "description": "Pass as `page_token` for the next page; null on the last page.",
+            },
+        },
+        "additionalProperties": False,
     }
     components["Health"] = {
         "type": "object",
@@ -94,7 +101,9 @@ def document() -> Schema:
         "/v1/users/{user_id}/orders": {
             "get": _operation(
                 "listUserOrders",
-                "A user's orders, newest first (from the ListOrders stream).",
+                "One page of a user's orders, newest first (from the ListOrders stream): at"
+                f" most {MAX_PAGE_ORDERS} orders and {MAX_PAGE_BYTES} bytes of JSON, whatever"
+                " `limit` asks; follow `next_page_token` for the rest.",
                 {"200": _json("The orders.", ref("OrderList"))},
                 params=[
                     user_id,
@@ -104,6 +113,13 @@ def document() -> Schema:
                         "required": False,
                         "schema": {"type": "integer", "minimum": 0, "maximum": MAX_LIST_LIMIT},
                         "description": "At most this many; 0 or absent: the default (100).",
+                    },
+                    {
+                        "name": "page_token",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": MAX_ID_LENGTH},
+                        "description": "The `next_page_token` of the previous page.",
                     },
                 ],
             )

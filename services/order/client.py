@@ -70,13 +70,15 @@ class OrderClient(ServiceClient):
         return cast(order_pb2.Order, self._call("GetOrder", request, timeout))
 
     def list_orders(
-        self, user_id: str, limit: int = 0, timeout: float | None = None
+        self, user_id: str, limit: int = 0, timeout: float | None = None, page_token: str = ""
     ) -> Iterator[order_pb2.Order]:
-        """A user's orders, newest first (limit 0: the server's default of 100).
+        """A page of a user's orders, newest first (limit 0: the server's default of 100).
 
-        The call starts at once; errors surface as ShopError while iterating.
+        `page_token`: the id of the last order of the previous page ("" for the first).
+        The call starts at once; errors surface as ShopError while iterating; closing the
+        iterator early cancels the call.
         """
-        request = order_pb2.ListOrdersRequest(user_id=user_id, limit=limit)
+        request = order_pb2.ListOrdersRequest(user_id=user_id, limit=limit, page_token=page_token)
         return self._stream("ListOrders", request, timeout)
 
     def watch_order(self, order_id: str, timeout: float | None = None) -> OrderWatch:

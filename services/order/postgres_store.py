@@ -188,13 +188,18 @@ class PostgresOrderStore:
         """The order placed under `idempotency_key`, or None."""
         return self._db.run(lambda tx: _one(tx, "idempotency_key", idempotency_key))
 
-    def list_for_user(self, user_id: str, limit: int) -> list[Order]:
-        """A user's orders, newest first, at most `limit` (ids sort by creation too)."""
-        return self._db.run(
-            lambda tx: _many(
-                tx, "user_id = %s ORDER BY create_time DESC, id DESC LIMIT %s", (user_id, limit)
+    def list_for_user(self, user_id: str, limit: int, after: Order | None = None) -> list[Order]:
+        """A user's orders, newest first (then by id), at most `limit`, those after `after`."""
+        if after is None:
+            where = "user_id = %s ORDER BY create_time DESC, id DESC LIMIT %s"
+            params: tuple[object, ...] = (user_id, limit)
+        else:
+            where = (
+                "user_id = %s AND (create_time, id) < (%s, %s)"
+                " ORDER BY create_time DESC, id DESC LIMIT %s"
             )
-        )
+            params = (user_id, after.created_at, after.id, limit)
+        return self._db.run(lambda tx: _many(tx, where, params))
 
     def events(self, order_id: str, after_sequence: int = 0) -> list[OrderEvent]:
         """The events of an order with a sequence above `after_sequence`, in order."""

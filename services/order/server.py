@@ -101,11 +101,28 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
     def ListOrders(
         self, request: order_pb2.ListOrdersRequest, context: grpc.ServicerContext
     ) -> Iterator[order_pb2.Order]:
-        """A user's orders, newest first."""
+        """A user's orders, newest first: one page, after the order named by `page_token`."""
         user_id = required_id("user_id", request.user_id)
         limit = list_limit(request.limit)
-        for order in self._store.list_for_user(user_id, limit):
+        after = self._page_start(user_id, request.page_token)
+        for order in self._store.list_for_user(user_id, limit, after):
             yield order_to_proto(order)
+
+    def _page_start(self, user_id: str, page_token: str) -> Order | None:
+        """The order a page goes on after; INVALID_ARGUMENT unless it is one of the user's."""
+        if not page_token:
+            return None
+        token = required_id("page_token", page_token)
+        try:
+            order = self._store.get(token)
+        except ShopError as error:
+            if error.code != ErrorCode.NOT_FOUND:
+                raise
+            order = None
+        if order is None or order.user_id != user_id:
+            message = "page_token is not the id of one of this user's orders"
+            raise ShopError(ErrorCode.INVALID_ARGUMENT, message, {"field": "page_token"})
+        return order
 
     def WatchOrder(
         self, request: order_pb2.WatchOrderRequest, context: grpc.ServicerContext

@@ -125,8 +125,8 @@ class OrderStore(Protocol):
         """The order placed under `idempotency_key`, or None."""
         ...
 
-    def list_for_user(self, user_id: str, limit: int) -> list[Order]:
-        """A user's orders, newest first, at most `limit`."""
+    def list_for_user(self, user_id: str, limit: int, after: Order | None = None) -> list[Order]:
+        """A user's orders, newest first (then by id), at most `limit`, those after `after`."""
         ...
 
     def events(self, order_id: str, after_sequence: int = 0) -> list[OrderEvent]:
@@ -279,10 +279,16 @@ class SqliteOrderStore(SqliteStore):
         with self._locked() as db:
             return self._one(db, "idempotency_key = ?", idempotency_key)
 
-    def list_for_user(self, user_id: str, limit: int) -> list[Order]:
-        """A user's orders, newest first, at most `limit`."""
+    def list_for_user(self, user_id: str, limit: int, after: Order | None = None) -> list[Order]:
+        """A user's orders, newest first (then by id), at most `limit`, those after `after`."""
+        if after is None:
+            return self._many(
+                "user_id = ? ORDER BY create_time DESC, id DESC LIMIT ?", (user_id, limit)
+            )
         return self._many(
-            "user_id = ? ORDER BY create_time DESC, rowid DESC LIMIT ?", (user_id, limit)
+            "user_id = ? AND (create_time < ? OR (create_time = ? AND id < ?))"
+            " ORDER BY create_time DESC, id DESC LIMIT ?",
+            (user_id, after.created_at, after.created_at, after.id, limit),
         )
 
     def events(self, order_id: str, after_sequence: int = 0) -> list[OrderEvent]:

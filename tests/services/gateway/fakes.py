@@ -142,9 +142,13 @@ class FakeOrders:
             raise ShopError(ErrorCode.NOT_FOUND, f"order {order_id} not found")
         return self.orders[order_id]
 
-    def list_orders(self, user_id: str, limit: int, timeout: float) -> Iterator[order_pb2.Order]:
+    def list_orders(
+        self, user_id: str, limit: int, timeout: float, page_token: str = ""
+    ) -> Iterator[order_pb2.Order]:
         self.timeouts.append(timeout)
         found = [o for o in reversed(self.orders.values()) if o.user_id == user_id]
+        if page_token:
+            found = found[[o.id for o in found].index(page_token) + 1 :]
         return iter(found[: limit or 100])
 
     def watch_order(self, order_id: str, timeout: float) -> FakeWatch:

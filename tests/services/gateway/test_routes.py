@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from services.errors import ErrorCode, ShopError
 from services.gateway.state import GatewayState
 from services.gateway.users import NdjsonUsers
+from shop.order.v1 import order_pb2
 from tests.services.gateway.fakes import Fakes, make_gateway
 
 ITEMS = [{"sku": "book", "quantity": 2, "unit_price_cents": 1250}]
@@ -169,6 +170,40 @@ def test_get_and_list_orders(gateway: tuple[FlaskClient, Fakes]) -> None:
     limited = client.get(f"/v1/users/{user['id']}/orders?limit=2")
     assert len(limited.json["orders"]) == 2
     assert client.get("/v1/orders/missing").status_code == 404
+
+
+def test_orders_come_in_pages_with_a_next_token(gateway: tuple[FlaskClient, Fakes]) -> None:
+    client, fakes = gateway
+    user = _user(client)
+    for n in range(250):
+        order = order_pb2.Order(id=f"o{n:04d}", user_id=user["id"])
+        fakes.orders.orders[order.id] = order
+    seen: list[str] = []
+    token = ""
+    sizes = []
+    while True:
+        page = client.get(f"/v1/users/{user['id']}/orders?limit=1000&page_token={token}").json
+        sizes.append(len(page["orders"]))
+        seen += [o["id"] for o in page["orders"]]
+        if page["next_page_token"] is None:
+            break
+        token = page["next_page_token"]
+    assert sizes == [100, 100, 50]  # limit=1000 is accepted, a page holds at most 100
+    assert seen == [f"o{n:04d}" for n in reversed(range(250))]
+
+
+def test_a_page_stops_at_one_mebibyte(gateway: tuple[FlaskClient, Fakes]) -> None:
+    client, fakes = gateway
+    user = _user(client)
+    items = [order_pb2.LineItem(sku="s" * 128, quantity=1, unit_price_cents=1)] * 100
+    for n in range(100):  # about 17 KB of JSON each: 100 of them would be 1.7 MB
+        order = order_pb2.Order(id=f"o{n:04d}", user_id=user["id"], items=items)
+        fakes.orders.orders[order.id] = order
+    response = client.get(f"/v1/users/{user['id']}/orders")
+    page = response.json
+    assert len(response.data) <= 1024 * 1024
+    assert 0 < len(page["orders"]) < 100
+    assert page["next_page_token"] == page["orders"][-1]["id"]
 
 
 @pytest.mark.parametrize("limit", ["x", "-1", "1001", "1.5"])

@@ -200,6 +200,23 @@ def test_list_orders_is_newest_first_with_limit(rig: OrderRig) -> None:
     assert failure.value.code == ErrorCode.INVALID_ARGUMENT
 
 
+def test_list_orders_pages_by_the_last_id(rig: OrderRig) -> None:
+    ids = [rig.client.create_order(_request(f"k{n}")).id for n in range(5)]
+    first = [o.id for o in rig.client.list_orders(USER_ID, limit=2)]
+    second = [o.id for o in rig.client.list_orders(USER_ID, limit=2, page_token=first[-1])]
+    last = [o.id for o in rig.client.list_orders(USER_ID, limit=2, page_token=second[-1])]
+    assert first + second + last == ids[::-1]
+
+
+@pytest.mark.parametrize("token", ["0" * 32, "o\x00"])
+def test_a_page_token_that_is_not_the_users_order_is_invalid(rig: OrderRig, token: str) -> None:
+    rig.client.create_order(_request("k1"))
+    with pytest.raises(ShopError) as failure:
+        list(rig.client.list_orders("someone-else", page_token=token))
+    assert failure.value.code == ErrorCode.INVALID_ARGUMENT
+    assert failure.value.metadata["field"] == "page_token"
+
+
 def test_watch_replays_a_final_order_and_ends(rig: OrderRig) -> None:
     order = rig.client.create_order(_request())
     events = list(rig.client.watch_order(order.id, timeout=5))

@@ -179,3 +179,22 @@ def test_unknown_ids_follow_the_store_convention(store: OrderStore) -> None:
     assert failure.value.code == ErrorCode.NOT_FOUND
     assert failure.value.metadata == {"resource": "order", "id": "missing"}
     assert store.find_by_key("no-such-key") is None
+
+
+def test_pages_follow_each_other_without_gaps_or_repeats(store: OrderStore, clock: _Clock) -> None:
+    ids = []
+    for n in range(7):
+        if n % 2:  # pairs created at the same instant: the id breaks the tie
+            clock.now += 1
+        ids.append(store.create(_new(f"k{n}"))[0].id)
+    store.create(_new("other", user_id="u2"))
+    pages: list[list[str]] = []
+    after = None
+    while True:
+        page = store.list_for_user("u1", 3, after)
+        if not page:
+            break
+        pages.append([o.id for o in page])
+        after = page[-1]
+    assert [i for page in pages for i in page] == ids[::-1]
+    assert [len(page) for page in pages] == [3, 3, 1]

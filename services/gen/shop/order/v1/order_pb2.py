@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shop/order/v1/order.proto\x12\rshop.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n\x08LineItem\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x18\n\x10unit_price_cents\x18\x03 \x01(\x03\"x\n\x12\x43reateOrderRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.shop.order.v1.LineItem\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"\xc5\x02\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12&\n\x05items\x18\x03 \x03(\x0b\x32\x17.shop.order.v1.LineItem\x12\x13\n\x0btotal_cents\x18\x04 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12*\n\x06status\x18\x06 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x11\n\tcharge_id\x18\x08 \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1d\n\x0fGetOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x11ListOrdersRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"%\n\x11WatchOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"\x96\x01\n\nOrderEvent\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*}\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x15\n\x11ORDER_STATUS_PAID\x10\x02\x12\x1f\n\x1bORDER_STATUS_PAYMENT_FAILED\x10\x03\x32\xad\x02\n\x0cOrderService\x12\x46\n\x0b\x43reateOrder\x12!.shop.order.v1.CreateOrderRequest\x1a\x14.shop.order.v1.Order\x12@\n\x08GetOrder\x12\x1e.shop.order.v1.GetOrderRequest\x1a\x14.shop.order.v1.Order\x12\x46\n\nListOrders\x12 .shop.order.v1.ListOrdersRequest\x1a\x14.shop.order.v1.Order0\x01\x12K\n\nWatchOrder\x12 .shop.order.v1.WatchOrderRequest\x1a\x19.shop.order.v1.OrderEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shop/order/v1/order.proto\x12\rshop.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n\x08LineItem\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x18\n\x10unit_price_cents\x18\x03 \x01(\x03\"x\n\x12\x43reateOrderRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.shop.order.v1.LineItem\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"\xc5\x02\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12&\n\x05items\x18\x03 \x03(\x0b\x32\x17.shop.order.v1.LineItem\x12\x13\n\x0btotal_cents\x18\x04 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12*\n\x06status\x18\x06 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x11\n\tcharge_id\x18\x08 \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1d\n\x0fGetOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\"G\n\x11ListOrdersRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"%\n\x11WatchOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"\x96\x01\n\nOrderEvent\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.shop.order.v1.OrderStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*}\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x15\n\x11ORDER_STATUS_PAID\x10\x02\x12\x1f\n\x1bORDER_STATUS_PAYMENT_FAILED\x10\x03\x32\xad\x02\n\x0cOrderService\x12\x46\n\x0b\x43reateOrder\x12!.shop.order.v1.CreateOrderRequest\x1a\x14.shop.order.v1.Order\x12@\n\x08GetOrder\x12\x1e.shop.order.v1.GetOrderRequest\x1a\x14.shop.order.v1.Order\x12\x46\n\nListOrders\x12 .shop.order.v1.ListOrdersRequest\x1a\x14.shop.order.v1.Order0\x01\x12K\n\nWatchOrder\x12 .shop.order.v1.WatchOrderRequest\x1a\x19.shop.order.v1.OrderEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shop.order.v1.order_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORDERSTATUS']._serialized_start=872
-  _globals['_ORDERSTATUS']._serialized_end=997
+  _globals['_ORDERSTATUS']._serialized_start=892
+  _globals['_ORDERSTATUS']._serialized_end=1017
   _globals['_LINEITEM']._serialized_start=77
   _globals['_LINEITEM']._serialized_end=144
   _globals['_CREATEORDERREQUEST']._serialized_start=146
@@ -43,11 +43,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETORDERREQUEST']._serialized_start=596
   _globals['_GETORDERREQUEST']._serialized_end=625
   _globals['_LISTORDERSREQUEST']._serialized_start=627
-  _globals['_LISTORDERSREQUEST']._serialized_end=678
-  _globals['_WATCHORDERREQUEST']._serialized_start=680
-  _globals['_WATCHORDERREQUEST']._serialized_end=717
-  _globals['_ORDEREVENT']._serialized_start=720
-  _globals['_ORDEREVENT']._serialized_end=870
-  _globals['_ORDERSERVICE']._serialized_start=1000
-  _globals['_ORDERSERVICE']._serialized_end=1301
+  _globals['_LISTORDERSREQUEST']._serialized_end=698
+  _globals['_WATCHORDERREQUEST']._serialized_start=700
+  _globals['_WATCHORDERREQUEST']._serialized_end=737
+  _globals['_ORDEREVENT']._serialized_start=740
+  _globals['_ORDEREVENT']._serialized_end=890
+  _globals['_ORDERSERVICE']._serialized_start=1020
+  _globals['_ORDERSERVICE']._serialized_end=1321
 # @@protoc_insertion_point(module_scope)

@@ -76,12 +76,14 @@ class GetOrderRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListOrdersRequest(_message.Message):
-    __slots__ = ("user_id", "limit")
+    __slots__ = ("user_id", "limit", "page_token")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     limit: int
-    def __init__(self, user_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, user_id: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class WatchOrderRequest(_message.Message):
     __slots__ = ("order_id",)

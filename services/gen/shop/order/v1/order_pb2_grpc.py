@@ -78,7 +78,8 @@ class OrderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListOrders(self, request, context):
-        """Server streaming: a user's orders, newest first.
+        """Server streaming: a user's orders, newest first, one page: at most `limit`, after
+        `page_token`. The next page's token is the id of the last order of this one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
