@@ -20,6 +20,8 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from prometheus_client import CollectorRegistry
 
 from ._contrib import contrib_grpc_sides
+from ._debug_pages import REMOTE_SPANS_KEY as DEBUG_REMOTE_SPANS_KEY
+from ._debug_pages import SOURCES_KEY as DEBUG_SOURCES_KEY
 from ._export import BoundedSpanProcessor, SpanStoreProcessor
 from ._exporters import FanOutExporter, exporters_from_env
 from ._header_limits import redact_propagation_logs
@@ -41,6 +43,8 @@ from .tracing import (
 )
 
 __all__ = [
+    "DEBUG_REMOTE_SPANS_KEY",
+    "DEBUG_SOURCES_KEY",
     "JsonFormatter",
     "Telemetry",
     "TraceContextFilter",

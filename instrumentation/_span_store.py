@@ -40,7 +40,10 @@ class SpanSamples:
 
 
 class SpanStore:
-    """Span samples in memory, bounded in names and samples per name.
+    """Span samples in memory, bounded in names and samples per name, plus recent traces.
+
+    Besides the samples per name it keeps the spans of the ``max_traces`` most recently seen
+    traces (at most ``per_trace`` spans each), so a trace page can draw one request whole.
 
     ``offer`` (on the call path) only appends to a bounded buffer; a daemon thread folds the
     buffer into the samples a few times a second, independently of any exporter, so the
@@ -48,11 +51,20 @@ class SpanStore:
     """
 
     def __init__(
-        self, per_name: int = 20, max_names: int = 200, buffer: int = 8192, period_s: float = 0.25
+        self,
+        per_name: int = 20,
+        max_names: int = 200,
+        buffer: int = 8192,
+        period_s: float = 0.25,
+        max_traces: int = 1000,
+        per_trace: int = 256,
     ) -> None:
         self._per_name = per_name
         self._max_names = max_names
         self._by_name: dict[str, SpanSamples] = {}
+        self._max_traces = max_traces
+        self._per_trace = per_trace
+        self._traces: collections.OrderedDict[int, list[ReadableSpan]] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._seq = itertools.count()
         self._pending: collections.deque[ReadableSpan] = collections.deque(maxlen=buffer)
@@ -90,6 +102,7 @@ class SpanStore:
             self.drain()
 
     def _add(self, span: ReadableSpan) -> None:
+        self._add_to_trace(span)
         duration = (span.end_time or 0) - (span.start_time or 0)
         samples = self._by_name.get(span.name)
         if samples is None:
@@ -111,6 +124,33 @@ class SpanStore:
             heapq.heappush(samples.slowest, entry)
         elif duration > samples.slowest[0][0]:
             heapq.heapreplace(samples.slowest, entry)
+
+    def _add_to_trace(self, span: ReadableSpan) -> None:
+        context = span.get_span_context()
+        if context is None or not context.trace_id:
+            return
+        spans = self._traces.get(context.trace_id)
+        if spans is None:
+            spans = self._traces[context.trace_id] = []
+            if len(self._traces) > self._max_traces:
+                self._traces.popitem(last=False)
+        else:
+            self._traces.move_to_end(context.trace_id)
+        if len(spans) < self._per_trace:
+            spans.append(span)
+
+    def trace(self, trace_id: int) -> list[ReadableSpan]:
+        """The spans of ``trace_id`` this process kept (empty if unknown or already evicted)."""
+        self.drain()
+        with self._lock:
+            return list(self._traces.get(trace_id, ()))
+
+    def recent_traces(self, limit: int = 100) -> list[tuple[int, list[ReadableSpan]]]:
+        """Up to ``limit`` kept traces with their spans, most recently updated first."""
+        self.drain()
+        with self._lock:
+            items = list(self._traces.items())[-limit:] if limit > 0 else []
+            return [(trace_id, list(spans)) for trace_id, spans in reversed(items)]
 
     def names(self) -> list[str]:
         """Span names seen, sorted."""

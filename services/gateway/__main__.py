@@ -12,6 +12,7 @@ from services.gateway.app import create_app
 from services.gateway.clients import DownstreamHealth, GatewayClients
 from services.gateway.serving import DrainingGateway, GatewayServer
 from services.gateway.state import state_of
+from services.gateway.trace_page import with_trace_gathering
 from services.gateway.users import MAX_IMPORT_BYTES
 from services.order.client import connect_order
 from services.platform.admin import AdminServer, make_admin_app
@@ -50,7 +51,10 @@ def main() -> int:
     )
     admin = AdminServer(
         make_admin_app(
-            telemetry.metrics_app(), lambda: not draining.is_set(), faults, settings.admin_token
+            with_trace_gathering(telemetry.metrics_app(), settings.debug_peers),
+            lambda: not draining.is_set(),
+            faults,
+            settings.admin_token,
         ),
         settings.bind_host,
         settings.admin_port,
