@@ -146,7 +146,6 @@ def _json(start_response: StartResponse, status: str, body: object) -> list[byte
 def _page(title: str, body: str) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         "<header><b>debug</b><a href=/debug>spans by name</a>"
         "<a href=/debug/traces>recent traces</a>"
