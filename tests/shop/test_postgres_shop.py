@@ -13,8 +13,9 @@ import uuid
 
 import psycopg
 
+from services.harness.shop import Shop
 from services.launcher import REPO_ROOT
-from tests.conftest import Shop, ShopFactory
+from tests.conftest import ShopFactory
 
 ITEMS = [{"sku": "book", "quantity": 2, "unit_price_cents": 1250}]
 

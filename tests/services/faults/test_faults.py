@@ -127,11 +127,9 @@ def test_latency_never_outlives_the_deadline(
     running: Running, channel: grpc.Channel, echo: Echo
 ) -> None:
     running.server.faults.set(FaultRule(latency_ms=5_000))
-    started = time.monotonic()
     with pytest.raises(grpc.RpcError) as failure:
         call_echo(channel, "Unary", timeout=0.3)
     assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert time.monotonic() - started < 2
     # The server gave up too: the call ended there without the handler running.
     wait_until(
         lambda: handled_calls(running, "Unary") == 1, 10, 'handled_calls(running, "Unary") == 1'
@@ -147,9 +145,8 @@ def test_per_method_rule_only_hits_that_method(running: Running, channel: grpc.C
 
 
 def test_health_is_never_faulted(running: Running, channel: grpc.Channel) -> None:
-    running.server.faults.set(FaultRule(error_rate=1.0, latency_ms=2_000))
+    # Faulted, the check would fail or sleep past its deadline: 60 s of latency, 30 s deadline.
+    running.server.faults.set(FaultRule(error_rate=1.0, latency_ms=60_000))
     health = health_pb2_grpc.HealthStub(channel)
-    started = time.monotonic()
-    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=30)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    assert time.monotonic() - started < 1

@@ -60,7 +60,7 @@ def test_stop_reports_not_serving_first_and_lets_in_flight_calls_finish(
         assert next(statuses).status == health_pb2.HealthCheckResponse.SERVING
         in_flight = pool.submit(call_echo, channel, "Unary", b"late", timeout=10)
         assert echo.entered.acquire(timeout=5)
-        stopping = pool.submit(running.server.stop, 5.0)
+        stopping = pool.submit(running.server.stop, 30.0)
         assert next(statuses).status == health_pb2.HealthCheckResponse.NOT_SERVING
         events.append("not serving")
         assert not in_flight.done()
@@ -68,8 +68,9 @@ def test_stop_reports_not_serving_first_and_lets_in_flight_calls_finish(
         assert in_flight.result(timeout=5) == b"late"
         events.append("in-flight call finished")
         started = time.monotonic()
-        stopping.result(timeout=5)
-        assert time.monotonic() - started < 2  # done when the call is, not at the grace's end
+        stopping.result(timeout=25)
+        # Done when the call is, not at the end of the 30 s grace.
+        assert time.monotonic() - started < 15
         assert list(statuses) == []  # the Watch stream was ended, so it held nothing open
     assert events == ["not serving", "in-flight call finished"]
     assert not running.server.serving
@@ -80,13 +81,15 @@ def test_stop_reports_not_serving_first_and_lets_in_flight_calls_finish(
 
 def test_stop_cancels_calls_that_outlive_the_grace(running: Running, echo: Echo) -> None:
     with raw_channel(running.target) as channel, futures.ThreadPoolExecutor(1) as pool:
-        stuck = pool.submit(call_echo, channel, "Unary", timeout=10)
+        stuck = pool.submit(call_echo, channel, "Unary", timeout=60)
         assert echo.entered.acquire(timeout=5)
         started = time.monotonic()
         running.server.stop(0.3)
-        assert time.monotonic() - started < 2
-        with pytest.raises(grpc.RpcError):
+        # The 0.3 s grace, not the stuck call's 60 s deadline.
+        assert time.monotonic() - started < 30
+        with pytest.raises(grpc.RpcError) as cut:
             stuck.result(timeout=5)
+        assert cut.value.code() != grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 def test_concurrency_limit_gives_resource_exhausted(running: Running, echo: Echo) -> None:
