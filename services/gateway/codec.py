@@ -7,7 +7,6 @@ on output (numbers or strings accepted on input).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from typing import Any, TypeVar
 
@@ -15,16 +14,15 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from services.errors import ErrorCode, ShopError
+from services.platform.json_input import decode_json
 
 M = TypeVar("M", bound=Message)
 
 
 def parse_json_object(raw: bytes | str, where: str = "body") -> dict[str, Any]:
-    """Decode one JSON object; malformed JSON is 10003, any other JSON value 10001."""
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError) as error:
-        raise ShopError(ErrorCode.MALFORMED_BODY, f"{where} is not valid JSON: {error}") from None
+    """Decode one JSON object; malformed (or too deeply nested) JSON is 10003, any other JSON
+    value 10001."""
+    value = decode_json(raw, where)
     if not isinstance(value, dict):
         raise ShopError(ErrorCode.INVALID_ARGUMENT, f"{where} must be a JSON object")
     return value

@@ -22,6 +22,7 @@ from services.config import Settings
 from services.errors import ErrorCode, ShopError
 from services.faults.rules import FaultRegistry, FaultRule, FaultRuleError
 from services.platform.http_server import HttpLimits, serve_guarded
+from services.platform.json_input import decode_json
 from services.platform.server import GrpcServer
 from services.platform.telemetry import ServiceTelemetry
 
@@ -148,10 +149,7 @@ def _read_rule(environ: Environ) -> tuple[FaultRule, str | None]:
     if length > _MAX_BODY_BYTES:
         raise ShopError(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {_MAX_BODY_BYTES} bytes")
     raw = environ["wsgi.input"].read(length) if length > 0 else b""
-    try:
-        body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise ShopError(ErrorCode.MALFORMED_BODY, "body is not valid JSON") from None
+    body = decode_json(raw or b"{}")
     if not isinstance(body, dict):
         raise ShopError(ErrorCode.MALFORMED_BODY, "body must be a JSON object")
     target = body.pop("method", None)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from services.errors import ErrorCode
 from services.faults import cli
 from tests.support.servers import Echo, Running, make_settings, running_echo
 
@@ -155,3 +156,10 @@ def test_cli_errors_have_exit_codes(running: Running, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit) as usage:
         cli.main(["--admin", admin, "set", "--error-rate", "3"], environ={})
     assert usage.value.code == cli.EXIT_USAGE
+
+
+def test_deeply_nested_fault_body_is_malformed_not_a_crash(running: Running) -> None:
+    status, body = _http(running, "/admin/faults", "PUT", b"[" * 60_000)
+    assert status == 400, body
+    assert body["error"]["code"] == ErrorCode.MALFORMED_BODY
+    assert not running.server.faults.rule_for("Unary").active
