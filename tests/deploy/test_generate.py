@@ -67,3 +67,12 @@ def test_check_reports_stale_files(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert generate.main(["--check"]) == 1
     monkeypatch.setattr(generate, "outputs", lambda: fresh)
     assert generate.main(["--check"]) == 0
+
+
+def test_the_jaeger_datasource_is_the_provisioned_one_with_the_cluster_url() -> None:
+    committed = yaml.safe_load(generate.DATASOURCE_FILE.read_text(encoding="utf-8"))
+    assert committed["metadata"]["labels"] == {"grafana_datasource": "1"}
+    document = yaml.safe_load(committed["data"]["jaeger-datasource.yaml"])
+    provisioned = yaml.safe_load(generate.DATASOURCES_FILE.read_text(encoding="utf-8"))
+    source = next(d for d in provisioned["datasources"] if d["type"] == "jaeger")
+    assert document["datasources"] == [{**source, "url": generate.JAEGER_URL}]

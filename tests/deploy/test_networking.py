@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import yaml
+
 from tests.deploy.manifests import (
     BACKENDS,
     SHOP_SERVICES,
@@ -182,3 +184,12 @@ def _ingress_rules(objects: list[Manifest]) -> list[tuple[Manifest, Manifest, Ma
             for rule in policy["spec"].get("ingress", []):
                 found.append((policy, workload, rule))
     return found
+
+
+def test_the_grafana_jaeger_datasource_names_the_jaeger_service(objects: list[Manifest]) -> None:
+    config_map = named(objects, "ConfigMap", "grafana-datasource-jaeger")
+    url = yaml.safe_load(config_map["data"]["jaeger-datasource.yaml"])["datasources"][0]["url"]
+    service = named(objects, "Service", "jaeger")
+    host_port = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc"
+    ui = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "ui")
+    assert url == f"http://{host_port}:{ui}"
