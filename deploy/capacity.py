@@ -11,7 +11,6 @@ Prints one JSON line last, like every benchmark.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import re
@@ -31,9 +30,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from bench.cputime import cpu_seconds, cpu_snapshot, cpu_used
 from bench.http_load import order_poster, run_closed
-from bench.shop import PROCESSES, BenchShop
+from bench.shop import PROCESSES, setting_env
 from services.harness.postgres import ThrowawayPostgres
-from services.launcher import Launcher
+from services.harness.shop import Shop
 
 _FLUSH_QUIET_S = 7.0  # longer than the SDK's 5 s batch delay: no export for this long = flushed
 _FLUSH_LIMIT_S = 60.0
@@ -72,7 +71,7 @@ def measure(duration_s: float, connections: int, users: int) -> dict[str, Any]:
                 file=sys.stderr,
             )
             result = run_closed(
-                order_poster(shop.url, shop.api_key, shop.user_ids), connections, duration_s
+                order_poster(shop.gateway_url, shop.api_key, shop.user_ids), connections, duration_s
             )
             cpu = cpu_used(cpu_before, {**cpu_snapshot(shop.pids()), "postgres": _postgres_cpu(db)})
             print("waiting for the last spans to be exported", file=sys.stderr)
@@ -81,7 +80,7 @@ def measure(duration_s: float, connections: int, users: int) -> dict[str, Any]:
             by_service = spans_after - spans_before
             spans = sum(by_service.values())
             otlp_bytes = bytes_after - bytes_before
-            pages = {name: _metrics_page(shop.layout.admin_url(name)) for name in PROCESSES}
+            pages = {name: _metrics_page(shop.admin_url(name)) for name in PROCESSES}
         finally:
             shop.stop()
             sink.stop()
@@ -107,15 +106,11 @@ def measure(duration_s: float, connections: int, users: int) -> dict[str, Any]:
     }
 
 
-def _shop_on(root: Path, sink_endpoint: str, database_url: str) -> BenchShop:
-    """BenchShop's `full` setting, its processes pointed at `database_url`."""
-    shop = BenchShop("full", root, sink_endpoint)
-    extra = {**shop.layout.extra_env, "SHOP_DATABASE_URL": database_url}
-    shop.layout = dataclasses.replace(shop.layout, extra_env=extra)
-    shop.launcher = Launcher(
-        shop.layout.specs(), log_dir=root / "logs", ready_timeout_s=180.0, grace_s=5.0
-    )
-    return shop
+def _shop_on(root: Path, sink_endpoint: str, database_url: str) -> Shop:
+    """The benchmarks' `full` shop (bench/shop.py), its processes pointed at `database_url`."""
+    env = {**setting_env("full", sink_endpoint), "SHOP_DATABASE_URL": database_url}
+    # Start-up is not measured; a machine busy with other work may need minutes for it.
+    return Shop(root, env, ready_timeout_s=180.0)
 
 
 class SpanCountingSink:
