@@ -31,6 +31,10 @@ typecheck: install
 unit: install
 	$(PY) -m pytest -q
 
+## compat: instrumentation tests on the oldest supported library set and the pinned latest
+compat:
+	PYTHON=$(PYTHON) scripts/compat.sh
+
 ## protos: regenerate services/gen from protos/
 protos: install
 	$(PY) scripts/gen_protos.py
@@ -49,4 +53,4 @@ k8s: install
 	$(PY) -m deploy.k8s.validate
 
 clean:
-	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-compat-oldest .venv-compat-latest .data .mypy_cache .ruff_cache .pytest_cache

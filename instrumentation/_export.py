@@ -123,8 +123,9 @@ class BoundedSpanProcessor(SpanProcessor):
         if left:
             self._dropped_shutdown.inc(left)
         self._close_exporter(max(0.0, deadline - time.monotonic()))
-        for name in _NOISY_EXPORTER_LOGGERS:
-            logging.getLogger(name).removeFilter(self._log_filter)
+        if not self._worker.is_alive():  # else it may still be retrying: keep it quiet
+            for name in _NOISY_EXPORTER_LOGGERS:
+                logging.getLogger(name).removeFilter(self._log_filter)
 
     def _close_exporter(self, timeout_s: float) -> None:
         # An exporter's shutdown may block too; give it its own daemon thread and time box.

@@ -11,6 +11,7 @@ to ``setup()`` and passed to the exporter as an argument, so the exporter's own 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
@@ -205,8 +206,14 @@ def _read_pem(env: Env, *names: str) -> bytes | None:
 
 
 def _grpc_exporter(env: Env) -> SpanExporter:
-    import grpc
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(**grpc_exporter_arguments(env))  # type: ignore[no-any-return]
+
+
+def grpc_exporter_arguments(env: Env) -> dict[str, Any]:
+    """The SDK's OTLP/gRPC span exporter's arguments, every one from ``env``."""
+    import grpc
 
     endpoint, _ = _endpoint(env, DEFAULT_GRPC_ENDPOINT, "")
     insecure = _insecure(env, endpoint)
@@ -236,19 +243,31 @@ def _grpc_exporter(env: Env) -> SpanExporter:
     if "://" not in endpoint:
         # The SDK keeps a scheme-less endpoint as it is; say which scheme it means.
         endpoint = f"{'http' if insecure else 'https'}://{endpoint}"
-    return OTLPSpanExporter(  # type: ignore[no-any-return]
-        endpoint=endpoint,
-        insecure=insecure,
-        credentials=credentials,
-        headers=_headers(env),
-        timeout=export_timeout_s(env),
-        compression=compression,
-    )
+    return {
+        "endpoint": endpoint,
+        "insecure": insecure,
+        "credentials": credentials,
+        "headers": _headers(env),
+        "timeout": export_timeout_s(env),
+        "compression": compression,
+    }
 
 
 def _http_exporter(env: Env) -> SpanExporter:
-    from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    arguments = http_exporter_arguments(env)
+    accepted = inspect.signature(OTLPSpanExporter.__init__).parameters
+    for name in [n for n in arguments if n not in accepted]:
+        # client_key_file/client_certificate_file: opentelemetry-exporter-otlp-proto-http 1.26+
+        if arguments.pop(name) is not None:
+            warn(f"this opentelemetry-exporter-otlp-proto-http has no {name}; ignored")
+    return OTLPSpanExporter(**arguments)  # type: ignore[no-any-return]
+
+
+def http_exporter_arguments(env: Env) -> dict[str, Any]:
+    """The SDK's OTLP/HTTP span exporter's arguments, every one from ``env``."""
+    from opentelemetry.exporter.otlp.proto.http import Compression
 
     endpoint, _ = _endpoint(env, DEFAULT_HTTP_ENDPOINT + "/v1/traces", "/v1/traces")
     if "://" not in endpoint:
@@ -260,17 +279,15 @@ def _http_exporter(env: Env) -> SpanExporter:
     )
     files = [_readable_path(env, *pair) for pair in names]
     compression = _compression(env)
-    return OTLPSpanExporter(  # type: ignore[no-any-return]
-        endpoint=endpoint,
-        certificate_file=files[0],
-        client_key_file=files[1],
-        client_certificate_file=files[2],
-        headers=_headers(env),
-        timeout=export_timeout_s(env),
-        compression=Compression(compression if compression != "none" else "none")
-        if compression
-        else None,
-    )
+    return {
+        "endpoint": endpoint,
+        "certificate_file": files[0],
+        "client_key_file": files[1],
+        "client_certificate_file": files[2],
+        "headers": _headers(env),
+        "timeout": export_timeout_s(env),
+        "compression": Compression(compression) if compression else None,
+    }
 
 
 def _readable_path(env: Env, *names: str) -> str | None:

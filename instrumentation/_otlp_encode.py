@@ -203,7 +203,8 @@ class SpanEncoder:
         attributes = event.attributes
         if attributes:
             parts.append(self._attributes(0x1A, attributes))
-        dropped = event.dropped_attributes
+        # Event/Link.dropped_attributes and scope attributes: opentelemetry-sdk 1.26+.
+        dropped = getattr(event, "dropped_attributes", 0)
         if dropped:
             parts.append(_varint_field(0x20, dropped))
         return b"".join(parts)
@@ -217,7 +218,9 @@ class SpanEncoder:
         attributes = link.attributes
         if attributes:
             parts.append(self._attributes(0x22, attributes))
-        dropped = link.dropped_attributes
+        dropped = getattr(link, "dropped_attributes", None)
+        if dropped is None:  # opentelemetry-api < 1.26: the bounded attributes count it
+            dropped = getattr(attributes, "dropped", 0)
         if dropped:
             parts.append(_varint_field(0x28, dropped))
         parts.append(b"\x35" + _FLAGS_B[ctx.is_remote])  # Link.flags (6, fixed32)
@@ -257,8 +260,9 @@ class SpanEncoder:
                     parts.append(_string(0x0A, scope.name))
                 if scope.version:
                     parts.append(_string(0x12, scope.version))
-                if scope.attributes:
-                    parts.append(self._attributes(0x1A, scope.attributes))
+                scope_attributes = getattr(scope, "attributes", None)
+                if scope_attributes:
+                    parts.append(self._attributes(0x1A, scope_attributes))
             schema = scope.schema_url if scope is not None else None
             tail = _string(0x1A, schema) if schema else b""
             found = self._scopes[id(scope)] = (scope, _ld(0x0A, b"".join(parts)), tail)

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CALLS = 3
 GRPC_INSTRUMENTORS = "grpc_client,grpc_server,grpc_aio_client,grpc_aio_server"
 
-SERVICE_SCRIPT = """
+SERVICE_SCRIPT = f"""CALLS = {CALLS}
 import logging, sys
 import grpc
 import instrumentation
@@ -24,12 +24,12 @@ logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 tel = instrumentation.setup("name-in-code")
 server, target = start_sync_server(Seen(), tel.server_interceptors())
 with tel.intercept_channel(grpc.insecure_channel(target)) as channel:
-    for _ in range(%d):
+    for _ in range(CALLS):
         channel.unary_unary(UNARY)(b"ok")
 server.stop(None)
 tel.shutdown(2)
 print("served", tel.service_name, file=sys.stderr)
-""" % CALLS
+"""
 
 
 def run_instrumented(extra_env: dict[str, str]) -> tuple[list[dict[str, Any]], str]:

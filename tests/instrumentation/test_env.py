@@ -19,7 +19,13 @@ from prometheus_client import CollectorRegistry
 
 import instrumentation
 from instrumentation._env import Env
-from instrumentation._exporters import FanOutExporter, exporters_from_env, otlp_exporter
+from instrumentation._exporters import (
+    FanOutExporter,
+    exporters_from_env,
+    grpc_exporter_arguments,
+    http_exporter_arguments,
+    otlp_exporter,
+)
 from instrumentation._propagation import TextMapPropagation, W3CPropagation, propagation_from_env
 from instrumentation.tracing import (
     batch_settings_from_env,
@@ -159,23 +165,25 @@ def test_http_endpoint_per_signal_is_used_as_is() -> None:
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/custom",
         }
     )
+    assert http_exporter_arguments(env)["endpoint"] == "http://collector:4318/custom"
     exporter = otlp_exporter(env)
     assert isinstance(exporter, HttpExporter)
-    assert exporter._endpoint == "http://collector:4318/custom"
     exporter.shutdown()
 
 
 @pytest.mark.parametrize(
-    ("environ", "insecure"),
+    ("environ", "endpoint", "insecure"),
     [
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}, False),  # no scheme: TLS, as the SDK
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, True),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317"}, False),
+        # No scheme: TLS, as the SDK's exporter decides (the old module sent plaintext).
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}, "https://collector:4317", False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, "http://collector:4317", True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c:4317"}, "https://c:4317", False),
         (
             {
                 "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317",
                 "OTEL_EXPORTER_OTLP_INSECURE": "true",
             },
+            "http://collector:4317",
             True,
         ),
         (
@@ -183,27 +191,33 @@ def test_http_endpoint_per_signal_is_used_as_is() -> None:
                 "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
                 "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "false",
             },
+            "http://collector:4317",
             False,
         ),
         (
             {
-                "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "https://c:4317",
                 "OTEL_EXPORTER_OTLP_INSECURE": "true",
             },
+            "https://c:4317",
             False,  # https:// is always TLS
         ),
+        ({}, "http://localhost:4317", True),
     ],
 )
-def test_grpc_endpoint_scheme_and_insecure(environ: dict[str, str], insecure: bool) -> None:
+def test_grpc_endpoint_scheme_and_insecure(
+    environ: dict[str, str], endpoint: str, insecure: bool
+) -> None:
+    arguments = grpc_exporter_arguments(Env(environ))
+    assert (arguments["endpoint"], arguments["insecure"]) == (endpoint, insecure)
+    assert (arguments["credentials"] is None) is insecure
     exporter = otlp_exporter(Env(environ))
     assert isinstance(exporter, GrpcExporter)
-    assert exporter._insecure is insecure
-    assert exporter._endpoint == "collector:4317"
     exporter.shutdown()
 
 
 def test_grpc_headers_timeout_compression_from_environ() -> None:
-    exporter = otlp_exporter(
+    arguments = grpc_exporter_arguments(
         Env(
             {
                 "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
@@ -214,11 +228,24 @@ def test_grpc_headers_timeout_compression_from_environ() -> None:
             }
         )
     )
-    assert isinstance(exporter, GrpcExporter)
-    assert dict(exporter._headers) == {"c": "3"}  # the per-signal variable wins
-    assert exporter._timeout == 2.5
-    assert exporter._compression is grpc.Compression.Gzip
-    exporter.shutdown()
+    assert arguments["headers"] == {"c": "3"}  # the per-signal variable wins
+    assert arguments["timeout"] == 2.5
+    assert arguments["compression"] is grpc.Compression.Gzip
+    generic = grpc_exporter_arguments(Env({"OTEL_EXPORTER_OTLP_HEADERS": "a=1,b=two%20words"}))
+    assert generic["headers"] == {"a": "1", "b": "two words"}
+
+
+def test_certificates_are_read_from_environ(tmp_path: Any) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    ca = str(ca_file)
+    environ = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "https://c:4317",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": ca,
+    }
+    assert grpc_exporter_arguments(Env(environ))["credentials"] is not None
+    http = http_exporter_arguments(Env({**environ, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}))
+    assert http["certificate_file"] == ca
 
 
 def test_batch_settings_from_env() -> None:

@@ -12,6 +12,7 @@ from concurrent import futures
 import grpc
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.grpc.version import __version__ as exporter_version
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
@@ -28,6 +29,10 @@ from .conftest import sample, start_sync_server, wait_for
 from .echo import UNARY, Seen
 
 CALLS = 30
+# opentelemetry-exporter-otlp-proto-grpc 1.35 (#4564): "the export timeout is now inclusive of
+# all retries and backoffs". Before it, a batch to a dead endpoint fails only after ~63 s of
+# retries (calls are still untouched, which is what this file checks on every version).
+RETRIES_WITHIN_TIMEOUT = tuple(int(p) for p in exporter_version.split(".")[:2]) >= (1, 35)
 # Bounds with slack for a loaded machine; a blocked export would take 10 s (the OTLP timeout).
 SLOWEST_CALL_S = 2.0
 SHUTDOWN_BOUND_S = 2.5
@@ -145,21 +150,27 @@ def test_exporter_down_never_fails_or_slows_calls(
         assert run_calls(tel) < SLOWEST_CALL_S
         tel.force_flush(0.1)
         failed = {"reason": "export_failed"}
-        wait_for(lambda: sample(registry, "telemetry_spans_dropped_total", **failed) > 0, 10)
+        if RETRIES_WITHIN_TIMEOUT:
+            wait_for(lambda: sample(registry, "telemetry_spans_dropped_total", **failed) > 0, 10)
         assert run_calls(tel) < SLOWEST_CALL_S
         tel.force_flush(0.1)
-        wait_for(lambda: sample(registry, "telemetry_export_failures_total") >= 2, 10)
+        if RETRIES_WITHIN_TIMEOUT:
+            wait_for(lambda: sample(registry, "telemetry_export_failures_total") >= 2, 10)
     finally:
         began = time.monotonic()
         tel.shutdown(timeout_s=1)
         assert time.monotonic() - began < SHUTDOWN_BOUND_S
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert [r.name for r in warnings] == ["instrumentation.export"], warnings
+    expected = ["instrumentation.export"] if RETRIES_WITHIN_TIMEOUT else []
+    assert [r.name for r in warnings] == expected, warnings
     dropped = sum(
         sample(registry, "telemetry_spans_dropped_total", reason=r)
         for r in ("export_failed", "shutdown", "queue_full")
     )
-    assert dropped == 4 * CALLS
+    if RETRIES_WITHIN_TIMEOUT:
+        assert dropped == 4 * CALLS
+    else:  # the batch the old exporter is still retrying is neither exported nor dropped yet
+        assert 0 < dropped <= 4 * CALLS
 
 
 def test_black_holed_exporter_shutdown_is_bounded(
