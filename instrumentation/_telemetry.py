@@ -14,6 +14,7 @@ from ._grpc_aio_client import make_aio_client_interceptors
 from ._grpc_aio_server import AioServerInterceptor
 from ._grpc_client import InstrumentedChannel
 from ._grpc_server import ServerInterceptor
+from ._lean_tracer import LeanTracerProvider
 from ._metrics_app import make_metrics_app
 from ._propagation import W3C, Propagation
 from ._rpc import PASS_THROUGH, RpcRecorder, grpc_type, server_address_attributes
@@ -67,6 +68,7 @@ class Telemetry:
         self.tracer: trace.Tracer = tracer_provider.get_tracer(
             TRACER_NAME, SCOPE_VERSION, schema_url=SCHEMA_URL
         )
+        self._lean_provider: LeanTracerProvider | None = None
         self._span_factory: SpanFactory | PassThroughSpans = (
             PASS_THROUGH
             if disabled
@@ -118,6 +120,14 @@ class Telemetry:
             for method in service.methods:
                 kind = grpc_type(method.client_streaming, method.server_streaming)
                 metrics.initialize(kind, service.full_name, method.name)
+
+    @property
+    def lean_tracer_provider(self) -> trace.TracerProvider:
+        """A TracerProvider for the service's own spans (database statements): its tracers
+        make the same lean spans as the RPC hooks, through this provider's processors."""
+        if self._lean_provider is None:
+            self._lean_provider = LeanTracerProvider(self.tracer_provider)
+        return self._lean_provider
 
     def instrument_flask(self, app: flask.Flask) -> None:
         """Trace and measure every request of ``app`` (route templates, never raw paths)."""

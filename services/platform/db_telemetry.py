@@ -18,6 +18,7 @@ Every statement is also timed into `shop_db_query_duration_seconds`, spans on or
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ _FIRST_WORD = re.compile(r"\s*(\w+)")
 _SPACES = re.compile(r"\s+")
 
 
+@functools.lru_cache(maxsize=1024)  # the stores run a few fixed statements, over and over
 def sanitize(sql: str) -> str:
     """The statement with string and numeric literals replaced by `?`, whitespace collapsed.
 

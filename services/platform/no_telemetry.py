@@ -18,6 +18,7 @@ class NoTelemetry:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
         self.tracer_provider = None  # no spans, database spans included
+        self.lean_tracer_provider = None
 
     def server_interceptors(self) -> list[Any]:
         """No interceptors: grpcio serves the handlers directly."""

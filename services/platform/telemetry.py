@@ -37,7 +37,13 @@ class ServiceTelemetry(ChannelTelemetry, Protocol):
 
     @property
     def tracer_provider(self) -> trace.TracerProvider | None:
-        """Where spans of the process's own code (database statements) go; None: no spans."""
+        """The process's tracer provider; None: no spans."""
+        ...
+
+    @property
+    def lean_tracer_provider(self) -> trace.TracerProvider | None:
+        """Where spans of the process's own code (database statements) go: the same
+        provider's processors, through the RPC hooks' lean spans; None: no spans."""
         ...
 
     def server_interceptors(self) -> Sequence[ServerInterceptor]:
