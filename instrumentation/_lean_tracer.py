@@ -10,18 +10,19 @@ the SDK's tracer instead.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util import types
-from opentelemetry.util._decorator import _agnosticcontextmanager
 
 from ._span import SpanFactory
 
-__all__ = ["LeanTracer", "LeanTracerProvider"]
+__all__ = ["CurrentSpan", "LeanTracer", "LeanTracerProvider"]
 
 
 class LeanTracerProvider(trace.TracerProvider):
@@ -84,8 +85,7 @@ class LeanTracer(trace.Tracer):
         own: dict[str, Any] = dict(attributes) if isinstance(attributes, Mapping) else {}
         return self._factory.start(name, context, kind, own)
 
-    @_agnosticcontextmanager
-    def start_as_current_span(
+    def start_as_current_span(  # type: ignore[override]
         self,
         name: str,
         context: Context | None = None,
@@ -96,8 +96,8 @@ class LeanTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
-    ) -> Iterator[trace.Span]:
-        """The span, current for the block; exception handling as the SDK's ``use_span``."""
+    ) -> CurrentSpan:
+        """The span, current for the block; exceptions handled as the SDK's ``use_span``."""
         span = self.start_span(
             name,
             context,
@@ -108,5 +108,40 @@ class LeanTracer(trace.Tracer):
             record_exception,
             set_status_on_exception,
         )
-        with trace.use_span(span, end_on_exit, record_exception, set_status_on_exception):
-            yield span
+        return CurrentSpan(span, end_on_exit, record_exception, set_status_on_exception)
+
+
+class CurrentSpan:
+    """``with``: ``span`` is current inside; on the way out as ``trace.use_span`` does it
+    (record the exception, set an ERROR status, end), without a generator per statement."""
+
+    __slots__ = ("_end", "_record", "_set_status", "_token", "span")
+
+    def __init__(self, span: trace.Span, end: bool, record: bool, set_status: bool) -> None:
+        self.span = span
+        self._end = end
+        self._record = record
+        self._set_status = set_status
+        self._token: object = None
+
+    def __enter__(self) -> trace.Span:
+        self._token = _attach(_set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        _detach(self._token)  # type: ignore[arg-type]
+        span = self.span
+        if exc is not None and isinstance(exc, Exception) and span.is_recording():
+            if self._record:
+                span.record_exception(exc)
+            if self._set_status:
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        if self._end:
+            span.end()
+
+
+_attach = otel_context.attach
+_detach = otel_context.detach
+_set_span_in_context = trace.set_span_in_context

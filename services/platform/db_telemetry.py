@@ -95,6 +95,7 @@ class DbTelemetry:
         self._tracer = None if tracer_provider is None else tracer_provider.get_tracer(TRACER_NAME)
         self._metrics = metrics
         self._kind = SpanKind.INTERNAL if target.system == "sqlite" else SpanKind.CLIENT
+        self._attributes_of: dict[tuple[str, str], dict[str, str | int]] = {}
 
     @contextmanager
     def statement(self, sql: str, collection: str) -> Iterator[None]:
@@ -108,7 +109,7 @@ class DbTelemetry:
             self._tracer.start_as_current_span(
                 f"{operation} {collection}",
                 kind=self._kind,
-                attributes=self._attributes(sql, operation, collection),
+                attributes=self._cached_attributes(sql, operation, collection),
                 record_exception=False,
                 set_status_on_exception=False,
             ) as span,
@@ -134,6 +135,17 @@ class DbTelemetry:
             self._metrics.duration.labels(
                 self.target.system, operation, collection, outcome
             ).observe(time.perf_counter() - start)
+
+    def _cached_attributes(self, sql: str, operation: str, collection: str) -> dict[str, str | int]:
+        # A store runs a few fixed statements: their attributes are built once (the tracer
+        # copies the mapping into the span).
+        key = (sql, collection)
+        found = self._attributes_of.get(key)
+        if found is None:
+            found = self._attributes(sql, operation, collection)
+            if len(self._attributes_of) < 1024:
+                self._attributes_of[key] = found
+        return found
 
     def _attributes(self, sql: str, operation: str, collection: str) -> dict[str, str | int]:
         attributes: dict[str, str | int] = {
