@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "e2e": "bench.e2e",
     "streaming": "bench.streaming",
     "export": "bench.export",
+    "first_contact": "bench.first_contact",
 }
 
 

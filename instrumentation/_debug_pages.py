@@ -378,7 +378,8 @@ def _trace_page(trace_id: str, spans: list[Mapping[str, Any]], sources: Sequence
             where += f" <span class=muted>{html.escape(instance)}</span>"
         rows.append(
             f"<tr class=span><td>{where}</td>"
-            f'<td style="padding-left:{10 + 16 * depth}px"><code>{html.escape(str(span["name"]))}'
+            f'<td style="padding-left:{10 + 16 * depth}px;white-space:nowrap"><code>'
+            f"{html.escape(str(span['name']))}"
             f"</code> <span class=muted>{html.escape(str(span['kind']))}</span></td>"
             f"<td class=num>{float(span['duration_ms']):.2f}</td><td>{status}</span></td>"
             f'<td><div class=lane><div class="bar{" error" if error else ""}" style="left:'
