@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "streaming": "bench.streaming",
     "export": "bench.export",
     "first_contact": "bench.first_contact",
+    "db": "bench.db",
 }
 
 
