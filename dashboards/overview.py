@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboards.panels import (
     METHOD_LABELS,
+    NOT_PROBES,
     PROMETHEUS,
     RATE,
     Dashboard,
@@ -147,7 +148,7 @@ def overview() -> Json:
             [
                 query(
                     "histogram_quantile(0.99, sum by (grpc_service, grpc_method, le)"
-                    f" (rate(grpc_server_handling_seconds_bucket[{RATE}])))",
+                    f" (rate(grpc_server_handling_seconds_bucket{{{NOT_PROBES}}}[{RATE}])))",
                     "{{grpc_service}}/{{grpc_method}}",
                     exemplar=True,
                 )

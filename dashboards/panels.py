@@ -8,6 +8,8 @@ from typing import Any
 PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
 RATE = "$__rate_interval"
 METHOD_LABELS = "job, grpc_service, grpc_method, grpc_type"
+# gRPC health checks and reflection are probes, not the shop's traffic (as in prometheus/rules).
+NOT_PROBES = 'grpc_service!~"grpc[.](health|reflection)[.].+"'
 Json = dict[str, Any]
 
 
