@@ -22,7 +22,14 @@ from types import FrameType
 
 from services.config import ConfigError, Settings
 from services.data_dir_lock import DataDirBusy, DataDirLock
-from services.launcher import Launcher, LaunchError, ShopLayout, ShopPorts, ShopTokens
+from services.launcher import (
+    Launcher,
+    LaunchError,
+    PortsInUse,
+    ShopLayout,
+    ShopPorts,
+    ShopTokens,
+)
 from services.loadgen.client import GatewayHttp
 from services.loadgen.mix import ShopWorkload
 from services.loadgen.runner import LoadPlan, run_load
@@ -57,7 +64,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
 
 def _run(environ: dict[str, str], settings: Settings, data: Path) -> int:
     offset = settings.demo_port_offset
-    sidecars = Sidecars.find(shutil.which, SidecarPorts.shifted(offset))
+    found = Sidecars.find(shutil.which, SidecarPorts.shifted(offset))
+    sidecars = found.where_ports_are_free(lambda line: print(line, flush=True))
     layout = ShopLayout(
         ports=ShopPorts.defaults().shifted(offset),
         data_dir=data,
@@ -78,6 +86,14 @@ def _run(environ: dict[str, str], settings: Settings, data: Path) -> int:
         started = time.monotonic()
         recorder = run_load(ShopWorkload(http), LoadPlan(rate=DEMO_RATE, duration_s=0), sys.stdout)
         sys.stdout.write(format_summary(recorder, time.monotonic() - started))
+    except PortsInUse as error:
+        print(f"demo could not start, nothing was started: {error}", file=sys.stderr)
+        print(
+            "stop what holds the port, or run this demo on other ports with its own data, e.g. "
+            "SHOP_DEMO_PORT_OFFSET=1000 SHOP_DATA_DIR=.data-2 make demo",
+            file=sys.stderr,
+        )
+        return 1
     except LaunchError as error:
         print(f"demo could not start: {error}", file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from services.launcher import REPO_ROOT, ProcessSpec, ShopLayout
+from services.launcher import REPO_ROOT, PortsInUse, ProcessSpec, ShopLayout, check_ports_free
 
 PROMETHEUS_TEMPLATE = REPO_ROOT / "prometheus" / "prometheus.local.yml"
 JAEGER_TEMPLATE = REPO_ROOT / "jaeger" / "jaeger.local.yml"
@@ -54,6 +54,30 @@ class Sidecars:
         """The binaries `which` finds on PATH (Prometheus only with its config template)."""
         prometheus = which("prometheus") if PROMETHEUS_TEMPLATE.is_file() else None
         return cls(prometheus=prometheus, jaeger=which("jaeger"), ports=ports)
+
+    def jaeger_ports(self) -> tuple[int, ...]:
+        """Every port the demo's Jaeger listens on (health first)."""
+        p = self.ports
+        return (p.jaeger_health, p.otlp_grpc, p.otlp_http, p.jaeger_ui, p.jaeger_grpc)
+
+    def where_ports_are_free(self, report: Callable[[str], object]) -> Sidecars:
+        """These sidecars less those whose ports are taken, each `report`ed with the holder.
+
+        Prometheus and Jaeger are extras: one already running on its port (Debian's
+        prometheus package starts a service on 9090) leaves the shop's demo to start without
+        its own copy, and says so, rather than refusing the whole demo.
+        """
+        kept = {"prometheus": self.prometheus, "jaeger": self.jaeger}
+        wanted = {"prometheus": (self.ports.prometheus,), "jaeger": self.jaeger_ports()}
+        for name, ports in wanted.items():
+            if kept[name] is None:
+                continue
+            try:
+                check_ports_free(ports)
+            except PortsInUse as busy:
+                report(f"{name:<12} not started: {busy}")
+                kept[name] = None
+        return Sidecars(kept["prometheus"], kept["jaeger"], self.ports)
 
     @property
     def otlp_endpoint(self) -> str:
@@ -97,12 +121,7 @@ class Sidecars:
                     module="",
                     env=dict(environ),
                     admin_port=self.ports.jaeger_health,
-                    ports=(
-                        self.ports.otlp_grpc,
-                        self.ports.otlp_http,
-                        self.ports.jaeger_ui,
-                        self.ports.jaeger_grpc,
-                    ),
+                    ports=self.jaeger_ports()[1:],
                     command=(self.jaeger, "--config", str(config)),
                     health_path="/status",
                 )

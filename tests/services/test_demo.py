@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -240,3 +242,26 @@ def test_which_sidecars_run_depends_on_the_binaries_on_path() -> None:
     neither = Sidecars.find(lambda _name: None, ports)
     assert (neither.jaeger, neither.prometheus) == (None, None)
     assert neither.telemetry_env({}) == {"OTEL_TRACES_EXPORTER": "none"}
+
+
+def test_a_busy_prometheus_port_leaves_out_prometheus_not_the_demo(
+    tmp_path: Path, empty_path: str
+) -> None:
+    """Debian's prometheus package runs a service on 9090: the demo starts without its own."""
+    real = shutil.which("prometheus")
+    if real is None:
+        pytest.skip("prometheus is not installed")
+    (Path(empty_path) / "prometheus").symlink_to(real)
+    offset = _free_offset()
+    port = SidecarPorts.shifted(offset).prometheus
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        demo = _start_demo(tmp_path / "data", offset, empty_path)
+        try:
+            line = demo.wait_for(r"^prometheus\s+not started: .*").group(0)
+            assert f"port {port} is in use" in line
+            demo.wait_for(r"^API key\s+\S+")
+            assert not any(re.match(r"^prometheus\s+http", text) for text in demo.lines)
+        finally:
+            assert demo.stop() == 0
