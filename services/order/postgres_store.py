@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from services.errors import not_found
+from services.order.event_feed import CHANNEL
 from services.order.store import (
     FINAL_STATUSES,
     PAID,
@@ -170,6 +171,8 @@ class PostgresOrderStore:
             )
             event = OrderEvent(order_id, int(row[0]), status, reason, now)
             _insert_event(tx, event)
+            # Delivered to every replica's event feed at commit (services/order/event_feed.py).
+            tx.execute("SELECT pg_notify(%s, %s)", (CHANNEL, order_id), collection="orders")
             return event
 
         event = self._db.run(update)

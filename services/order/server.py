@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter
 from services.config import Settings
 from services.errors import ErrorCode, ShopError
 from services.order.client import ORDER_SERVICE
+from services.order.event_feed import PostgresEventFeed
 from services.order.postgres_store import MIGRATIONS, PostgresOrderStore
 from services.order.reconcile import Payments, ReconcileLoop, Reconciler, charge_order
 from services.order.store import (
@@ -241,14 +242,20 @@ class OrderService:
     watchers: OrderWatchers
     reconciler: Reconciler
     reconcile_loop: ReconcileLoop
+    # PostgreSQL: events other replicas commit reach this replica's watchers.
+    event_feed: PostgresEventFeed | None = None
 
     def start_background(self) -> None:
-        """Start reconciliation."""
+        """Start reconciliation (and the event feed)."""
         self.reconcile_loop.start()
+        if self.event_feed is not None:
+            self.event_feed.start()
 
     def stop_background(self) -> None:
-        """Stop reconciliation and close the store (after the server has drained)."""
+        """Stop reconciliation and the feed, close the store (after the server has drained)."""
         self.reconcile_loop.stop()
+        if self.event_feed is not None:
+            self.event_feed.stop()
         self.store.close()
 
 
@@ -308,4 +315,7 @@ def build_service(
         timeout_s=2 * settings.request_timeout_s,
     )
     loop = ReconcileLoop(reconciler, settings.reconcile_interval_s)
-    return OrderService(server, store, watchers, reconciler, loop)
+    feed = None
+    if settings.database_url is not None:
+        feed = PostgresEventFeed(settings.database_url, store, watchers)
+    return OrderService(server, store, watchers, reconciler, loop, feed)

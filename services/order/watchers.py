@@ -79,6 +79,11 @@ class OrderWatchers:
         for subscription in subscribers:
             subscription.put(event)
 
+    def watched_orders(self) -> list[str]:
+        """The ids of the orders someone watches now."""
+        with self._lock:
+            return list(self._by_order)
+
     def count(self, order_id: str | None = None) -> int:
         """Live subscriptions, of one order or of all (tests and debug pages read it)."""
         with self._lock:
