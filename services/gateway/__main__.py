@@ -16,6 +16,7 @@ from services.gateway.trace_page import with_trace_gathering
 from services.gateway.users import MAX_IMPORT_BYTES
 from services.order.client import connect_order
 from services.platform.admin import AdminServer, make_admin_app
+from services.platform.memory import limit_malloc_arenas
 from services.platform.process import run_service
 from services.platform.telemetry import telemetry_for
 from services.user.client import connect_user
@@ -25,10 +26,13 @@ _LOG = logging.getLogger("services.gateway")
 # Each request holds a thread for at most its deadline (SSE streams for longer), so a
 # few dozen threads serve hundreds of requests a second without an unbounded queue.
 HTTP_THREADS = 32
+# glibc malloc arenas shared by those threads (services/platform/memory.py says why).
+MALLOC_ARENAS = 2
 
 
 def main() -> int:
     """Serve the gateway until SIGTERM/SIGINT, then drain and exit."""
+    limit_malloc_arenas(MALLOC_ARENAS)  # before any thread starts
     settings = Settings.from_env("gateway")
     instrumentation.configure_logging(settings.log_format, settings.log_level)
     telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation

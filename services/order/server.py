@@ -50,6 +50,9 @@ from shop.user.v1 import user_pb2
 
 _log = logging.getLogger(__name__)
 
+# Orders ListOrders reads from the store at a time.
+_LIST_CHUNK = 20
+
 
 class UserDirectory(Protocol):
     """What order needs from the user service (its UserClient fits); raises ShopError."""
@@ -104,10 +107,18 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
     ) -> Iterator[order_pb2.Order]:
         """A user's orders, newest first: one page, after the order named by `page_token`."""
         user_id = required_id("user_id", request.user_id)
-        limit = list_limit(request.limit)
+        left = list_limit(request.limit)
         after = self._page_start(user_id, request.page_token)
-        for order in self._store.list_for_user(user_id, limit, after):
-            yield order_to_proto(order)
+        # Read in small chunks as the caller consumes: a caller that stops early (the
+        # gateway, when its page is full) costs only the chunks it was sent.
+        while left > 0:
+            chunk = self._store.list_for_user(user_id, min(left, _LIST_CHUNK), after)
+            for order in chunk:
+                yield order_to_proto(order)
+            if len(chunk) < min(left, _LIST_CHUNK):
+                return
+            left -= len(chunk)
+            after = chunk[-1]
 
     def _page_start(self, user_id: str, page_token: str) -> Order | None:
         """The order a page goes on after; INVALID_ARGUMENT unless it is one of the user's."""

@@ -197,6 +197,12 @@ def test_list_orders_is_newest_first_with_limit(rig: OrderRig) -> None:
     assert failure.value.code == ErrorCode.INVALID_ARGUMENT
 
 
+def test_list_orders_reads_past_its_store_chunks(rig: OrderRig) -> None:
+    ids = [rig.client.create_order(_request(f"k{n}")).id for n in range(45)]
+    assert [o.id for o in rig.client.list_orders(USER_ID)] == ids[::-1]
+    assert [o.id for o in rig.client.list_orders(USER_ID, limit=40)] == ids[::-1][:40]
+
+
 def test_list_orders_pages_by_the_last_id(rig: OrderRig) -> None:
     ids = [rig.client.create_order(_request(f"k{n}")).id for n in range(5)]
     first = [o.id for o in rig.client.list_orders(USER_ID, limit=2)]
