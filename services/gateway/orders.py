@@ -62,8 +62,8 @@ def list_orders(user_id: str) -> Response:
 
     A page holds at most MAX_PAGE_ORDERS orders and MAX_PAGE_BYTES of JSON, whatever
     `limit` asks: 400 large orders once made a 7 MB answer, and eight of them at once
-    took the gateway from 63 to 200 MB for good (and 6 of the 8 got 504). The orders are serialized one by one
-    as they arrive; the stream is cancelled as soon as the page is full.
+    took the gateway from 63 to 200 MB for good (and 6 of the 8 got 504). The orders are
+    serialized one by one as they arrive; the stream is cancelled once the page is full.
     """
     state = current_state()
     size = min(_int_query("limit", 0, 0, MAX_LIST_LIMIT) or DEFAULT_LIST_LIMIT, MAX_PAGE_ORDERS)

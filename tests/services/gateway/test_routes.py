@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from services.errors import ErrorCode, ShopError
-from services.gateway.state import GatewayState
 from services.gateway.orders import MAX_PAGE_BYTES
+from services.gateway.state import GatewayState
 from services.gateway.users import NdjsonUsers
 from shop.order.v1 import order_pb2
 from tests.services.gateway.fakes import Fakes, make_gateway
