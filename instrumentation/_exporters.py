@@ -233,7 +233,10 @@ def grpc_exporter_arguments(env: Env) -> dict[str, Any]:
         if (key is None) != (chain is None):
             warn("an OTLP client key needs its client certificate (and back): mTLS is off")
             key = chain = None
-        credentials = grpc.ssl_channel_credentials(root, key, chain)
+        if root is not None or key is not None:
+            credentials = grpc.ssl_channel_credentials(root, key, chain)
+        # else None: the exporter's own default (system roots, or the SDK's credential
+        # provider variable, which it reads itself)
     compression = {
         "gzip": grpc.Compression.Gzip,
         "deflate": grpc.Compression.Deflate,

@@ -210,7 +210,7 @@ def test_grpc_endpoint_scheme_and_insecure(
 ) -> None:
     arguments = grpc_exporter_arguments(Env(environ))
     assert (arguments["endpoint"], arguments["insecure"]) == (endpoint, insecure)
-    assert (arguments["credentials"] is None) is insecure
+    assert arguments["credentials"] is None  # no certificate variable: the exporter's default
     exporter = otlp_exporter(Env(environ))
     assert isinstance(exporter, GrpcExporter)
     exporter.shutdown()
