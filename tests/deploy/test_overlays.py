@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,6 +17,8 @@ from tests.deploy.manifests import (
     pod_spec,
     selector_matches,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -99,3 +102,11 @@ def test_prod_keeps_spans_in_external_elasticsearch(prod: list[Manifest]) -> Non
 
 def test_prod_renders_no_secret(prod: list[Manifest]) -> None:
     assert not by_kind(prod, "Secret")
+
+
+def test_dev_runs_the_images_of_the_compose_demo(dev: list[Manifest]) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    postgres = pod_spec(named(dev, "StatefulSet", "postgres"))["containers"][0]["image"]
+    jaeger = pod_spec(named(dev, "Deployment", "jaeger"))["containers"][0]["image"]
+    assert postgres == compose["postgres"]["image"]
+    assert jaeger == compose["jaeger"]["image"]
