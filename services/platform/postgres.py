@@ -145,9 +145,20 @@ class PostgresDatabase:
                     raise _unavailable(self, error) from None
                 time.sleep(random.uniform(0, _RETRY_BASE_S * 2**attempt))
             except _UNAVAILABLE as error:
-                self._away = True
+                self._away = self._away or self._cannot_connect(error)
                 raise _unavailable(self, error) from None
         raise AssertionError("unreachable")
+
+    def _cannot_connect(self, error: Exception) -> bool:
+        """Whether `error` means the database is away, not that the pool is merely busy.
+
+        A lost connection says so; a pool timeout does when the pool is not even full (it
+        could not open the connections it may have), not when every connection is in use.
+        """
+        if not isinstance(error, PoolTimeout):
+            return True
+        stats = self.pool.get_stats()
+        return int(stats.get("pool_size", 0)) < int(stats.get("pool_max", 0))
 
     def close(self) -> None:
         """Close every connection (the service is stopping)."""

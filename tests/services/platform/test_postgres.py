@@ -134,3 +134,30 @@ def test_a_database_gone_mid_run_is_503_then_recovers_by_itself() -> None:
             assert row[0] == 2
         finally:
             database.close()
+
+
+def test_a_busy_pool_is_not_taken_for_a_database_gone(postgres_url: str) -> None:
+    database = _connect(postgres_url, pool_size=1)  # acquire timeout 1 s
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(tx: Transaction) -> None:
+        holding.set()
+        release.wait(10)
+
+    holder = threading.Thread(target=lambda: database.run(hold))
+    holder.start()
+    try:
+        assert holding.wait(10)
+        waits = []
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(ShopError) as caught:
+                database.run(lambda tx: _add(tx, 1, 1))
+            waits.append(time.monotonic() - started)
+            assert caught.value.code == ErrorCode.DOWNSTREAM_UNAVAILABLE
+        # Both waited the whole acquire timeout: saturation is not an outage (no fail-fast).
+        assert min(waits) >= 0.8, waits
+    finally:
+        release.set()
+        holder.join(10)
+        database.close()
