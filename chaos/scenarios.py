@@ -9,6 +9,7 @@ from chaos import (
     database_down,
     fuzz_gateway,
     graceful_shutdown,
+    hostile,
     kill_restart,
     payment_faults,
     replica_down,
@@ -49,6 +50,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("graceful_shutdown", graceful_shutdown.run, env=graceful_shutdown.env),
         Scenario("slow_downstream", slow_downstream.run),
         Scenario("fuzz_gateway", fuzz_gateway.run),
+        Scenario("hostile_clients", hostile.run, env=hostile.env),
         Scenario("database_down", None, database_run=database_down.run),
     )
 }
