@@ -136,6 +136,36 @@ def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
     assert figures["full_cpu_gateway_ms_per_order"] == 5.0
     assert figures["full_cpu_ratio"] == round(8 / 6, 3)
     assert figures["off_idle_cpu_pct"] == 3.5
+    assert figures["full_p99_spread_pct"] == round(100 * 4 / 12, 1)
+    assert figures["full_p99_repeats"] == 2
+    assert figures["full_p99_within_noise"] is True  # 1 ms apart, each moves 2 to 4 ms
+    assert figures["tail_method_stable"] is False  # full's p99 moved by a third
+    assert figures["goal_cpu_met"] is False  # 8 / 6 is above 1.10
+    assert figures["goal_p99_met"] is True
+
+
+def test_paused_shops_stop_and_resume(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+
+        class OneProcess:
+            def pids(self) -> dict[str, int]:
+                return {"gateway": child.pid, "me": os.getpid()}  # never stops itself
+
+        with e2e.paused([OneProcess()]):  # type: ignore[list-item]
+            wait_until(lambda: _state(child.pid) == "T", 5, "the child to stop")
+        wait_until(lambda: _state(child.pid) in "RS", 5, "the child to resume")
+    finally:
+        child.kill()
+        child.wait(5)
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
 
 
 def test_rounds_rotate_the_order_of_settings() -> None:
