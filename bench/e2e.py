@@ -223,6 +223,8 @@ def summarize(m: Measurements, plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for setting, results in m.saturation.items():
         out[f"{setting}_rps"] = round(_median(r.rps for r in results), 1)
+        out[f"{setting}_rps_min"] = round(min(r.rps for r in results), 1)
+        out[f"{setting}_rps_max"] = round(max(r.rps for r in results), 1)
         out[f"{setting}_saturation_p99_ms"] = round(_median(r.p99_ms for r in results), 1)
     for setting, runs in m.cpu_per_order.items():
         for name in PROCESSES:
