@@ -15,6 +15,8 @@ RUNTIME_HELP = """\
 **What this shows.** The health of every process (CPU, memory, threads, GC, open files) and of
 the telemetry itself: spans exported, spans dropped (by reason) and failed exports. Dropped
 spans mean incomplete traces and exemplars that lead nowhere; see docs/operations.md.
+The *Database* row shows statement latency (both backends) and, on PostgreSQL, the connection
+pool: requests waiting for a connection mean a saturated pool (docs/operations.md#database).
 """
 
 
@@ -116,4 +118,55 @@ def runtime() -> Json:
         ),
         w=8,
     )
+    _database_row(d)
     return d.json()
+
+
+def _database_row(d: Dashboard) -> None:
+    """Statement latency per operation and table; the PostgreSQL pool's use and saturation."""
+    d.row("Database")
+    d.add(
+        timeseries(
+            "Statement p99 by operation and table",
+            [
+                query(
+                    "histogram_quantile(0.99, sum by (job, operation, collection, le) "
+                    f"(rate(shop_db_query_duration_seconds_bucket[{RATE}])))",
+                    "{{job}} {{operation}} {{collection}}",
+                )
+            ],
+            "s",
+        ),
+        w=8,
+    )
+    d.add(
+        timeseries(
+            "Pool connections: open, idle and the limit",
+            [
+                query("sum by (job, schema) (shop_db_pool_connections)", "{{job}} open"),
+                query("sum by (job, schema) (shop_db_pool_idle_connections)", "{{job}} idle"),
+                query("max by (job, schema) (shop_db_pool_max_connections)", "{{job}} limit"),
+            ],
+            "short",
+        ),
+        w=8,
+    )
+    d.add(
+        timeseries(
+            "Pool saturation: waiting now, share that waited, errors/s",
+            [
+                query("sum by (job, schema) (shop_db_pool_waiting_requests)", "{{job}} waiting"),
+                query(
+                    f"sum by (job, schema) (rate(shop_db_pool_requests_queued_total[{RATE}])) / "
+                    f"sum by (job, schema) (rate(shop_db_pool_requests_total[{RATE}]))",
+                    "{{job}} share queued",
+                ),
+                query(
+                    f"sum by (job, schema) (rate(shop_db_pool_requests_errors_total[{RATE}]))",
+                    "{{job}} errors/s",
+                ),
+            ],
+            "short",
+        ),
+        w=8,
+    )

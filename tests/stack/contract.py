@@ -25,7 +25,16 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 # Series Prometheus makes itself; dashboards may read them besides the contract.
 PROMETHEUS_BUILTINS = frozenset({"up", "ALERTS"})
 # Suffixes that make a backticked token of the metric section a metric name, not a label.
-_METRIC_SUFFIXES = ("_total", "_seconds", "_bytes", "_requests", "_info", "_threads", "*")
+_METRIC_SUFFIXES = (
+    "_total",
+    "_seconds",
+    "_bytes",
+    "_requests",
+    "_connections",
+    "_info",
+    "_threads",
+    "*",
+)
 _PROMQL_WORDS = frozenset(
     {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring"}
     | {"group_left", "group_right", "inf", "nan"}
