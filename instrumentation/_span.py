@@ -39,6 +39,7 @@ from opentelemetry.trace import (
     StatusCode,
     TraceFlags,
 )
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
 from opentelemetry.util import types
 
 log = logging.getLogger("instrumentation")
@@ -156,10 +157,9 @@ class SpanFactory:
             if self._follows_parent:
                 # The decision the sampler would take, without asking it (a hot path).
                 sampled = parent_ctx.trace_flags & _SAMPLED
-                context = SpanContext(
+                context = _span_context(
                     trace_id,
                     _getrandbits(64) or 1,
-                    False,
                     _FLAGS[sampled | random_flag],
                     parent_ctx.trace_state,
                 )
@@ -171,12 +171,11 @@ class SpanFactory:
             trace_id = _getrandbits(128) or 1
             random_flag = _RANDOM
         if self._always_on:
-            context = SpanContext(
+            context = _span_context(
                 trace_id,
                 _getrandbits(64) or 1,
-                False,
                 _FLAGS[_SAMPLED | random_flag],
-                parent_ctx.trace_state if parent_ctx is not None else None,
+                parent_ctx.trace_state if parent_ctx is not None else _NO_STATE,
             )
             return self._started(name, context, parent_ctx, kind, attributes, parent)
         result = self._sampler.should_sample(parent, trace_id, name, kind, attributes)
@@ -390,3 +389,15 @@ class PassThroughSpans:
             return current
         context = current.get_span_context()
         return NonRecordingSpan(context if context.is_valid else INVALID_SPAN_CONTEXT)
+
+
+_NO_STATE = DEFAULT_TRACE_STATE
+_new_tuple = tuple.__new__
+
+
+def _span_context(trace_id: int, span_id: int, flags: TraceFlags, state: TraceState) -> SpanContext:
+    """A local, valid SpanContext: ``SpanContext.__new__`` without its checks, which the ids
+    made here pass by construction (a trace id of 128 random bits or the valid parent's, a
+    non-zero 64-bit span id); the tuple layout is the API's own (``__getnewargs__`` + is_valid).
+    """
+    return _new_tuple(SpanContext, (trace_id, span_id, False, flags, state, True))  # type: ignore[no-any-return]
