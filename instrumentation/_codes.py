@@ -36,10 +36,3 @@ SERVER_ERROR_CODES: frozenset[grpc.StatusCode] = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
-
-
-def is_error(code: grpc.StatusCode, server: bool) -> bool:
-    """Whether a call that ended with ``code`` marks its span ERROR."""
-    if server:
-        return code in SERVER_ERROR_CODES
-    return code is not grpc.StatusCode.OK

@@ -81,43 +81,48 @@ class Settings:
         if service not in SERVICES:
             raise ConfigError(f"unknown service {service!r}; expected one of {SERVICES}")
         env = _Env(os.environ if environ is None else environ)
+        d = cls(service=service)  # the defaults, written once: the dataclass's
         settings = cls(
             service=service,
-            bind_host=env.text("SHOP_BIND_HOST", "127.0.0.1"),
+            bind_host=env.text("SHOP_BIND_HOST", d.bind_host),
             grpc_port=env.port("SHOP_GRPC_PORT", DEFAULT_GRPC_PORTS.get(service, 0)),
-            http_port=env.port("SHOP_HTTP_PORT", 8080),
+            http_port=env.port("SHOP_HTTP_PORT", d.http_port),
             admin_port=env.port("SHOP_ADMIN_PORT", DEFAULT_ADMIN_PORTS[service]),
-            data_dir=Path(env.text("SHOP_DATA_DIR", ".data")),
-            user_target=env.text("SHOP_USER_TARGET", "ipv4:127.0.0.1:50051"),
-            order_target=env.text("SHOP_ORDER_TARGET", "ipv4:127.0.0.1:50052"),
-            payment_target=env.text("SHOP_PAYMENT_TARGET", "ipv4:127.0.0.1:50053"),
-            gateway_url=env.text("SHOP_GATEWAY_URL", "http://127.0.0.1:8080"),
-            service_token=env.text("SHOP_SERVICE_TOKEN", ""),
-            admin_token=env.text("SHOP_ADMIN_TOKEN", ""),
+            data_dir=Path(env.text("SHOP_DATA_DIR", str(d.data_dir))),
+            user_target=env.text("SHOP_USER_TARGET", d.user_target),
+            order_target=env.text("SHOP_ORDER_TARGET", d.order_target),
+            payment_target=env.text("SHOP_PAYMENT_TARGET", d.payment_target),
+            gateway_url=env.text("SHOP_GATEWAY_URL", d.gateway_url),
+            service_token=env.text("SHOP_SERVICE_TOKEN", d.service_token),
+            admin_token=env.text("SHOP_ADMIN_TOKEN", d.admin_token),
             api_keys=frozenset(
                 k.strip() for k in env.text("SHOP_API_KEYS", "").split(",") if k.strip()
             ),
             tls=env.tls(),
-            grace_period_s=env.positive("SHOP_GRACE_PERIOD_S", 5.0),
-            reconcile_interval_s=env.positive("SHOP_RECONCILE_INTERVAL_S", 5.0),
-            request_timeout_s=env.positive("SHOP_REQUEST_TIMEOUT_S", 2.0),
-            sse_max_duration_s=env.positive("SHOP_SSE_MAX_DURATION_S", 300.0),
-            sse_max_streams=int(env.positive("SHOP_SSE_MAX_STREAMS", 16)),
-            import_timeout_s=env.positive("SHOP_IMPORT_TIMEOUT_S", 30.0),
-            max_concurrent_rpcs=int(env.positive("SHOP_MAX_CONCURRENT_RPCS", 64)),
-            rate_limit_rps=env.non_negative("SHOP_RATE_LIMIT_RPS", 0.0),
-            log_format=env.choice("SHOP_LOG_FORMAT", "text", ("text", "json")),
-            log_level=env.choice(
-                "SHOP_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
+            grace_period_s=env.positive("SHOP_GRACE_PERIOD_S", d.grace_period_s),
+            reconcile_interval_s=env.positive("SHOP_RECONCILE_INTERVAL_S", d.reconcile_interval_s),
+            request_timeout_s=env.positive("SHOP_REQUEST_TIMEOUT_S", d.request_timeout_s),
+            sse_max_duration_s=env.positive("SHOP_SSE_MAX_DURATION_S", d.sse_max_duration_s),
+            sse_max_streams=int(env.positive("SHOP_SSE_MAX_STREAMS", d.sse_max_streams)),
+            import_timeout_s=env.positive("SHOP_IMPORT_TIMEOUT_S", d.import_timeout_s),
+            max_concurrent_rpcs=int(
+                env.positive("SHOP_MAX_CONCURRENT_RPCS", d.max_concurrent_rpcs)
             ),
-            access_log=env.flag("SHOP_ACCESS_LOG", False),
-            telemetry=env.flag("SHOP_TELEMETRY", True),
-            debug_peers=env.urls("SHOP_DEBUG_PEERS", DEFAULT_DEBUG_PEERS),
-            demo_port_offset=env.integer("SHOP_DEMO_PORT_OFFSET", 0, 0, MAX_DEMO_PORT_OFFSET),
+            rate_limit_rps=env.non_negative("SHOP_RATE_LIMIT_RPS", d.rate_limit_rps),
+            log_format=env.choice("SHOP_LOG_FORMAT", d.log_format, ("text", "json")),
+            log_level=env.choice(
+                "SHOP_LOG_LEVEL", d.log_level, ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
+            ),
+            access_log=env.flag("SHOP_ACCESS_LOG", d.access_log),
+            telemetry=env.flag("SHOP_TELEMETRY", d.telemetry),
+            debug_peers=env.urls("SHOP_DEBUG_PEERS", d.debug_peers),
+            demo_port_offset=env.integer(
+                "SHOP_DEMO_PORT_OFFSET", d.demo_port_offset, 0, MAX_DEMO_PORT_OFFSET
+            ),
             database_url=env.database_url("SHOP_DATABASE_URL"),
-            db_spans=env.flag("SHOP_DB_SPANS", True),
-            db_pool_size=int(env.positive("SHOP_DB_POOL_SIZE", 10)),
-            db_start_timeout_s=env.positive("SHOP_DB_START_TIMEOUT_S", 10.0),
+            db_spans=env.flag("SHOP_DB_SPANS", d.db_spans),
+            db_pool_size=int(env.positive("SHOP_DB_POOL_SIZE", d.db_pool_size)),
+            db_start_timeout_s=env.positive("SHOP_DB_START_TIMEOUT_S", d.db_start_timeout_s),
         )
         return settings
 

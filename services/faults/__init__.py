@@ -1,6 +1,5 @@
-"""Fault injection for the demo: rules per service and method, an interceptor and a CLI."""
+"""Fault injection for the demo: the rules and their registry (`rules.py`) and the CLI.
 
-from services.faults.interceptor import FaultInterceptor
-from services.faults.rules import FaultRegistry, FaultRule, FaultRuleError
-
-__all__ = ["FaultInterceptor", "FaultRegistry", "FaultRule", "FaultRuleError"]
+The interceptor that applies them to gRPC calls is `services/platform/faults_interceptor.py`,
+the gateway's hook `services/gateway/faults.py`; this package imports neither.
+"""

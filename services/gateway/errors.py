@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
-from opentelemetry import trace
 from werkzeug.exceptions import HTTPException
 
+from instrumentation import current_trace_id
 from services.errors import ErrorCode, ShopError
 
 _LOG = logging.getLogger(__name__)
@@ -20,12 +20,6 @@ _HTTP_CODES: dict[int, ErrorCode] = {
     413: ErrorCode.PAYLOAD_TOO_LARGE,
     415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
 }
-
-
-def current_trace_id() -> str | None:
-    """The trace id of the request being served, hex, or None outside a sampled trace."""
-    context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None
 
 
 def error_response(error: ShopError, status: int | None = None) -> Response:

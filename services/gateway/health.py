@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from instrumentation import current_trace_id
 from services.errors import ErrorCode, ShopError
-from services.gateway.errors import current_trace_id
 from services.gateway.state import current_state
 
 # Readiness must answer quickly even when a downstream black-holes its packets.

@@ -15,7 +15,7 @@ from services.platform.handlers import (
     Handler,
     ServerInterceptor,
     short_method,
-    wrap_handler,
+    wrap_behaviour,
 )
 
 _PREFIX = "bearer "
@@ -47,7 +47,7 @@ class ServiceTokenInterceptor(ServerInterceptor):
 
             return reject
 
-        return wrap_handler(handler, refuse)
+        return wrap_behaviour(handler, refuse)
 
     def _check(self, metadata: Any) -> ShopError | None:
         values = [v for k, v in metadata if k == "authorization"]

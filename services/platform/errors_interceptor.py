@@ -15,7 +15,7 @@ from services.platform.handlers import (
     Deserializer,
     Handler,
     ServerInterceptor,
-    wrap_handler,
+    wrap_behaviour,
 )
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class ShopErrorInterceptor(ServerInterceptor):
                 return lambda request, context: _stream(behaviour, method, request, context)
             return lambda request, context: _unary(behaviour, method, request, context)
 
-        return wrap_handler(handler, wrap, _tolerant)
+        return wrap_behaviour(handler, wrap, _tolerant)
 
 
 class _Malformed:

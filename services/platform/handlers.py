@@ -17,7 +17,7 @@ ServerInterceptor = grpc.ServerInterceptor
 Continuation = Callable[[grpc.HandlerCallDetails], "Handler | None"]
 
 
-def wrap_handler(
+def wrap_behaviour(
     handler: Handler,
     wrap: Wrapper,
     wrap_deserializer: Callable[[Deserializer | None], Deserializer | None] | None = None,

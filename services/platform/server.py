@@ -11,10 +11,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.config import Settings
-from services.faults.interceptor import FaultInterceptor
 from services.faults.rules import FaultRegistry
 from services.platform.auth import ServiceTokenInterceptor
 from services.platform.errors_interceptor import ShopErrorInterceptor
+from services.platform.faults_interceptor import FaultInterceptor
 from services.platform.grpc_options import SERVER_OPTIONS
 from services.platform.handlers import ServerInterceptor
 from services.platform.stream_budget import StreamBudgetInterceptor
@@ -106,10 +106,6 @@ class GrpcServer:
         # the drain open until the grace period runs out.
         self.health.end_watches()
         self._server.stop(grace_s).wait()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the server stops (or `timeout_s` passes); True when stopped."""
-        return not self._server.wait_for_termination(timeout_s)
 
     def _set_all(self, status: int) -> None:
         for name in ("", *self.services):

@@ -28,7 +28,7 @@ from services.platform.handlers import (
     Continuation,
     Handler,
     ServerInterceptor,
-    wrap_handler,
+    wrap_behaviour,
 )
 
 # The streaming methods of the token-exempt services: the ones a client can hold open.
@@ -68,7 +68,7 @@ class StreamBudgetInterceptor(ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None or handler_call_details.method not in BUDGETED_STREAMS:
             return handler
-        return wrap_handler(handler, self._budgeted)
+        return wrap_behaviour(handler, self._budgeted)
 
     def _budgeted(self, behaviour: Behaviour, _streaming_out: bool) -> Behaviour:
         def run(request: Any, context: grpc.ServicerContext) -> Any:

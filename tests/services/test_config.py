@@ -18,6 +18,14 @@ def test_defaults_follow_the_conventions() -> None:
     assert gateway.tls is None
 
 
+@pytest.mark.parametrize("service", ["user", "order", "payment", "gateway"])
+def test_an_empty_environment_gives_the_dataclass_defaults(service: str) -> None:
+    """Defaults are written once, on the dataclass; only the ports depend on the service."""
+    read = Settings.from_env(service, {})
+    ports = {"grpc_port": read.grpc_port, "admin_port": read.admin_port}
+    assert read == Settings(service=service).with_overrides(**ports)
+
+
 def test_values_are_read_and_typed(tmp_path: Path) -> None:
     settings = Settings.from_env(
         "order",

@@ -1,4 +1,4 @@
-"""Fault rules, the registry, and the interceptor on all four call kinds of a real server."""
+"""The fault interceptor on all four call kinds of a real server."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client import CollectorRegistry
 
 from services.errors import ErrorCode, from_rpc_error
-from services.faults.rules import FaultRegistry, FaultRule, FaultRuleError
+from services.faults.rules import FaultRule
 from services.harness.polling import wait_until
 from tests.support.servers import (
     Echo,
@@ -25,45 +24,6 @@ from tests.support.servers import (
 )
 
 KINDS = ["Unary", "ClientStream", "ServerStream", "Bidi"]
-
-
-@pytest.mark.parametrize(
-    "fields",
-    [
-        {"error_rate": 1.5},
-        {"error_rate": -0.1},
-        {"error_after_rate": "half"},
-        {"error_rate": float("nan")},
-        {"latency_ms": -1},
-        {"latency_ms": 10.5},
-        {"latency_ms": 10**9},
-        {"latency_ms": True},
-        {"latency": 10},
-    ],
-)
-def test_bad_rules_are_refused(fields: dict[str, object]) -> None:
-    with pytest.raises(FaultRuleError):
-        FaultRule.from_json(fields)
-
-
-def test_registry_default_and_per_method_rules() -> None:
-    faults = FaultRegistry(CollectorRegistry())
-    assert not faults.rule_for("Charge").active
-    faults.set(FaultRule(latency_ms=5))
-    faults.set(FaultRule(error_rate=0.3), "Charge")
-    assert faults.rule_for("Charge") == FaultRule(error_rate=0.3)
-    assert faults.rule_for("Refund") == FaultRule(latency_ms=5)
-    faults.set(FaultRule(), "Charge")  # an all-zero method rule falls back to the default
-    assert faults.rule_for("Charge") == FaultRule(latency_ms=5)
-    faults.set(FaultRule(error_after_rate=1.0), "Refund")
-    assert faults.snapshot()["methods"] == {
-        "Refund": {"error_rate": 0.0, "error_after_rate": 1.0, "latency_ms": 0}
-    }
-    faults.clear()
-    assert faults.snapshot() == {
-        "default": {"error_rate": 0.0, "error_after_rate": 0.0, "latency_ms": 0},
-        "methods": {},
-    }
 
 
 @pytest.fixture

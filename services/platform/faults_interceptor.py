@@ -17,7 +17,7 @@ from services.platform.handlers import (
     Handler,
     ServerInterceptor,
     short_method,
-    wrap_handler,
+    wrap_behaviour,
 )
 
 
@@ -42,7 +42,7 @@ class FaultInterceptor(ServerInterceptor):
                 return lambda request, context: self._stream(behaviour, method, request, context)
             return lambda request, context: self._unary(behaviour, method, request, context)
 
-        return wrap_handler(handler, wrap)
+        return wrap_behaviour(handler, wrap)
 
     def _unary(
         self, behaviour: Behaviour, method: str, request: Any, context: grpc.ServicerContext
