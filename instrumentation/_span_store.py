@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import collections
 import heapq
 import itertools
@@ -119,11 +120,11 @@ class SpanStore:
         if span.status.status_code is StatusCode.ERROR:
             samples.error_total += 1
             samples.errors.append(span)
-        entry = (duration, next(self._seq), span)
-        if len(samples.slowest) < self._per_name:
-            heapq.heappush(samples.slowest, entry)
-        elif duration > samples.slowest[0][0]:
-            heapq.heapreplace(samples.slowest, entry)
+        slowest = samples.slowest
+        if len(slowest) < self._per_name:
+            heapq.heappush(slowest, (duration, next(self._seq), span))
+        elif duration > slowest[0][0]:
+            heapq.heapreplace(slowest, (duration, next(self._seq), span))
 
     def _add_to_trace(self, span: ReadableSpan) -> None:
         context = span.get_span_context()
@@ -181,7 +182,5 @@ class SpanStore:
 
 
 def _bucket(duration_ns: int) -> int:
-    for i, bound in enumerate(LATENCY_BOUNDS_NS):
-        if duration_ns < bound:
-            return i
-    return len(LATENCY_BOUNDS_NS)
+    """The index of the first bound above ``duration_ns`` (len(bounds): none is)."""
+    return bisect.bisect_right(LATENCY_BOUNDS_NS, duration_ns)
