@@ -3,7 +3,9 @@ decoded with opentelemetry-proto and compared field by field."""
 
 from __future__ import annotations
 
+import http.server
 import logging
+import threading
 from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
@@ -344,3 +346,49 @@ def test_reconnecting_keeps_sending_raw_bytes(receiver: tuple[Receiver, str]) ->
     finally:
         exporter.shutdown()
     wait_for(lambda: servicer.requests, what="a request")
+
+
+class HttpReceiver(http.server.BaseHTTPRequestHandler):
+    """POST /v1/traces: keeps each request body (protobuf) on the server."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.bodies.append((self.path, body))  # type: ignore[attr-defined]
+        reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+def test_http_protobuf_sends_what_the_sdk_sends() -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpSpanExporter,
+    )
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HttpReceiver)
+    server.bodies = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+    spans = sdk_spans()
+    try:
+        sdk = HttpSpanExporter(endpoint=endpoint, timeout=5)
+        ours = with_fast_encoder(HttpSpanExporter(endpoint=endpoint, timeout=5), 2)
+        assert ours is not None and ours is not sdk
+        assert sdk.export(spans).name == "SUCCESS"
+        assert ours.export(spans).name == "SUCCESS"
+        ours.shutdown()
+        assert ours.export(spans).name == "FAILURE"  # after shutdown, as the SDK's
+    finally:
+        server.shutdown()
+        server.server_close()
+    (path_a, body_a), (path_b, body_b) = server.bodies  # type: ignore[attr-defined]
+    assert path_a == path_b == "/v1/traces"
+    expected, actual = Request.FromString(body_a), Request.FromString(body_b)
+    assert differences(expected, actual) == []
+    assert expected == actual
