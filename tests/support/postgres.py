@@ -1,7 +1,8 @@
 """Pytest fixtures for a real, throwaway PostgreSQL (services.harness.postgres).
 
-Without PostgreSQL binaries on the machine, every test using them is skipped for one reason,
-so `pytest -ra` prints one line; with CI=true the same situation fails them instead.
+Without PostgreSQL binaries on the machine, the tests that need them (those using these
+fixtures, or parametrized with "postgresql") are deselected at collection and the run ends
+with one line saying how many and why; with CI=true they run and fail instead.
 """
 
 from __future__ import annotations
@@ -17,8 +18,40 @@ from services.harness.postgres import PostgresUnavailable, ThrowawayPostgres, fi
 _database_numbers = itertools.count(1)
 
 
+_SKIPPED = pytest.StashKey[str]()
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def _needs_postgres(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return "postgres_server" in names or "postgres_url" in names or "postgresql" in params.values()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the PostgreSQL tests when there is no PostgreSQL (never in CI)."""
+    try:
+        find_binaries()
+        return
+    except PostgresUnavailable as missing:
+        reason = str(missing)
+    if _in_ci():
+        return  # the fixture fails each of them
+    needing = [item for item in items if _needs_postgres(item)]
+    if not needing:
+        return
+    items[:] = [item for item in items if not _needs_postgres(item)]
+    config.hook.pytest_deselected(items=needing)
+    config.stash[_SKIPPED] = f"{len(needing)} PostgreSQL tests skipped: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The one line that says the PostgreSQL tests did not run, and why."""
+    if _SKIPPED in config.stash:
+        terminalreporter.write_line(config.stash[_SKIPPED], yellow=True)
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,9 @@ def test_pool_metrics_are_exposed(database: PostgresDatabase) -> None:
     assert registry.get_sample_value("shop_db_pool_waiting_requests", labels) == 0
 
 
-def test_a_database_gone_mid_run_is_503_then_recovers_by_itself() -> None:
+def test_a_database_gone_mid_run_is_503_then_recovers_by_itself(
+    postgres_server: ThrowawayPostgres,  # skips or fails the test like the others without one
+) -> None:
     with ThrowawayPostgres.start() as server:
         database = _connect(server.url("shop"))
         try:
@@ -161,3 +163,30 @@ def test_a_busy_pool_is_not_taken_for_a_database_gone(postgres_url: str) -> None
         release.set()
         holder.join(10)
         database.close()
+
+
+def test_a_serialization_failure_is_retried(database: PostgresDatabase) -> None:
+    both_read = threading.Barrier(2)
+    attempts: list[str] = []
+
+    def increment(name: str) -> None:
+        def work(tx: Transaction) -> None:
+            attempts.append(name)
+            tx.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", collection="counters")
+            tx.one("SELECT n FROM counters WHERE id = 1", collection="counters")
+            if attempts.count(name) == 1:  # only the first attempts overlap
+                both_read.wait(timeout=10)
+            _add(tx, 1, 1)
+
+        database.run(work)
+
+    threads = [threading.Thread(target=increment, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    row = database.run(
+        lambda tx: tx.one("SELECT n FROM counters WHERE id = 1", collection="counters")
+    )
+    assert row[0] == 2  # both increments landed
+    assert len(attempts) >= 3  # the one that failed with 40001 ran again
