@@ -48,7 +48,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[_SKIPPED] = f"{len(needing)} PostgreSQL tests skipped: {reason}"
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     """The one line that says the PostgreSQL tests did not run, and why."""
     if _SKIPPED in config.stash:
         terminalreporter.write_line(config.stash[_SKIPPED], yellow=True)
