@@ -2,8 +2,12 @@
 
 Variants, measured in interleaved repeats: bare grpcio; no-op interceptors on both sides
 (the floor grpcio's interceptor machinery costs); opentelemetry-instrumentation-grpc (spans
-only); ours (spans + metrics + exemplars) at 100% and at 10% sampling. Each variant runs with
-client and server in one process, then with the server in a separate process.
+only); ours (spans + metrics + exemplars) at 100% and at 10% sampling, exporting to a null
+exporter; ours exporting over OTLP/gRPC through its own pipeline (ours_otlp); and ours inside
+the service's own SDK pipeline, a TracerProvider with the SDK's BatchSpanProcessor and OTLP/gRPC
+exporter passed to setup(tracer_provider=...) (ours_user_sdk). Both OTLP variants send to a
+sink in a separate process. Each variant runs with client and server in one process, then
+with the server in a separate process.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from prometheus_client import CollectorRegistry
 
 import instrumentation
 
-VARIANTS = ("bare", "noop", "contrib", "ours", "ours_sampled10")
+VARIANTS = ("bare", "noop", "contrib", "ours", "ours_sampled10", "ours_otlp", "ours_user_sdk")
+# Where the OTLP variants send spans: a sink in its own process (its CPU is not counted).
+SINK_ENV = "BENCH_OVERHEAD_OTLP_ENDPOINT"
 METHOD = "/bench.v1.Echo/Say"
 PAYLOAD = b"x" * 64
 
@@ -68,6 +74,10 @@ class Hooks:
             self.wrap_channel = lambda ch: grpc.intercept_channel(ch, NoopClientInterceptor())
         elif variant == "contrib":
             self._contrib()
+        elif variant == "ours_user_sdk":
+            self._ours_in_user_pipeline()
+        elif variant == "ours_otlp":
+            self._ours(ParentBased(ALWAYS_ON), {"OTEL_EXPORTER_OTLP_ENDPOINT": _sink_endpoint()})
         elif variant.startswith("ours"):
             sampled10 = ParentBased(TraceIdRatioBased(0.1))
             self._ours(sampled10 if variant == "ours_sampled10" else ParentBased(ALWAYS_ON))
@@ -83,16 +93,65 @@ class Hooks:
         self.wrap_channel = lambda ch: intercept_channel(ch, interceptor)
         self._closers.append(provider.shutdown)
 
-    def _ours(self, sampler: Sampler) -> None:
-        tel = instrumentation.setup("bench", CollectorRegistry(), NullExporter(), sampler)
+    def _ours(self, sampler: Sampler, environ: dict[str, str] | None = None) -> None:
+        exporter = None if environ else NullExporter()
+        tel = instrumentation.setup(
+            "bench", CollectorRegistry(), exporter, sampler, environ=environ or {}
+        )
         self.server_interceptors = tel.server_interceptors()
         self.wrap_channel = tel.intercept_channel
         self._closers.append(lambda: tel.shutdown(2))
+
+    def _ours_in_user_pipeline(self) -> None:
+        # What a service with its own OpenTelemetry set-up has: the SDK's batch processor
+        # and OTLP exporter on its provider, which setup() then uses (no second pipeline).
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider = TracerProvider(shutdown_on_exit=False)
+        exporter = OTLPSpanExporter(endpoint=_sink_endpoint(), insecure=True)
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+        tel = instrumentation.setup("bench", CollectorRegistry(), tracer_provider=provider)
+        self.server_interceptors = tel.server_interceptors()
+        self.wrap_channel = tel.intercept_channel
+        self._closers.append(lambda: tel.shutdown(2))
+        self._closers.append(provider.shutdown)
 
     def close(self) -> None:
         """Shut the variant's telemetry down."""
         for close in self._closers:
             close()
+
+
+def _sink_endpoint() -> str:
+    return os.environ.get(SINK_ENV, "http://127.0.0.1:4317")
+
+
+@contextmanager
+def otlp_sink_process() -> Iterator[str]:
+    """An OTLP sink (bench/otlp_sink.py) in a child process; yields its endpoint."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.overhead", "--sink"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(proc.stdout.readline().strip())  # type: ignore[union-attr]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait(10)
+
+
+def serve_sink() -> int:
+    """Child process: an OTLP sink until stdin closes."""
+    from bench.otlp_sink import OtlpSink
+
+    sink = OtlpSink().start()
+    print(sink.port, flush=True)
+    sys.stdin.read()
+    sink.stop()
+    return 0
 
 
 @contextmanager
@@ -274,9 +333,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="interleaved repeats per variant")
     parser.add_argument("--seconds", type=float, help="seconds per measurement")
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.sink:
+        return serve_sink()
     if args.serve:
         return serve(args.serve)
+    with otlp_sink_process() as endpoint:
+        os.environ[SINK_ENV] = endpoint  # the server child processes inherit it
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     repeats = args.repeats or (5 if args.quick else 9)
     seconds = args.seconds or (0.4 if args.quick else 1.0)
     same = run_same_process(repeats, seconds)

@@ -45,9 +45,11 @@ class LeanTracerProvider(trace.TracerProvider):
         with self._lock:
             found = self._tracers.get(key)
             if found is None:
+                # Scope attributes: opentelemetry-api >= 1.26 only, so passed only when given.
+                extra: dict[str, Any] = {"attributes": attributes} if attributes else {}
                 found = self._tracers[key] = LeanTracer(
                     SpanFactory(self._provider, *key),
-                    self._provider.get_tracer(*key, attributes=attributes),
+                    self._provider.get_tracer(*key, **extra),
                 )
             return found
 

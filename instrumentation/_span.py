@@ -105,11 +105,12 @@ class SpanFactory:
         self.scope = InstrumentationScope(scope_name, scope_version, schema_url)
         self.lean = lean_path_supported(provider)
         self._tracer = provider.get_tracer(scope_name, scope_version, schema_url=schema_url)
-        if not self.lean:
+        if not self.lean and not isinstance(provider, trace.NoOpTracerProvider):
             log.info(
                 "tracer provider %s: RPC spans go through its public API (slower path)",
                 type(provider).__name__,
             )
+        if not self.lean:
             return
         sdk: TracerProvider = provider  # type: ignore[assignment]
         self._sampler = sdk.sampler

@@ -7,7 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-REQUIRED = ("bare_rps", "noop_rps", "contrib_rps", "ours_rps", "ours_sampled10_rps")
+REQUIRED = (
+    "bare_rps",
+    "noop_rps",
+    "contrib_rps",
+    "ours_rps",
+    "ours_sampled10_rps",
+    "ours_otlp_rps",
+    "ours_user_sdk_rps",
+)
 
 
 def test_overhead_prints_table_then_json_last() -> None:
