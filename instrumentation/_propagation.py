@@ -163,6 +163,11 @@ class W3CPropagation:
             ({"traceparent", "tracestate"} if with_tracecontext else set())
             | ({"baggage"} if with_baggage else set())
         )
+        if with_tracecontext and with_baggage:
+            # The default: the module's functions themselves, no wrapper on the hot path.
+            self.extract = extract  # type: ignore[method-assign]
+            self.remote_parent = remote_parent  # type: ignore[method-assign]
+            self.inject_metadata = inject_metadata  # type: ignore[method-assign]
 
     def extract(self, carrier: dict[str, str]) -> Context | None:
         """See ``Propagation.extract``."""

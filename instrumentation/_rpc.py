@@ -147,6 +147,7 @@ class RpcRecorder:
     ) -> None:
         self._spans = spans
         self.propagation = propagation
+        self._remote_parent = propagation.remote_parent
         # False when another instrumentation writes the outgoing context (no duplicates).
         self.inject = inject
         self._trace_health = trace_health
@@ -191,7 +192,7 @@ class RpcRecorder:
     ) -> Call | None:
         """Start a server call: span (child of the caller's, from ``metadata``) made current."""
         try:
-            remote, base = self.propagation.remote_parent(metadata)
+            remote, base = self._remote_parent(metadata)
             attributes = {**method.attributes, **_peer_attributes(peer)}
             spans = self._spans if method.traced else PASS_THROUGH
             span = spans.start(method.span_name, base, self._kind, attributes, remote)

@@ -203,13 +203,17 @@ class SpanFactory:
         attributes: dict[str, Any],
         parent: Context | None,
     ) -> RpcSpan:
-        dropped = 0
         if len(attributes) > self.max_attributes or self.max_length is not None:
             dropped = max(0, len(attributes) - self.max_attributes)
             attributes = _limited(attributes, self.max_attributes, self.max_length)
-        span = RpcSpan(self, name, context, parent_ctx, kind, attributes)
-        span._dropped_attributes = dropped
-        starters = self._on_start_processors()
+            span = RpcSpan(self, name, context, parent_ctx, kind, attributes)
+            span._dropped_attributes = dropped
+        else:
+            span = RpcSpan(self, name, context, parent_ctx, kind, attributes)
+        if self._fan_out._span_processors is self._seen:
+            starters = self._starters
+        else:
+            starters = self._on_start_processors()
         if starters:
             for processor in starters:
                 try:
@@ -259,6 +263,10 @@ def note_no_op_on_start(processor_type: type[SpanProcessor]) -> None:
 class RpcSpan(trace.Span, ReadableSpan):
     """A recording span, ended at most once; after ``end`` it is the ReadableSpan exported."""
 
+    # Class defaults: set on the instance only when something is dropped (the rare case).
+    _dropped_attributes = 0
+    _dropped_events = 0
+
     def __init__(
         self,
         factory: SpanFactory,
@@ -285,8 +293,6 @@ class RpcSpan(trace.Span, ReadableSpan):
         self._instrumentation_info = None
         self._start_time = _time_ns()
         self._end_time: int | None = None
-        self._dropped_attributes = 0
-        self._dropped_events = 0
 
     def get_span_context(self) -> SpanContext:
         return self._span_context
@@ -295,16 +301,15 @@ class RpcSpan(trace.Span, ReadableSpan):
         return self._end_time is None
 
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        if self._end_time is not None:
-            return
-        attrs = self._attrs
-        factory = self._factory
-        if key not in attrs and len(attrs) >= factory.max_attributes:
-            self._dropped_attributes += 1
-            return
-        if factory.max_length is not None and isinstance(value, str):
-            value = value[: factory.max_length]
-        attrs[key] = value
+        if self._end_time is None:
+            attrs = self._attrs
+            factory = self._factory
+            if key in attrs or len(attrs) < factory.max_attributes:
+                if factory.max_length is not None and isinstance(value, str):
+                    value = value[: factory.max_length]
+                attrs[key] = value
+            else:
+                self._dropped_attributes += 1
 
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
         for key, value in attributes.items():
