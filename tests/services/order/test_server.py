@@ -94,6 +94,32 @@ def test_declined_charge_gives_payment_failed_order(rig: OrderRig) -> None:
     assert rig.orders_total("payment_failed") == 1
 
 
+@pytest.mark.parametrize(
+    "code", [ErrorCode.UNAUTHENTICATED, ErrorCode.PERMISSION_DENIED, ErrorCode.RATE_LIMITED]
+)
+def test_payment_refusing_the_caller_leaves_the_order_pending(
+    rig: OrderRig, code: ErrorCode
+) -> None:
+    """Auth or rate refusals say nothing about the charge: reconciliation decides later."""
+    rig.payments.fail_before_commit = code
+    order = rig.client.create_order(_request())
+    assert order.status == PENDING
+    assert order.failure_reason == ""
+    assert rig.orders_total("payment_failed") == 0
+    rig.payments.fail_before_commit = None
+    assert rig.reconciler.reconcile_once(min_age_s=0).finalized == 1
+    assert rig.client.get_order(order.id).status == PAID
+
+
+@pytest.mark.parametrize("code", [ErrorCode.INVALID_ARGUMENT, ErrorCode.FAILED_PRECONDITION])
+def test_payment_rejecting_the_request_fails_the_order(rig: OrderRig, code: ErrorCode) -> None:
+    """The other side of the line: a charge payment refuses as such cannot succeed later."""
+    rig.payments.fail_before_commit = code
+    order = rig.client.create_order(_request())
+    assert order.status == PAYMENT_FAILED
+    assert order.failure_reason.startswith("charge rejected")
+
+
 def test_unknown_user_is_not_found_and_stores_nothing(rig: OrderRig) -> None:
     request = _request()
     request.user_id = "ghost"

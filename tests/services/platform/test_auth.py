@@ -50,6 +50,24 @@ def test_wrong_token_is_permission_denied(echo_server: Running, header: str) -> 
     assert from_rpc_error(failure.value).code == ErrorCode.PERMISSION_DENIED
 
 
+@pytest.mark.parametrize("header", ["Bearer ", "Bearer     ", "bearer ", "Bearer", ""])
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_empty_token_is_refused_and_the_handler_never_runs(
+    tmp_path: Path, header: str, kind: str
+) -> None:
+    echo = Echo()
+    settings = make_settings("user", tmp_path, service_token=TOKEN)
+    with (
+        running_echo(settings, echo) as running,
+        raw_channel(running.target) as channel,
+        pytest.raises(grpc.RpcError) as failure,
+    ):
+        call_echo(channel, kind, timeout=5, metadata=[("authorization", header)])
+    refused = from_rpc_error(failure.value).code
+    assert refused in (ErrorCode.UNAUTHENTICATED, ErrorCode.PERMISSION_DENIED)
+    assert echo.handled == 0
+
+
 def test_other_schemes_are_unauthenticated(echo_server: Running) -> None:
     with raw_channel(echo_server.target) as channel, pytest.raises(grpc.RpcError) as failure:
         call_echo(channel, "Unary", timeout=5, metadata=[("authorization", f"Basic {TOKEN}")])
