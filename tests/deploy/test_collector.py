@@ -1,4 +1,4 @@
-"""The collector's pipeline: protected, tail-sampled on the SLO, wired to the right Services."""
+"""The collector pipeline: protected, tail-sampled on the SLO, every trace whole in one sampler."""
 
 from __future__ import annotations
 
@@ -8,20 +8,44 @@ from typing import Any
 
 import yaml
 
-from tests.deploy.manifests import Manifest, by_kind, container_ports, named, pod_spec
+from tests.deploy.manifests import (
+    SHOP_SERVICES,
+    Manifest,
+    by_kind,
+    container_ports,
+    named,
+    pod_labels,
+    pod_spec,
+    selected_workloads,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SLO_RULES = ROOT / "prometheus" / "rules" / "slo.yml"
+COLLECTORS = ("otel-collector", "otel-lb")
 
 
-def _collector_config(objects: list[Manifest]) -> dict[str, Any]:
-    config_map = next(
-        c
-        for c in by_kind(objects, "ConfigMap")
-        if c["metadata"]["name"].startswith("otel-collector-config-")
+def _config(objects: list[Manifest], deployment: str) -> dict[str, Any]:
+    """The collector configuration a Deployment mounts."""
+    spec = pod_spec(named(objects, "Deployment", deployment))
+    name = next(v["configMap"]["name"] for v in spec["volumes"] if "configMap" in v)
+    config: dict[str, Any] = yaml.safe_load(
+        named(objects, "ConfigMap", name)["data"]["collector.yaml"]
     )
-    config: dict[str, Any] = yaml.safe_load(config_map["data"]["collector.yaml"])
     return config
+
+
+def _collectors(objects: list[Manifest]) -> list[str]:
+    names = {d["metadata"]["name"] for d in by_kind(objects, "Deployment")}
+    return [name for name in COLLECTORS if name in names]
+
+
+def _service_target(objects: list[Manifest], endpoint: str) -> tuple[Manifest, list[Manifest]]:
+    """The Service an `host:port` endpoint names (port checked) and the workloads behind it."""
+    match = re.fullmatch(r"(?:http://)?([a-z-]+):(\d+)", endpoint)
+    assert match, endpoint
+    service = named(objects, "Service", match.group(1))
+    assert int(match.group(2)) in {p["port"] for p in service["spec"]["ports"]}, endpoint
+    return service, selected_workloads(objects, {"matchLabels": service["spec"]["selector"]})
 
 
 def _slo_latency_threshold_ms() -> int:
@@ -39,70 +63,103 @@ def _slo_latency_threshold_ms() -> int:
 
 
 def test_every_pipeline_component_is_declared(objects: list[Manifest]) -> None:
-    config = _collector_config(objects)
-    for pipeline in config["service"]["pipelines"].values():
-        for section in ("receivers", "processors", "exporters"):
-            for component in pipeline[section]:
-                assert component in config[section], component
-    for extension in config["service"]["extensions"]:
-        assert extension in config["extensions"]
+    for collector in _collectors(objects):
+        config = _config(objects, collector)
+        for pipeline in config["service"]["pipelines"].values():
+            for section in ("receivers", "processors", "exporters"):
+                for component in pipeline[section]:
+                    assert component in config[section], (collector, component)
+        for extension in config["service"]["extensions"]:
+            assert extension in config["extensions"], (collector, extension)
 
 
-def test_memory_limiter_first_tail_sampling_before_batch(objects: list[Manifest]) -> None:
-    processors = _collector_config(objects)["service"]["pipelines"]["traces"]["processors"]
-    assert processors[0] == "memory_limiter"
-    assert processors.index("tail_sampling") < processors.index("batch")
+def test_memory_limiter_comes_first(objects: list[Manifest]) -> None:
+    for collector in _collectors(objects):
+        processors = _config(objects, collector)["service"]["pipelines"]["traces"]["processors"]
+        assert processors[0] == "memory_limiter", collector
 
 
 def test_tail_sampling_keeps_errors_slow_traces_and_a_share_of_the_rest(
     objects: list[Manifest],
 ) -> None:
-    policies = {
-        p["type"]: p for p in _collector_config(objects)["processors"]["tail_sampling"]["policies"]
-    }
+    config = _config(objects, "otel-collector")
+    processors = config["service"]["pipelines"]["traces"]["processors"]
+    assert processors.index("tail_sampling") < processors.index("batch")
+    policies = {p["type"]: p for p in config["processors"]["tail_sampling"]["policies"]}
     assert policies["status_code"]["status_code"]["status_codes"] == ["ERROR"]
     assert policies["latency"]["latency"]["threshold_ms"] == _slo_latency_threshold_ms()
     assert 0 < policies["probabilistic"]["probabilistic"]["sampling_percentage"] < 100
 
 
-def test_the_shop_exports_to_the_collector_and_the_collector_to_jaeger(
-    objects: list[Manifest],
-) -> None:
+def test_the_shop_sends_every_span_of_a_trace_to_one_sampler(objects: list[Manifest]) -> None:
+    """One sampler; or several behind a tier that routes by trace id over all of them."""
     shop_config = next(
         c for c in by_kind(objects, "ConfigMap") if c["metadata"]["name"].startswith("shop-config-")
     )
-    assert (
-        shop_config["data"]["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
-    )  # sampling is the tail's
-    endpoint = shop_config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
-    host, port = re.fullmatch(r"http://([a-z-]+):(\d+)", endpoint).groups()  # type: ignore[union-attr]
-    collector_ports = {p["port"] for p in named(objects, "Service", host)["spec"]["ports"]}
-    assert int(port) in collector_ports
-    exporter = _collector_config(objects)["exporters"]["otlp/jaeger"]["endpoint"]
-    host, port = exporter.split(":")
-    jaeger = container_ports(pod_spec(named(objects, "Deployment", host))["containers"][0])
-    assert jaeger["otlp-grpc"] == int(port)
-    assert {p["port"] for p in named(objects, "Service", host)["spec"]["ports"]} >= {int(port)}
+    assert shop_config["data"]["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"  # the tail decides
+    _, entry = _service_target(objects, shop_config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert len(entry) == 1
+    samplers = named(objects, "Deployment", "otel-collector")
+    if entry[0] is samplers:
+        assert samplers["spec"]["replicas"] == 1
+        assert not any(
+            h["spec"]["scaleTargetRef"]["name"] == "otel-collector"
+            for h in by_kind(objects, "HorizontalPodAutoscaler")
+        )
+        return
+    exporter = _config(objects, entry[0]["metadata"]["name"])["exporters"]["loadbalancing"]
+    assert exporter["routing_key"] == "traceID"
+    assert "endpoint" not in exporter["protocol"]["otlp"]  # filled in per sampler
+    dns = exporter["resolver"]["dns"]
+    headless, behind = _service_target(objects, f"{dns['hostname']}:{dns['port']}")
+    assert headless["spec"]["clusterIP"] == "None"  # DNS lists every sampler pod
+    assert behind == [samplers]
 
 
-def test_the_collector_go_heap_stays_under_its_memory_limit(objects: list[Manifest]) -> None:
-    container = pod_spec(named(objects, "Deployment", "otel-collector"))["containers"][0]
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    soft_mib = int(env["GOMEMLIMIT"].removesuffix("MiB"))
-    limit = container["resources"]["limits"]["memory"]
-    limit_mib = (
-        int(limit.removesuffix("Gi")) * 1024
-        if limit.endswith("Gi")
-        else int(limit.removesuffix("Mi"))
+def test_the_samplers_export_to_jaeger(objects: list[Manifest]) -> None:
+    exporter = _config(objects, "otel-collector")["exporters"]["otlp/jaeger"]["endpoint"]
+    _, behind = _service_target(objects, exporter)
+    assert [pod_labels(w)["app.kubernetes.io/name"] for w in behind] == ["jaeger"]
+    assert container_ports(pod_spec(behind[0])["containers"][0])["otlp-grpc"] == int(
+        exporter.split(":")[1]
     )
-    limiter = _collector_config(objects)["processors"]["memory_limiter"]
-    assert soft_mib <= limit_mib * limiter["limit_percentage"] / 100
 
 
-def test_the_collector_runs_one_replica(objects: list[Manifest]) -> None:
-    """Tail sampling needs a whole trace in one process; more replicas need the LB tier."""
-    assert named(objects, "Deployment", "otel-collector")["spec"]["replicas"] == 1
-    assert not any(
-        h["spec"]["scaleTargetRef"]["name"] == "otel-collector"
-        for h in by_kind(objects, "HorizontalPodAutoscaler")
+def test_otlp_reaches_each_tier_from_the_one_before_only(objects: list[Manifest]) -> None:
+    shop_config = next(
+        c for c in by_kind(objects, "ConfigMap") if c["metadata"]["name"].startswith("shop-config-")
     )
+    _, entry = _service_target(objects, shop_config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    expected = {entry[0]["metadata"]["name"]: set(SHOP_SERVICES)}
+    if entry[0]["metadata"]["name"] != "otel-collector":
+        expected["otel-collector"] = {entry[0]["metadata"]["name"]}
+    for name, sources in expected.items():
+        workload = named(objects, "Deployment", name)
+        allowed = set()
+        for policy in by_kind(objects, "NetworkPolicy"):
+            if workload not in selected_workloads(objects, policy["spec"]["podSelector"]):
+                continue
+            for rule in policy["spec"].get("ingress", []):
+                if {p["port"] for p in rule.get("ports", [])} & {"otlp-grpc", "otlp-http"}:
+                    assert all("namespaceSelector" not in peer for peer in rule["from"])
+                    allowed |= {
+                        pod_labels(w)["app.kubernetes.io/name"]
+                        for peer in rule["from"]
+                        for w in selected_workloads(objects, peer["podSelector"])
+                    }
+        assert allowed == sources, name
+
+
+def test_the_go_heap_stays_under_the_memory_limit(objects: list[Manifest]) -> None:
+    for collector in _collectors(objects):
+        container = pod_spec(named(objects, "Deployment", collector))["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        soft_mib = int(env["GOMEMLIMIT"].removesuffix("MiB"))
+        limit = container["resources"]["limits"]["memory"]
+        limit_mib = (
+            int(limit.removesuffix("Gi")) * 1024
+            if limit.endswith("Gi")
+            else int(limit.removesuffix("Mi"))
+        )
+        limiter = _config(objects, collector)["processors"]["memory_limiter"]
+        assert soft_mib <= limit_mib * limiter["limit_percentage"] / 100, collector

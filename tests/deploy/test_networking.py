@@ -111,22 +111,6 @@ def test_admin_ports_are_reachable_from_prometheus_only(objects: list[Manifest])
         assert "admin" in allowed, name
 
 
-def test_the_collector_takes_otlp_from_the_shop_only(objects: list[Manifest]) -> None:
-    collector = named(objects, "Deployment", "otel-collector")
-    for _, workload, rule in _ingress_rules(objects):
-        if workload is not collector or {"admin", "metrics"} >= {
-            p["port"] for p in rule.get("ports", [])
-        }:
-            continue
-        sources = {
-            pod_labels(w)["app.kubernetes.io/name"]
-            for peer in rule["from"]
-            for w in selected_workloads(objects, peer["podSelector"])
-        }
-        assert sources == set(SHOP_SERVICES)
-        assert not any("namespaceSelector" in peer for peer in rule["from"])
-
-
 def test_each_grpc_backend_is_reachable_from_its_callers_only(objects: list[Manifest]) -> None:
     callers = {"user": {"gateway", "order"}, "order": {"gateway"}, "payment": {"order"}}
     for name, expected in callers.items():
