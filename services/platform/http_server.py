@@ -130,8 +130,9 @@ class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
             self.maintenance(now)
         if not self.accepting:
             return False
-        if len(self.active_channels) >= self.limits.connection_limit:
-            self._make_room()
+        if len(self.active_channels) < self.limits.connection_limit:
+            return True  # the common case, without a walk over every connection
+        self._make_room()
         open_channels = sum(1 for c in self.active_channels.values() if not c.will_close)
         return open_channels < self.limits.connection_limit
 
