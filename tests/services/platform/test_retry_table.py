@@ -8,8 +8,8 @@ import json
 import pytest
 from google.protobuf import descriptor_pool
 
-import shop.order.v1.order_pb2  # noqa: F401  (registers the descriptors)
-import shop.payment.v1.payment_pb2  # noqa: F401
+import shop.order.v1.order_pb2
+import shop.payment.v1.payment_pb2
 import shop.user.v1.user_pb2  # noqa: F401
 from services.order.client import ORDER_METHODS, ORDER_SERVICE
 from services.payment.client import PAYMENT_METHODS, PAYMENT_SERVICE
