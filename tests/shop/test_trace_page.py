@@ -10,7 +10,8 @@ import uuid
 
 from selenium.webdriver.common.by import By
 
-from tests.conftest import Shop, wait_until
+from services.harness.polling import wait_until
+from services.harness.shop import Shop
 from tests.shop.browser import headless_chromium
 
 SERVICES = {"gateway", "order", "user", "payment"}
