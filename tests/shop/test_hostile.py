@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import Shop, ShopFactory
+from services.harness.shop import Shop
+from tests.conftest import ShopFactory
 
 
 def _ndjson(count: int) -> bytes:
