@@ -47,6 +47,7 @@ _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 # Failures that mean "the database is not there right now", not "this query is wrong".
 _UNAVAILABLE = (psycopg.OperationalError, PoolTimeout)
 _MIN_IDLE = 2
+_PROBE_S = 2.0
 # While the database is known to be away, a request waits this long for a connection, not the
 # full acquire timeout: callers (and gRPC's retries of UNAVAILABLE) get their 503 well within
 # their deadline instead of a 504, and the pool keeps reconnecting in the background.
@@ -111,11 +112,13 @@ class PostgresDatabase:
     ) -> PostgresDatabase:
         """Open the pool (waiting at most `start_timeout_s`) and migrate; DatabaseStartError."""
         database = cls(url, schema, pool_size, acquire_timeout_s, telemetry)
+        # The last seconds of the budget go to finding out why (libpq's shortest timeout is 2 s).
+        probe_s = min(_PROBE_S, start_timeout_s / 2)
         try:
-            database.pool.open(wait=True, timeout=start_timeout_s)
+            database.pool.open(wait=True, timeout=start_timeout_s - probe_s)
         except PoolTimeout:
             database.pool.close()
-            reason = _probe(url, start_timeout_s)
+            reason = _probe(url, probe_s)
             raise DatabaseStartError(
                 f"PostgreSQL at {url.redacted()} not reachable within {start_timeout_s:g} s"
                 f" (SHOP_DB_START_TIMEOUT_S): {reason}"
@@ -267,7 +270,7 @@ def _describe(error: BaseException) -> str:
 def _probe(url: DatabaseUrl, timeout_s: float) -> str:
     """Why a direct connection fails (the pool only says it timed out)."""
     try:
-        with psycopg.connect(url.conninfo, connect_timeout=max(1, int(min(timeout_s, 5)))):
+        with psycopg.connect(url.conninfo, connect_timeout=max(1, round(timeout_s))):
             return "the server answers now; it was not ready in time"
     except psycopg.Error as error:
         return _describe(error).replace(url.password, "***") if url.password else _describe(error)
