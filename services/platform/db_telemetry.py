@@ -1,6 +1,6 @@
 """Database client spans and query metrics, for both backends (SQLite and PostgreSQL).
 
-Spans follow the OpenTelemetry database semantic conventions, stable since v1.39.0 and checked
+Spans follow the OpenTelemetry database semantic conventions, stable since v1.33.0 and checked
 against v1.44.0 (docs/db/database-spans.md, docs/db/postgresql.md):
   - name `{db.operation.name} {db.collection.name}`, e.g. `INSERT orders` (the "no query
     summary" form; the same string is set as `db.query.summary`);
