@@ -90,9 +90,10 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         self._server.stop(grace=None)
 
 
-def live_shop(workdir: Path, otlp_endpoint: str) -> Shop:
+def live_shop(workdir: Path, otlp_endpoint: str, database_url: str | None = None) -> Shop:
     """user (two replicas), payment, order and gateway on free loopback ports, exporting
-    spans to `otlp_endpoint` quickly; not started yet."""
+    spans to `otlp_endpoint` quickly, on PostgreSQL at `database_url` if given (else SQLite);
+    not started yet."""
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOP_", "OTEL_"))}
     env = {
         "OTEL_TRACES_EXPORTER": "otlp",
@@ -100,6 +101,8 @@ def live_shop(workdir: Path, otlp_endpoint: str) -> Shop:
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "SHOP_RECONCILE_INTERVAL_S": "1",
     }
+    if database_url is not None:
+        env["SHOP_DATABASE_URL"] = database_url
     return Shop(
         workdir,
         env,
