@@ -17,7 +17,7 @@ from typing import Any
 
 RESULTS_DIR = Path(".data/bench")
 OUT_DIR = Path("docs/img")
-E2E_SETTINGS = ("off", "full", "sampled10", "full_noexport", "exporter_down")
+E2E_SETTINGS = ("off", "full", "sampled10", "full_noexport", "full_nodb", "exporter_down")
 PROCESSES = ("gateway", "order", "user", "payment")
 COLORS = {"off": "#7f7f7f", "full": "#d62728", "sampled10": "#1f77b4"}
 

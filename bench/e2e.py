@@ -3,11 +3,13 @@
 POST /v1/orders -> gateway -> order -> user + payment (SQLite writes), over loopback, every
 process separate and the load from its own process. One shop per setting (fresh data dir):
 telemetry off, full (100% sampling, exporting to a live OTLP sink), sampled 10%, full with
-the exporter's endpoint down, and full with no exporter, which splits the cost of the
-hooks from the cost of exporting. Measured in interleaved repeats (the order of settings
-rotates each round): saturation throughput (wrk, or a closed-loop client); p50/p95/p99 at
-a fixed open-loop rate of half the telemetry-off saturation; then a soak of the full shop at
-that rate with the RSS of each process sampled. Prints tables, then one JSON line.
+the exporter's endpoint down, full with no exporter (splits the hooks' cost from the
+export's), and full without database spans (their share). Measured in interleaved repeats
+(the order of settings rotates each round; every other shop is paused while one is
+measured): saturation throughput and CPU per order (wrk, or a closed-loop client);
+p50/p95/p99 at a fixed open-loop rate of half the telemetry-off saturation, each run after
+a warm-up, with extra runs for off and full; then a soak of the full shop at that rate with
+the RSS of each process sampled. Prints tables, then one JSON line.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from bench.shop import PROCESSES, SETTINGS, bench_shop
 from bench.wrk_runner import run_wrk, wrk_path
 from services.harness.shop import Shop
 
-THROUGHPUT_SETTINGS = ("off", "full", "sampled10", "full_noexport")
+THROUGHPUT_SETTINGS = ("off", "full", "sampled10", "full_noexport", "full_nodb")
 LATENCY_SETTINGS = ("off", "full", "sampled10", "exporter_down", "full_noexport")
 # The settings the tail-latency goal compares get extra repeats.
 TAIL_SETTINGS = ("off", "full")

@@ -1,4 +1,5 @@
-"""One shop per benchmark setting: telemetry off, full, sampled 10%, exporter down, no export.
+"""One shop per benchmark setting: telemetry off, full, sampled 10%, exporter down, no export,
+full without database spans.
 
 The shop is services/harness/shop.py's `Shop`, the one the tests and chaos use.
 """
@@ -10,7 +11,7 @@ from pathlib import Path
 from services.harness.shop import Shop
 from services.launcher import free_ports
 
-SETTINGS = ("off", "full", "sampled10", "exporter_down", "full_noexport")
+SETTINGS = ("off", "full", "sampled10", "exporter_down", "full_noexport", "full_nodb")
 PROCESSES = ("payment", "user", "order", "gateway")
 
 
@@ -26,6 +27,14 @@ def setting_env(setting: str, sink_endpoint: str) -> dict[str, str]:
             **traced,
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink_endpoint,
             **_sampler("traceidratio", "0.1"),
+        }
+    if setting == "full_nodb":
+        # Full, without the database statement spans (16 of an order's 23): their share.
+        return {
+            **traced,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink_endpoint,
+            "SHOP_DB_SPANS": "false",
+            **_sampler("always_on"),
         }
     if setting == "full_noexport":
         # Every span made and sampled, none exported: splits hook cost from export cost.

@@ -63,6 +63,8 @@ def test_settings_differ_only_in_telemetry() -> None:
     assert envs["exporter_down"]["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
     assert envs["full_noexport"]["OTEL_TRACES_EXPORTER"] == "none"
     assert envs["full_noexport"]["SHOP_TELEMETRY"] == "on"
+    assert envs["full_nodb"]["SHOP_DB_SPANS"] == "false"
+    assert envs["full_nodb"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4317"
 
 
 def test_profile_shares_count_inclusive_and_innermost_known_component() -> None:
