@@ -50,6 +50,7 @@ class BoundedSpanProcessor(SpanProcessor):
         self._max_batch = max_batch
         self._delay_s = delay_s
         self._queue: collections.deque[ReadableSpan] = collections.deque()
+        self._woken = False
         self._wake = threading.Condition(threading.Lock())
         self._idle = threading.Event()
         self._idle.set()
@@ -93,7 +94,9 @@ class BoundedSpanProcessor(SpanProcessor):
                 )
             return
         queue.append(span)
-        if len(queue) >= self._max_batch:
+        # Wake the export thread once per full batch, not on every span until it runs.
+        if len(queue) >= self._max_batch and not self._woken:
+            self._woken = True
             with self._wake:
                 self._wake.notify()
 
@@ -158,6 +161,9 @@ class BoundedSpanProcessor(SpanProcessor):
                 self._idle.set()
 
     def _take_batch(self) -> list[ReadableSpan]:
+        # Cleared before taking: a batch filling up meanwhile wakes us again (and the loop
+        # does not wait while a full batch is queued, so a wake-up is never lost).
+        self._woken = False
         batch: list[ReadableSpan] = []
         queue = self._queue
         while queue and len(batch) < self._max_batch:
