@@ -13,6 +13,14 @@ CLIENT_KEEPALIVE_TIME_MS = 30_000
 CLIENT_KEEPALIVE_TIMEOUT_MS = 10_000
 SERVER_MIN_PING_INTERVAL_MS = 20_000
 
+# Connections are closed (GOAWAY) after about 5 minutes, so clients of `dns:///` targets resolve
+# again and spread over replicas added since (Kubernetes scale-up behind a headless Service);
+# calls in flight then get a grace longer than the longest stream (SHOP_SSE_MAX_DURATION_S,
+# 300 s). Names from grpc's include/grpc/impl/channel_arg_names.h (GRPC_ARG_MAX_CONNECTION_AGE_MS,
+# GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS); grpc adds +-10 % jitter to the age itself.
+SERVER_MAX_CONNECTION_AGE_MS = 300_000
+SERVER_MAX_CONNECTION_AGE_GRACE_MS = 330_000
+
 # Metadata is bounded so a client cannot make the server hold huge headers.
 MAX_METADATA_BYTES = 16 * 1024
 
@@ -38,4 +46,6 @@ SERVER_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.http2.min_ping_interval_without_data_ms", SERVER_MIN_PING_INTERVAL_MS),
     ("grpc.http2.max_ping_strikes", 2),
     ("grpc.so_reuseport", 0),
+    ("grpc.max_connection_age_ms", SERVER_MAX_CONNECTION_AGE_MS),
+    ("grpc.max_connection_age_grace_ms", SERVER_MAX_CONNECTION_AGE_GRACE_MS),
 ]
