@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, cast
 
 import grpc
@@ -39,9 +40,11 @@ from services.order.store import (
 )
 from services.order.validation import list_limit, validate_create
 from services.order.watchers import OrderWatchers
-from services.platform.databases import database_telemetry, open_postgres
+from services.platform.databases import open_store
+from services.platform.db_telemetry import DbTelemetry
 from services.platform.deadlines import downstream_timeout
 from services.platform.ids import required_id
+from services.platform.postgres import PostgresDatabase
 from services.platform.server import GrpcServer
 from services.platform.telemetry import ServiceTelemetry
 from services.platform.timestamps import to_timestamp
@@ -304,13 +307,14 @@ def build_service(
     watchers = OrderWatchers()
     metrics = OrderMetrics(telemetry.registry)
     listeners = [watchers.publish, metrics.record]
-    store: OrderStore = (
-        SqliteOrderStore(
-            settings.database_path(), listeners, telemetry=database_telemetry(settings, telemetry)
-        )
-        if settings.database_url is None
-        else PostgresOrderStore(open_postgres(settings, telemetry, MIGRATIONS), listeners)
-    )
+
+    def sqlite(path: Path, db_telemetry: DbTelemetry) -> OrderStore:
+        return SqliteOrderStore(path, listeners, telemetry=db_telemetry)
+
+    def postgres(database: PostgresDatabase) -> OrderStore:
+        return PostgresOrderStore(database, listeners)
+
+    store = open_store(settings, telemetry, sqlite, postgres, MIGRATIONS)
     servicer = OrderServicer(store, watchers, users, payments, settings.request_timeout_s)
     server = OrderGrpcServer(
         settings,

@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
-import instrumentation
 from services.config import Settings
 from services.payment.postgres_store import MIGRATIONS, PostgresChargeStore
 from services.payment.server import build_server
 from services.payment.store import ChargeStore, SqliteChargeStore
-from services.platform.admin import admin_server
-from services.platform.databases import database_telemetry, open_postgres
-from services.platform.postgres import DatabaseStartError
-from services.platform.process import run_service
-from services.platform.telemetry import telemetry_for
-
-log = logging.getLogger(__name__)
+from services.platform.databases import open_store
+from services.platform.db_telemetry import DbTelemetry
+from services.platform.process import run_store_service
+from services.platform.telemetry import ServiceTelemetry
 
 
 def main() -> int:
     """Run the payment service until SIGTERM."""
-    settings = Settings.from_env("payment")
-    instrumentation.configure_logging(settings.log_format, settings.log_level)
-    telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
-    try:
-        store: ChargeStore = (
-            SqliteChargeStore(settings.database_path(), database_telemetry(settings, telemetry))
-            if settings.database_url is None
-            else PostgresChargeStore(open_postgres(settings, telemetry, MIGRATIONS))
-        )
-    except DatabaseStartError as error:
-        log.error("cannot start: %s", error)
-        return 1
-    server = build_server(settings, telemetry, store)
-    admin = admin_server(settings, telemetry, server)
-    return run_service(settings, telemetry, server, admin, on_stop=[store.close])
+    return run_store_service("payment", _open_store, build_server)
+
+
+def _open_store(settings: Settings, telemetry: ServiceTelemetry) -> ChargeStore:
+    sqlite: Callable[[Path, DbTelemetry], ChargeStore] = SqliteChargeStore
+    return open_store(settings, telemetry, sqlite, PostgresChargeStore, MIGRATIONS)
 
 
 if __name__ == "__main__":

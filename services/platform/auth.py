@@ -9,33 +9,24 @@ import grpc
 
 from services.errors import ErrorCode, ShopError, abort
 from services.platform.handlers import (
-    EXEMPT_SERVICES,
     Behaviour,
-    Continuation,
+    BusinessInterceptor,
     Handler,
-    ServerInterceptor,
-    short_method,
     wrap_behaviour,
 )
 
 _PREFIX = "bearer "
 
 
-class ServiceTokenInterceptor(ServerInterceptor):
+class ServiceTokenInterceptor(BusinessInterceptor):
     """Refuses calls without `authorization: Bearer <token>`; health and reflection stay open."""
 
     def __init__(self, token: str) -> None:
         self._token = token.encode()
 
-    def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = continuation(handler_call_details)
-        service, _ = short_method(handler_call_details.method)
-        if handler is None or service in EXEMPT_SERVICES:
-            return handler
+    def intercept_business(
+        self, handler: Handler, method: str, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler:
         error = self._check(handler_call_details.invocation_metadata or ())
         if error is None:
             return handler

@@ -7,7 +7,9 @@ in that one database, migrated at start. Unset: SQLite, `<SHOP_DATA_DIR>/<servic
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
 
 from services.config import Settings
 from services.platform.db_telemetry import DbTarget, DbTelemetry, QueryMetrics
@@ -16,6 +18,8 @@ from services.platform.postgres import PostgresDatabase
 from services.platform.telemetry import ServiceTelemetry
 
 log = logging.getLogger(__name__)
+
+StoreT = TypeVar("StoreT")
 
 # Threads that may hold a connection besides the gRPC handlers (order's reconciler).
 _BACKGROUND_THREADS = 1
@@ -63,3 +67,17 @@ def open_postgres(
     )
     database.register_metrics(telemetry.registry)
     return database
+
+
+def open_store(
+    settings: Settings,
+    telemetry: ServiceTelemetry,
+    sqlite: Callable[[Path, DbTelemetry], StoreT],
+    postgres: Callable[[PostgresDatabase], StoreT],
+    migrations: Sequence[Migration],
+) -> StoreT:
+    """The service's store on the database `settings` name: `sqlite(path, telemetry)` or
+    `postgres(database)`; DatabaseStartError when PostgreSQL cannot be used."""
+    if settings.database_url is None:
+        return sqlite(settings.database_path(), database_telemetry(settings, telemetry))
+    return postgres(open_postgres(settings, telemetry, migrations))

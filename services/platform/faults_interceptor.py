@@ -11,32 +11,22 @@ import grpc
 from services.errors import ErrorCode, ShopError, abort
 from services.faults.rules import FaultRegistry, FaultRule
 from services.platform.handlers import (
-    EXEMPT_SERVICES,
     Behaviour,
-    Continuation,
+    BusinessInterceptor,
     Handler,
-    ServerInterceptor,
-    short_method,
     wrap_behaviour,
 )
 
 
-class FaultInterceptor(ServerInterceptor):
+class FaultInterceptor(BusinessInterceptor):
     """Adds latency and fails calls (before or after the handler) as `faults` says."""
 
     def __init__(self, faults: FaultRegistry) -> None:
         self._faults = faults
 
-    def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = continuation(handler_call_details)
-        service, method = short_method(handler_call_details.method)
-        if handler is None or service in EXEMPT_SERVICES:
-            return handler
-
+    def intercept_business(
+        self, handler: Handler, method: str, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler:
         def wrap(behaviour: Behaviour, streaming_out: bool) -> Behaviour:
             if streaming_out:
                 return lambda request, context: self._stream(behaviour, method, request, context)

@@ -75,3 +75,22 @@ def _behaviour(function: Behaviour | None) -> Behaviour:
     if function is None:
         raise TypeError("a method handler without the behaviour its flags announce")
     return function
+
+
+class BusinessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """A server interceptor of the shop's own services: health and reflection pass untouched."""
+
+    def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = continuation(handler_call_details)
+        service, method = short_method(handler_call_details.method)
+        if handler is None or service in EXEMPT_SERVICES:
+            return handler
+        return self.intercept_business(handler, method, handler_call_details)
+
+    def intercept_business(
+        self, handler: Handler, method: str, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler:
+        """The handler to run for a call of `method` (a short name such as `Charge`)."""
+        raise NotImplementedError

@@ -7,13 +7,18 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+import instrumentation
 from services.config import Settings
-from services.platform.admin import AdminServer
-from services.platform.telemetry import ServiceTelemetry
+from services.platform.admin import AdminServer, admin_server
+from services.platform.postgres import DatabaseStartError
+from services.platform.server import GrpcServer
+from services.platform.telemetry import ServiceTelemetry, telemetry_for
 
 log = logging.getLogger(__name__)
+
+StoreT = TypeVar("StoreT", bound="Closable")
 
 # Time left to telemetry to flush spans after the drain; bounded so exit is bounded.
 _TELEMETRY_SHUTDOWN_S = 2.0
@@ -74,6 +79,35 @@ def run_service(
     telemetry.shutdown(timeout_s=_TELEMETRY_SHUTDOWN_S)
     log.info("%s stopped", settings.service)
     return 0
+
+
+class Closable(Protocol):
+    """A store, as the process sees it: closed last."""
+
+    def close(self) -> None: ...
+
+
+def run_store_service(
+    service: str,
+    open_store: Callable[[Settings, ServiceTelemetry], StoreT],
+    build_server: Callable[[Settings, ServiceTelemetry, StoreT], GrpcServer],
+) -> int:
+    """The whole `main()` of a service over one store (user, payment); its exit code.
+
+    Settings from the environment, logging, telemetry, the store (exit 1 when its database
+    cannot be used), the gRPC server and admin port, then `run_service` until a signal.
+    """
+    settings = Settings.from_env(service)
+    instrumentation.configure_logging(settings.log_format, settings.log_level)
+    telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
+    try:
+        store = open_store(settings, telemetry)
+    except DatabaseStartError as error:
+        log.error("cannot start: %s", error)
+        return 1
+    server = build_server(settings, telemetry, store)
+    admin = admin_server(settings, telemetry, server)
+    return run_service(settings, telemetry, server, admin, on_stop=[store.close])
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

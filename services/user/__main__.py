@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
-import instrumentation
 from services.config import Settings
-from services.platform.admin import admin_server
-from services.platform.databases import database_telemetry, open_postgres
-from services.platform.postgres import DatabaseStartError
-from services.platform.process import run_service
-from services.platform.telemetry import telemetry_for
+from services.platform.databases import open_store
+from services.platform.db_telemetry import DbTelemetry
+from services.platform.process import run_store_service
+from services.platform.telemetry import ServiceTelemetry
 from services.user.postgres_store import MIGRATIONS, PostgresUserStore
 from services.user.server import build_server
 from services.user.store import SqliteUserStore, UserStore
 
-log = logging.getLogger(__name__)
-
 
 def main() -> int:
     """Run the user service until SIGTERM."""
-    settings = Settings.from_env("user")
-    instrumentation.configure_logging(settings.log_format, settings.log_level)
-    telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
-    try:
-        store: UserStore = (
-            SqliteUserStore(settings.database_path(), database_telemetry(settings, telemetry))
-            if settings.database_url is None
-            else PostgresUserStore(open_postgres(settings, telemetry, MIGRATIONS))
-        )
-    except DatabaseStartError as error:
-        log.error("cannot start: %s", error)
-        return 1
-    server = build_server(settings, telemetry, store)
-    admin = admin_server(settings, telemetry, server)
-    return run_service(settings, telemetry, server, admin, on_stop=[store.close])
+    return run_store_service("user", _open_store, build_server)
+
+
+def _open_store(settings: Settings, telemetry: ServiceTelemetry) -> UserStore:
+    sqlite: Callable[[Path, DbTelemetry], UserStore] = SqliteUserStore
+    return open_store(settings, telemetry, sqlite, PostgresUserStore, MIGRATIONS)
 
 
 if __name__ == "__main__":
