@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import astuple, replace
 
-from services.errors import ErrorCode, ShopError, not_found
 from services.payment.store import (
     COLUMNS,
     REFUNDED,
-    SUCCEEDED,
     Charge,
     NewCharge,
     charge_from_row,
+    charge_outcome,
+    refundable,
 )
-from services.platform.ids import new_id
 from services.platform.migrations import Migration
 from services.platform.postgres import PostgresDatabase, Transaction
 
@@ -49,18 +47,7 @@ class PostgresChargeStore:
 
     def charge(self, new: NewCharge) -> tuple[Charge, bool]:
         """The charge under `new.idempotency_key` and whether this call created it."""
-        attempt = Charge(
-            id=new_id(),
-            idempotency_key=new.idempotency_key,
-            order_id=new.order_id,
-            user_id=new.user_id,
-            amount_cents=new.amount_cents,
-            currency=new.currency,
-            status=new.status,
-            decline_reason=new.decline_reason,
-            refund_reason="",
-            created_at=time.time(),
-        )
+        attempt = new.attempt()
 
         def insert_or_read(tx: Transaction) -> Charge:
             # A concurrent insert of the same key makes this one wait for its commit, then do
@@ -78,25 +65,15 @@ class PostgresChargeStore:
             return stored
 
         stored = self._db.run(insert_or_read)
-        if stored.id == attempt.id:
-            return stored, True
-        if not stored.same_request(attempt):
-            message = "idempotency key already used for a different charge"
-            raise ShopError(ErrorCode.IDEMPOTENCY_CONFLICT, message, {"charge_id": stored.id})
-        return stored, False
+        return charge_outcome(attempt, stored)
 
     def refund(self, charge_id: str, reason: str) -> tuple[Charge, bool]:
         """Refund a SUCCEEDED charge; a REFUNDED one comes back as is (False: no change)."""
 
         def refund(tx: Transaction) -> tuple[Charge, bool]:
-            stored = _one(tx, "id", charge_id, lock=True)
-            if stored is None:
-                raise not_found("charge", charge_id)
+            stored = refundable(_one(tx, "id", charge_id, lock=True), charge_id)
             if stored.status == REFUNDED:
                 return stored, False
-            if stored.status != SUCCEEDED:
-                message = f"only succeeded charges can be refunded; this one is {stored.status}"
-                raise ShopError(ErrorCode.FAILED_PRECONDITION, message)
             tx.execute(
                 "UPDATE charges SET status = %s, refund_reason = %s WHERE id = %s",
                 (REFUNDED.value, reason, charge_id),

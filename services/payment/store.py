@@ -46,6 +46,21 @@ class NewCharge:
     status: ChargeStatus
     decline_reason: str = ""
 
+    def attempt(self) -> Charge:
+        """The charge this request makes if its key is new: a fresh id, created now."""
+        return Charge(
+            id=new_id(),
+            idempotency_key=self.idempotency_key,
+            order_id=self.order_id,
+            user_id=self.user_id,
+            amount_cents=self.amount_cents,
+            currency=self.currency,
+            status=self.status,
+            decline_reason=self.decline_reason,
+            refund_reason="",
+            created_at=time.time(),
+        )
+
 
 @dataclass(frozen=True)
 class Charge:
@@ -70,6 +85,32 @@ class Charge:
             other.amount_cents,
             other.currency,
         )
+
+
+def charge_outcome(attempt: Charge, stored: Charge) -> tuple[Charge, bool]:
+    """What `charge` answers once `stored` holds the key `attempt` tried: (charge, created).
+
+    IDEMPOTENCY_CONFLICT (20004) when the stored charge is for a different request.
+    """
+    if stored.id == attempt.id:
+        return stored, True
+    if not stored.same_request(attempt):
+        message = "idempotency key already used for a different charge"
+        raise ShopError(ErrorCode.IDEMPOTENCY_CONFLICT, message, {"charge_id": stored.id})
+    return stored, False
+
+
+def refundable(stored: Charge | None, charge_id: str) -> Charge:
+    """`stored`, when a refund may be asked of it (SUCCEEDED, or REFUNDED already).
+
+    NOT_FOUND when there is no such charge, FAILED_PRECONDITION (20002) when it did not succeed.
+    """
+    if stored is None:
+        raise not_found("charge", charge_id)
+    if stored.status not in (SUCCEEDED, REFUNDED):
+        message = f"only succeeded charges can be refunded; this one is {stored.status}"
+        raise ShopError(ErrorCode.FAILED_PRECONDITION, message)
+    return stored
 
 
 class ChargeStore(Protocol):
@@ -135,18 +176,7 @@ class SqliteChargeStore(SqliteStore):
 
     def charge(self, new: NewCharge) -> tuple[Charge, bool]:
         """The charge under `new.idempotency_key` and whether this call created it."""
-        attempt = Charge(
-            id=new_id(),
-            idempotency_key=new.idempotency_key,
-            order_id=new.order_id,
-            user_id=new.user_id,
-            amount_cents=new.amount_cents,
-            currency=new.currency,
-            status=new.status,
-            decline_reason=new.decline_reason,
-            refund_reason="",
-            created_at=time.time(),
-        )
+        attempt = new.attempt()
         with self._transaction() as db:
             # INSERT OR IGNORE + read back under one write lock: exactly one row per key,
             # whichever thread or process gets there first.
@@ -157,24 +187,14 @@ class SqliteChargeStore(SqliteStore):
             )
             stored = self._one(db, "idempotency_key", new.idempotency_key)
         assert stored is not None
-        if stored.id == attempt.id:
-            return stored, True
-        if not stored.same_request(attempt):
-            message = "idempotency key already used for a different charge"
-            raise ShopError(ErrorCode.IDEMPOTENCY_CONFLICT, message, {"charge_id": stored.id})
-        return stored, False
+        return charge_outcome(attempt, stored)
 
     def refund(self, charge_id: str, reason: str) -> tuple[Charge, bool]:
         """Refund a SUCCEEDED charge; a REFUNDED one comes back as is (False: no change)."""
         with self._transaction() as db:
-            stored = self._one(db, "id", charge_id)
-            if stored is None:
-                raise not_found("charge", charge_id)
+            stored = refundable(self._one(db, "id", charge_id), charge_id)
             if stored.status == REFUNDED:
                 return stored, False
-            if stored.status != SUCCEEDED:
-                message = f"only succeeded charges can be refunded; this one is {stored.status}"
-                raise ShopError(ErrorCode.FAILED_PRECONDITION, message)
             db.execute(
                 "UPDATE charges SET status = ?, refund_reason = ? WHERE id = ?",
                 (REFUNDED, reason, charge_id),
