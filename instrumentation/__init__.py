@@ -92,27 +92,38 @@ def setup(
     register_runtime_metrics(registry)
     store = SpanStore()
     propagation = propagation_from_env(env)
-    common = {
-        "propagation": propagation,
-        "trace_health": trace_health,
-        "buckets": buckets,
-    }
+
+    def telemetry(
+        name: str,
+        provider: trace.TracerProvider,
+        processor: BoundedSpanProcessor | None,
+        health: HealthMetrics,
+        *,
+        owns_provider: bool,
+        disabled: bool = False,
+        contrib_sides: frozenset[str] = frozenset(),
+    ) -> Telemetry:
+        return Telemetry(
+            name,
+            registry,
+            provider,
+            processor,
+            store,
+            health,
+            access_log,
+            owns_provider=owns_provider,
+            disabled=disabled,
+            propagation=propagation,
+            contrib_sides=contrib_sides,
+            trace_health=trace_health,
+            buckets=buckets,
+        )
+
     if sdk_disabled(env):
         log.info("OTEL_SDK_DISABLED=true: no spans; Prometheus metrics are still recorded")
         health = HealthMetrics(registry, export_counters=False)
         noop = trace.NoOpTracerProvider()
-        return Telemetry(
-            service_name,
-            registry,
-            noop,
-            None,
-            store,
-            health,
-            access_log,
-            owns_provider=False,
-            disabled=True,
-            **common,  # type: ignore[arg-type]
-        )
+        return telemetry(service_name, noop, None, health, owns_provider=False, disabled=True)
     contrib = contrib_grpc_sides()
     provider = tracer_provider if tracer_provider is not None else installed_provider()
     if provider is not None:
@@ -126,18 +137,7 @@ def setup(
             provider.add_span_processor(SpanStoreProcessor(store))
             store.start()
         name = _service_name(provider, service_name)
-        return Telemetry(
-            name,
-            registry,
-            provider,
-            None,
-            store,
-            health,
-            access_log,
-            owns_provider=False,
-            contrib_sides=contrib,
-            **common,  # type: ignore[arg-type]
-        )
+        return telemetry(name, provider, None, health, owns_provider=False, contrib_sides=contrib)
     resource = resource_from_env(service_name, env)
     own = make_tracer_provider(
         resource, sampler or sampler_from_env(env), span_limits_from_env(env)
@@ -156,17 +156,7 @@ def setup(
     if set_global:
         trace.set_tracer_provider(own)
     name = str(resource.attributes.get("service.name", service_name))
-    return Telemetry(
-        name,
-        registry,
-        own,
-        processor,
-        store,
-        health,
-        access_log,
-        contrib_sides=contrib,
-        **common,  # type: ignore[arg-type]
-    )
+    return telemetry(name, own, processor, health, owns_provider=True, contrib_sides=contrib)
 
 
 def _service_name(provider: trace.TracerProvider, fallback: str) -> str:
