@@ -32,7 +32,7 @@ def free_port() -> Callable[[], int]:
 def start_shop(root: Path, user_replicas: int = 1, env: Mapping[str, str] | None = None) -> Shop:
     """A shop under `root` (data, logs) on free ports with QUICK_ENV, ready.
 
-    Ready within a generous 30 s: CI and laptops may be busy.
+    Ready within a generous 60 s: CI and laptops may be busy.
     """
     shop = Shop(root, {**QUICK_ENV, **(env or {})}, user_replicas=user_replicas)
     return shop.start()

@@ -47,7 +47,7 @@ class Shop:
         *,
         user_replicas: int = 1,
         base_env: Mapping[str, str] | None = None,
-        ready_timeout_s: float = 30.0,
+        ready_timeout_s: float = 60.0,
         grace_s: float = 5.0,
     ) -> None:
         self.layout = ShopLayout(
