@@ -248,6 +248,8 @@ def summarize(m: Measurements, plan: Plan) -> dict[str, Any]:
             out[f"{setting}_{q}_ms"] = round(_median(getattr(r, f"{q}_ms") for r in results), 1)
         p99s = [r.p99_ms for r in results]
         out[f"{setting}_p99_range_ms"] = round(max(p99s) - min(p99s), 1)
+        out[f"{setting}_p99_min_ms"] = round(min(p99s), 1)
+        out[f"{setting}_p99_max_ms"] = round(max(p99s), 1)
         middle = statistics.median(p99s)
         spread = (max(p99s) - min(p99s)) / middle if middle else 0.0
         out[f"{setting}_p99_spread_pct"] = round(100 * spread, 1)
