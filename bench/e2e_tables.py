@@ -1,0 +1,75 @@
+"""The tables `python -m bench e2e` prints before its JSON line: CPU per order, memory, soak."""
+
+from __future__ import annotations
+
+import statistics
+from typing import TYPE_CHECKING, Any
+
+from bench.shop import PROCESSES
+
+if TYPE_CHECKING:
+    from bench.e2e import Measurements
+
+
+def print_tables(m: Measurements, figures: dict[str, Any], client: str) -> None:
+    """Human tables: saturation, fixed-load latency, memory."""
+    print(f"\nsaturation ({client}; median of {figures['repeats']} interleaved repeats)")
+    print(f"{'setting':<14} {'orders/s':>9} {'min':>7} {'max':>7} {'x off':>6} {'p99 ms':>8}")
+    for setting, results in m.saturation.items():
+        rates = [r.rps for r in results]
+        print(
+            f"{setting:<14} {statistics.median(rates):>9.1f} {min(rates):>7.1f} "
+            f"{max(rates):>7.1f} {figures.get(f'{setting}_rps_ratio', 1.0):>6.3f} "
+            f"{figures[f'{setting}_saturation_p99_ms']:>8.1f}"
+        )
+    print("\nCPU ms per order at saturation (median; all four processes, then each)")
+    print(f"{'setting':<14} {'total':>7} {'x off':>6} " + " ".join(f"{n:>8}" for n in PROCESSES))
+    for setting in m.cpu_per_order:
+        each = " ".join(f"{figures[f'{setting}_cpu_{n}_ms_per_order']:>8.2f}" for n in PROCESSES)
+        print(
+            f"{setting:<14} {figures[f'{setting}_cpu_ms_per_order']:>7.2f} "
+            f"{figures.get(f'{setting}_cpu_ratio', 1.0):>6.3f} {each}"
+        )
+    idle = ", ".join(f"{s} {figures[f'{s}_idle_cpu_pct']:.1f}%" for s in m.idle_cpu)
+    print(f"idle shops, no load (% of one core, four processes): {idle}")
+    print(f"\nlatency at a fixed {m.fixed_rate:.1f} orders/s (open loop, from intended send time)")
+    print(
+        f"{'setting':<14} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p99 range':>10}"
+        f" {'spread':>7} {'runs':>5} {'errors':>7}"
+    )
+    for setting in m.latency:
+        print(
+            f"{setting:<14} {figures[f'{setting}_p50_ms']:>8.1f}"
+            f" {figures[f'{setting}_p95_ms']:>8.1f} {figures[f'{setting}_p99_ms']:>8.1f}"
+            f" {figures[f'{setting}_p99_range_ms']:>10.1f}"
+            f" {figures[f'{setting}_p99_spread_pct']:>6.0f}%"
+            f" {figures[f'{setting}_p99_repeats']:>5}"
+            f" {figures[f'{setting}_errors']:>7}"
+        )
+    within = figures["full_p99_within_noise"]
+    print(
+        f"full vs off: p99 x{figures['full_p99_ratio']:.2f} "
+        + ("(WITHIN the noise: the two cannot be told apart in this run)" if within else "")
+        + ("" if figures["tail_method_stable"] else "; p99 spread over 20%: an unquiet machine")
+    )
+    verdict = "within" if figures["exporter_down_within_noise"] else "OUTSIDE"
+    print(
+        f"exporter down vs full: p99 {figures['exporter_down_p99_delta_ms']:+.1f} ms, "
+        f"{verdict} the run-to-run noise of {figures['p99_noise_ms']:.1f} ms"
+    )
+    for goal, met in (("cpu", "goal_cpu_met"), ("throughput", "goal_throughput_met")):
+        print(f"goal {goal}: {'met' if figures[met] else 'MISSED'}", end="; ")
+    print(f"goal p99: {'met' if figures['goal_p99_met'] else 'MISSED'}")
+    minute = m.soak_window_s
+    print(f"\nsoak of 'full' for {figures['soak_s']:g} s: RSS MiB per {minute:g} s, then peak")
+    for name in PROCESSES:
+        marks = " ".join(f"{b / 2**20:6.1f}" for b in m.soak_trace.at_marks(name, minute))
+        print(
+            f"{name:<10} {marks}  peak {figures[f'rss_peak_{name}_bytes'] / 2**20:6.1f}"
+            f"  growth {figures[f'rss_growth_{name}_bytes'] / 2**20:+.1f}"
+        )
+    print(
+        f"soak p99 {figures['soak_full_p99_ms']:.1f} ms, errors {figures['soak_full_errors']}; "
+        f"spans exported {figures['full_spans_exported']}, dropped with exporter down "
+        f"{figures['exporter_down_spans_dropped']}"
+    )
