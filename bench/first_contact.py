@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from services import listening
-from services.launcher import REPO_ROOT, ShopPorts
+from services.launcher import REPO_ROOT
+from services.shop_layout import ShopPorts
 from services.sidecars import SidecarPorts
 
 DASHBOARDS = REPO_ROOT / "dashboards" / "grafana" / "dashboards"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.harness.shop import Shop
-from services.launcher import free_ports
+from services.shop_layout import free_ports
 
 SETTINGS = ("off", "full", "sampled10", "exporter_down", "full_noexport", "full_nodb")
 PROCESSES = ("payment", "user", "order", "gateway")

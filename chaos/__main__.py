@@ -18,7 +18,7 @@ from chaos.result import ScenarioResult
 from chaos.scenarios import POSTGRES_SCENARIOS, SCENARIOS, Scenario
 from services.harness.postgres import PostgresUnavailable, ThrowawayPostgres, find_binaries
 from services.harness.shop import QUICK_ENV, Shop
-from services.launcher import free_ports
+from services.shop_layout import free_ports
 
 BACKENDS = ("sqlite", "postgresql", "both")
 

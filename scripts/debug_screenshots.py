@@ -26,10 +26,11 @@ sys.path.insert(0, str(REPO_ROOT))
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 
-from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens  # noqa: E402
+from services.launcher import Launcher  # noqa: E402
 from services.loadgen.client import GatewayHttp  # noqa: E402
 from services.loadgen.mix import ShopWorkload  # noqa: E402
 from services.loadgen.runner import LoadPlan, run_load  # noqa: E402
+from services.shop_layout import ShopLayout, ShopPorts, ShopTokens  # noqa: E402
 
 
 def main() -> int:

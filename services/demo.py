@@ -22,18 +22,12 @@ from types import FrameType
 
 from services.config import ConfigError, Settings
 from services.data_dir_lock import DataDirBusy, DataDirLock
-from services.launcher import (
-    Launcher,
-    LaunchError,
-    PortsInUse,
-    ShopLayout,
-    ShopPorts,
-    ShopTokens,
-)
+from services.launcher import Launcher, LaunchError, PortsInUse
 from services.loadgen.client import GatewayHttp
 from services.loadgen.mix import ShopWorkload
 from services.loadgen.runner import LoadPlan, run_load
 from services.loadgen.summary import format_summary
+from services.shop_layout import ShopLayout, ShopPorts, ShopTokens
 from services.sidecars import SidecarPorts, Sidecars
 
 DEMO_RATE = 5.0

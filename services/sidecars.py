@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from services.launcher import REPO_ROOT, PortsInUse, ProcessSpec, ShopLayout, check_ports_free
+from services.launcher import REPO_ROOT, PortsInUse, ProcessSpec, check_ports_free
+from services.shop_layout import ShopLayout
 
 PROMETHEUS_TEMPLATE = REPO_ROOT / "prometheus" / "prometheus.local.yml"
 JAEGER_TEMPLATE = REPO_ROOT / "jaeger" / "jaeger.local.yml"

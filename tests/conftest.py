@@ -12,7 +12,7 @@ import pytest
 
 from services.harness.polling import wait_until
 from services.harness.shop import QUICK_ENV, Shop
-from services.launcher import free_ports
+from services.shop_layout import free_ports
 
 pytest_plugins = (
     "tests.support.postgres",  # postgres_server, postgres_url

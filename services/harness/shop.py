@@ -19,8 +19,9 @@ from typing import Any
 
 from services.harness.metrics import scrape, total
 from services.harness.polling import wait_until
-from services.launcher import Launcher, ShopLayout, ShopPorts, ShopTokens
+from services.launcher import Launcher
 from services.loadgen.client import Answer, GatewayHttp
+from services.shop_layout import ShopLayout, ShopPorts, ShopTokens
 
 # Quick settings for shops that test behaviour (every test shop and chaos scenario): a 1 s
 # gateway deadline, reconciliation every second, a 2 s drain, no trace export.

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from services import listening
-from services.launcher import REPO_ROOT, ShopPorts
+from services.launcher import REPO_ROOT
+from services.shop_layout import ShopPorts
 from services.sidecars import SidecarPorts, Sidecars
 
 START_TIMEOUT_S = 60

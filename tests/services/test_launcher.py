@@ -17,17 +17,9 @@ import pytest
 from services import listening
 from services.harness.polling import wait_until
 from services.harness.shop import Shop
-from services.launcher import (
-    Launcher,
-    LaunchError,
-    PortsInUse,
-    ProcessSpec,
-    ShopLayout,
-    ShopPorts,
-    ShopTokens,
-    free_ports,
-)
+from services.launcher import Launcher, LaunchError, PortsInUse, ProcessSpec
 from services.loadgen.client import Answer as HttpAnswer
+from services.shop_layout import ShopLayout, ShopPorts, ShopTokens, free_ports
 
 
 def _layout(replicas: int = 2) -> ShopLayout:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from services.launcher import ShopLayout, ShopPorts, ShopTokens
+from services.shop_layout import ShopLayout, ShopPorts, ShopTokens
 from services.sidecars import JAEGER_TEMPLATE, SidecarPorts, Sidecars
 from tests.stack.contract import require_tool
 

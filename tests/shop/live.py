@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 from services.harness.polling import wait_until
 from services.harness.shop import Shop
-from services.launcher import free_ports
+from services.shop_layout import free_ports
 from tests.stack.contract import rule_files
 
 

@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 
-from services.launcher import free_ports
+from services.shop_layout import free_ports
 from tests.stack.contract import COMPOSE_FILE, ROOT, load_yaml
 
 STACK_DOC = ROOT / "docs" / "stack.md"

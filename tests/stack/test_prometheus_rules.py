@@ -193,7 +193,7 @@ def test_local_config_scrapes_what_make_demo_starts() -> None:
     """prometheus.local.yml's targets are the admin ports services/launcher.py uses for the demo."""
     if importlib.util.find_spec("services.launcher") is None:
         pytest.skip("services/launcher.py is not built yet")
-    from services.launcher import ShopLayout, ShopPorts, ShopTokens
+    from services.shop_layout import ShopLayout, ShopPorts, ShopTokens
 
     layout = ShopLayout(ShopPorts.defaults(), ROOT / ".data", ShopTokens("key", "svc", "admin"))
     expected: dict[str, set[str]] = {}

@@ -16,7 +16,7 @@ from werkzeug.test import Client
 from instrumentation._debug_pages import debug_app
 from instrumentation._span_store import SpanStore
 from services.gateway.trace_page import with_trace_gathering
-from services.launcher import free_ports
+from services.shop_layout import free_ports
 from tests.instrumentation.spans_for_pages import make_trace
 
 App = Callable[[dict[str, Any], Any], Iterable[bytes]]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from chaos import SCENARIOS, ScenarioResult
-from services.launcher import free_ports
+from services.shop_layout import free_ports
 from tests.conftest import ShopFactory
 
 RunScenario = Callable[[str], ScenarioResult]
