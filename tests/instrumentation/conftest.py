@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -20,8 +21,8 @@ from instrumentation import Telemetry
 from .echo import Seen, sync_handler
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` until truthy; fail after ``timeout`` seconds."""
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until truthy; fail after ``timeout`` seconds (generous: a busy CI)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -33,7 +34,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "co
 
 
 def finished_spans(
-    tel: Telemetry, exporter: InMemorySpanExporter, count: int, timeout: float = 5.0
+    tel: Telemetry, exporter: InMemorySpanExporter, count: int, timeout: float = 30.0
 ) -> list[ReadableSpan]:
     """Wait until at least ``count`` spans were exported, then return them all."""
 
@@ -93,3 +94,8 @@ def instrumented_server(seen: Seen, tel: Telemetry) -> Iterator[str]:
     server, target = start_sync_server(seen, tel.server_interceptors())
     yield target
     server.stop(None)
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The messages logged at WARNING or above."""
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
 import pytest
-from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -26,22 +24,17 @@ from instrumentation._exporters import (
     http_exporter_arguments,
     otlp_exporter,
 )
-from instrumentation._propagation import TextMapPropagation, W3CPropagation, propagation_from_env
 from instrumentation.tracing import (
     batch_settings_from_env,
     resource_from_env,
     span_limits_from_env,
 )
 
-from .conftest import sample, start_sync_server, wait_for
+from .conftest import sample, start_sync_server, wait_for, warnings_of
 from .echo import UNARY, Seen
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 PARENT = f"00-{TRACE}-b7ad6b7169203331-01"
-
-
-def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_service_name_from_env_wins_over_code() -> None:
@@ -266,79 +259,6 @@ def test_span_limits_from_env() -> None:
         {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "5", "OTEL_SPAN_EVENT_COUNT_LIMIT": "2"}
     )
     assert (limits.max_span_attributes, limits.max_events) == (5, 2)
-
-
-def test_propagators_default_is_the_w3c_fast_path() -> None:
-    assert isinstance(propagation_from_env({}), W3CPropagation)
-    assert isinstance(
-        propagation_from_env({"OTEL_PROPAGATORS": "baggage, tracecontext"}), W3CPropagation
-    )
-
-
-def test_propagators_tracecontext_only_drops_baggage() -> None:
-    registry = CollectorRegistry()
-    tel = instrumentation.setup(
-        "svc",
-        registry,
-        InMemorySpanExporter(),
-        environ={"OTEL_PROPAGATORS": "tracecontext"},
-    )
-    seen = Seen()
-    server, target = start_sync_server(seen, tel.server_interceptors())
-    try:
-        with grpc.insecure_channel(target) as channel:
-            metadata = (("traceparent", PARENT), ("baggage", "tenant=t1"))
-            channel.unary_unary(UNARY)(b"ok", metadata=metadata)
-    finally:
-        server.stop(None)
-        tel.shutdown(1)
-    assert seen.trace_ids == [TRACE]
-    assert seen.baggage == [{}]
-
-
-def test_propagators_none_propagates_nothing() -> None:
-    tel = instrumentation.setup(
-        "svc", CollectorRegistry(), InMemorySpanExporter(), environ={"OTEL_PROPAGATORS": "none"}
-    )
-    seen = Seen()
-    server, target = start_sync_server(seen)
-    try:
-        with tel.intercept_channel(grpc.insecure_channel(target)) as channel:
-            channel.unary_unary(UNARY)(b"ok")
-    finally:
-        server.stop(None)
-        tel.shutdown(1)
-    assert seen.traceparents == [None]
-
-
-def test_other_propagator_lists_go_through_opentelemetry_propagate(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    environ = {"OTEL_PROPAGATORS": "tracecontext,baggage,no-such-propagator"}
-    propagation = propagation_from_env(environ)
-    assert isinstance(propagation, TextMapPropagation)
-    assert any("no-such-propagator" in w for w in warnings_of(caplog))
-    exporter = InMemorySpanExporter()
-    tel = instrumentation.setup("svc", CollectorRegistry(), exporter, environ=environ)
-    seen = Seen()
-    server, target = start_sync_server(seen, tel.server_interceptors())
-    try:
-        with grpc.insecure_channel(target) as plain:  # what the server extracts
-            plain.unary_unary(UNARY)(
-                b"ok", metadata=(("traceparent", PARENT), ("baggage", "tenant=t1"))
-            )
-        with tel.intercept_channel(grpc.insecure_channel(target)) as channel:  # what it injects
-            parent = trace.NonRecordingSpan(
-                trace.SpanContext(int(TRACE, 16), 0xB7AD6B7169203331, True, trace.TraceFlags(1))
-            )
-            with trace.use_span(parent):
-                channel.unary_unary(UNARY)(b"ok")
-    finally:
-        server.stop(None)
-    tel.shutdown(1)
-    assert seen.trace_ids == [TRACE, TRACE]
-    assert seen.baggage[0] == {"tenant": "t1"}
-    assert seen.traceparents[1] is not None and TRACE in seen.traceparents[1]
 
 
 @pytest.fixture
