@@ -26,7 +26,10 @@ def _place(shop: Shop, user_id: str, key: str):  # type: ignore[no-untyped-def]
 
 
 def test_the_shop_runs_on_postgresql(make_shop: ShopFactory, postgres_url: str) -> None:
-    shop = make_shop(user_replicas=2, env={"SHOP_DATABASE_URL": postgres_url})
+    # 20 orders at once on two cores: a generous gateway deadline, since this checks the
+    # outcome under concurrency, not latency.
+    env = {"SHOP_DATABASE_URL": postgres_url, "SHOP_REQUEST_TIMEOUT_S": "15"}
+    shop = make_shop(user_replicas=2, env=env)
     created = shop.request("POST", "/v1/users", json_body={"email": "pg@example.com", "name": "P"})
     assert created.status == 201, created.body
     user_id = created.json()["id"]
