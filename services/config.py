@@ -7,6 +7,7 @@ and passes the result down. docs/conventions.md lists every variable.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,16 @@ MAX_DEMO_PORT_OFFSET = 65535 - 50053
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+def settings_or_exit(service: str, program: str | None = None) -> Settings:
+    """Settings.from_env for a process's main(): a bad setting ends it with one clear line on
+    stderr and exit code 2, never a traceback (which could also show more than the message)."""
+    try:
+        return Settings.from_env(service)
+    except ConfigError as error:
+        print(f"{program or 'shop-' + service}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import logging
 import sys
 
 import instrumentation
-from services.config import Settings
+from services.config import settings_or_exit
 from services.faults.rules import FaultRegistry
 from services.gateway.app import create_app
 from services.gateway.clients import DownstreamHealth, GatewayClients
@@ -33,7 +33,7 @@ MALLOC_ARENAS = 2
 def main() -> int:
     """Serve the gateway until SIGTERM/SIGINT, then drain and exit."""
     limit_malloc_arenas(MALLOC_ARENAS)  # before any thread starts
-    settings = Settings.from_env("gateway")
+    settings = settings_or_exit("gateway")
     instrumentation.configure_logging(settings.log_format, settings.log_level)
     telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
     if not settings.api_keys:

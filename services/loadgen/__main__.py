@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
-from services.config import Settings
+from services.config import Settings, settings_or_exit
 from services.loadgen.client import GatewayHttp
 from services.loadgen.mix import ShopWorkload
 from services.loadgen.runner import LoadPlan, run_load
@@ -22,7 +22,7 @@ _SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, run the load, print the summary; exit code 0."""
-    settings = Settings.from_env("gateway")
+    settings = settings_or_exit("gateway", "shop-load")
     args = _parser(settings).parse_args(argv)
     http = GatewayHttp(args.gateway, args.api_key)
     plan = LoadPlan(rate=args.rate, duration_s=args.duration, workers=args.workers)

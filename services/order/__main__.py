@@ -6,7 +6,7 @@ import logging
 import sys
 
 import instrumentation
-from services.config import Settings
+from services.config import settings_or_exit
 from services.order.server import build_service
 from services.payment.client import connect_payment
 from services.platform.admin import admin_server
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def main() -> int:
     """Run the order service until SIGTERM."""
-    settings = Settings.from_env("order")
+    settings = settings_or_exit("order")
     instrumentation.configure_logging(settings.log_format, settings.log_level)
     telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
     # One long-lived channel per downstream, shared by every request and the reconciler.

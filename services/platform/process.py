@@ -10,7 +10,7 @@ from types import FrameType
 from typing import Protocol, TypeVar
 
 import instrumentation
-from services.config import Settings
+from services.config import Settings, settings_or_exit
 from services.platform.admin import AdminServer, admin_server
 from services.platform.postgres import DatabaseStartError
 from services.platform.server import GrpcServer
@@ -97,7 +97,7 @@ def run_store_service(
     Settings from the environment, logging, telemetry, the store (exit 1 when its database
     cannot be used), the gRPC server and admin port, then `run_service` until a signal.
     """
-    settings = Settings.from_env(service)
+    settings = settings_or_exit(service)
     instrumentation.configure_logging(settings.log_format, settings.log_level)
     telemetry = telemetry_for(settings)  # SHOP_TELEMETRY=off: no instrumentation
     try:

@@ -12,6 +12,7 @@ import urllib.request
 import uuid
 
 import psycopg
+import pytest
 
 from services.harness.shop import Shop
 from services.launcher import REPO_ROOT
@@ -117,16 +118,21 @@ def test_an_unreachable_database_stops_the_start_with_a_clear_error(free_port) -
     assert "hunter2" not in done.stderr + done.stdout
 
 
-def test_a_malformed_url_is_refused_naming_the_problem(free_port) -> None:
+@pytest.mark.parametrize("service", ["user", "order", "payment", "gateway"])
+def test_a_malformed_url_is_refused_naming_the_problem(service: str) -> None:
     env = {**os.environ, "SHOP_DATABASE_URL": "postgresql://shop:hunter2@db:port/shop"}
     done = subprocess.run(
-        [sys.executable, "-m", "services.user"],
+        [sys.executable, "-m", f"services.{service}"],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert done.returncode != 0
-    assert "SHOP_DATABASE_URL" in done.stderr and "port is not a number" in done.stderr
+    assert done.returncode == 2
+    # One line naming the variable and the problem, no traceback, no password.
+    assert done.stderr.strip().splitlines() == [
+        f"shop-{service}: configuration error: SHOP_DATABASE_URL: "
+        "postgresql://shop:***@db:port/shop: the port is not a number in 1..65535"
+    ]
     assert "hunter2" not in done.stderr + done.stdout
