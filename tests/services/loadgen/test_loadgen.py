@@ -94,10 +94,10 @@ class _Steady:
 def test_arrivals_keep_the_rate() -> None:
     recorder = run_load(_Steady(0), LoadPlan(rate=40, duration_s=0.5, workers=2), io.StringIO())
     sent = recorder.operations["nap"].count
-    # 20 arrivals are scheduled; an instant operation is never late on a quiet machine, but a
-    # loaded one may stall the workers past a few arrivals, which are then dropped, not sent late.
+    # 20 arrivals are due whatever the machine does: each is sent or, when a loaded machine
+    # stalls the workers past it, dropped (never sent late); the rate itself never bends.
     assert 15 <= sent + recorder.dropped <= 21
-    assert sent >= 15
+    assert sent > 0
 
 
 def test_busy_workers_drop_arrivals_instead_of_sending_them_late() -> None:
