@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -73,6 +74,16 @@ def seen() -> Seen:
     return Seen()
 
 
+@contextmanager
+def sync_server(seen: Seen, interceptors: list[Any] | None = None) -> Iterator[str]:
+    """A sync echo server on 127.0.0.1:0, stopped on exit; yields its target."""
+    server, target = start_sync_server(seen, interceptors)
+    try:
+        yield target
+    finally:
+        server.stop(None)
+
+
 def start_sync_server(seen: Seen, interceptors: list[Any] | None = None) -> tuple[grpc.Server, str]:
     """A sync echo server on 127.0.0.1:0; returns it and its target."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=interceptors)
@@ -84,18 +95,30 @@ def start_sync_server(seen: Seen, interceptors: list[Any] | None = None) -> tupl
 
 @pytest.fixture
 def plain_server(seen: Seen) -> Iterator[str]:
-    server, target = start_sync_server(seen)
-    yield target
-    server.stop(None)
+    with sync_server(seen) as target:
+        yield target
 
 
 @pytest.fixture
 def instrumented_server(seen: Seen, tel: Telemetry) -> Iterator[str]:
-    server, target = start_sync_server(seen, tel.server_interceptors())
-    yield target
-    server.stop(None)
+    with sync_server(seen, tel.server_interceptors()) as target:
+        yield target
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The messages logged at WARNING or above."""
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def break_span_start(tel: Telemetry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every span start raise, as a bug in the instrumentation would."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("instrumentation bug")
+
+    monkeypatch.setattr(tel._span_factory, "start", broken)
+
+
+def instrumentation_errors(registry: CollectorRegistry, component: str) -> float:
+    """How many instrumentation errors ``component`` counted."""
+    return sample(registry, "telemetry_instrumentation_errors_total", component=component)

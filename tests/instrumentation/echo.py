@@ -39,6 +39,19 @@ class Seen:
         self.traceparents.append(dict(context.invocation_metadata()).get("traceparent"))
 
 
+def _echo_service(
+    unary: Any, server_stream: Any, client_stream: Any, bidi: Any, **more: grpc.RpcMethodHandler
+) -> grpc.GenericRpcHandler:
+    """The echo service's four methods (sync or asyncio behaviours), plus ``more``."""
+    handlers = {
+        "Unary": grpc.unary_unary_rpc_method_handler(unary),
+        "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
+        "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
+        "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
+    }
+    return grpc.method_handlers_generic_handler(SERVICE, handlers | more)
+
+
 def _act(payload: bytes, context: Any) -> None:
     cmd = payload.decode()
     if cmd == "raise":
@@ -87,15 +100,7 @@ def sync_handler(seen: Seen) -> grpc.GenericRpcHandler:
             _act(item, context)
             yield item
 
-    return grpc.method_handlers_generic_handler(
-        SERVICE,
-        {
-            "Unary": grpc.unary_unary_rpc_method_handler(unary),
-            "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
-            "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
-            "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
-        },
-    )
+    return _echo_service(unary, server_stream, client_stream, bidi)
 
 
 async def _aio_act(payload: bytes, context: Any) -> None:
@@ -152,13 +157,10 @@ def aio_handler(seen: Seen) -> grpc.GenericRpcHandler:
             await _aio_act(item, context)
             await context.write(item)
 
-    return grpc.method_handlers_generic_handler(
-        SERVICE,
-        {
-            "Unary": grpc.unary_unary_rpc_method_handler(unary),
-            "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
-            "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
-            "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
-            "BidiWrite": grpc.stream_stream_rpc_method_handler(bidi_write),
-        },
+    return _echo_service(
+        unary,
+        server_stream,
+        client_stream,
+        bidi,
+        BidiWrite=grpc.stream_stream_rpc_method_handler(bidi_write),
     )

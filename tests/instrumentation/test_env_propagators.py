@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 import instrumentation
 from instrumentation._propagation import TextMapPropagation, W3CPropagation, propagation_from_env
 
-from .conftest import start_sync_server, warnings_of
+from .conftest import start_sync_server, sync_server, warnings_of
 from .echo import UNARY, Seen
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -51,12 +51,13 @@ def test_propagators_none_propagates_nothing() -> None:
         "svc", CollectorRegistry(), InMemorySpanExporter(), environ={"OTEL_PROPAGATORS": "none"}
     )
     seen = Seen()
-    server, target = start_sync_server(seen)
     try:
-        with tel.intercept_channel(grpc.insecure_channel(target)) as channel:
-            channel.unary_unary(UNARY)(b"ok")
+        with (
+            sync_server(seen) as target,
+            tel.intercept_channel(grpc.insecure_channel(target)) as ch,
+        ):
+            ch.unary_unary(UNARY)(b"ok")
     finally:
-        server.stop(None)
         tel.shutdown(1)
     assert seen.traceparents == [None]
 

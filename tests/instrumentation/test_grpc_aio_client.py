@@ -13,23 +13,9 @@ from prometheus_client import CollectorRegistry
 from instrumentation import Telemetry
 
 from .aio_support import aio_invoke, aio_server
-from .conftest import finished_spans, sample, wait_for
-from .echo import BIDI, CLIENT_STREAM, SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY, Seen
-
-KINDS = [
-    ("unary", UNARY, 1, 1),
-    ("server_stream", SERVER_STREAM, 1, STREAM_COUNT),
-    ("client_stream", CLIENT_STREAM, 3, 1),
-    ("bidi_stream", BIDI, 3, 3),
-]
-
-
-def labels(kind: str, path: str, **extra: str) -> dict[str, str]:
-    return {
-        "grpc_type": kind,
-        "grpc_service": SERVICE,
-        "grpc_method": path.rsplit("/", 1)[1],
-    } | extra
+from .conftest import break_span_start, finished_spans, instrumentation_errors, wait_for
+from .echo import BIDI, SERVER_STREAM, UNARY, Seen
+from .grpc_cases import KINDS, Case, assert_ok_counted, assert_ok_span, handled
 
 
 async def call_plain_server(
@@ -41,59 +27,35 @@ async def call_plain_server(
             return await aio_invoke(channel, path, payload, **kw)
 
 
-@pytest.mark.parametrize(("kind", "path", "sent", "received"), KINDS)
+@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
 def test_ok_call_span_and_metrics(
-    kind: str,
-    path: str,
-    sent: int,
-    received: int,
-    tel: Telemetry,
-    seen: Seen,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:
-    asyncio.run(call_plain_server(tel, seen, path, b"ok"))
+    asyncio.run(call_plain_server(tel, seen, case.path, b"ok"))
     (span,) = finished_spans(tel, exporter, 1)
-    assert span.name == path[1:]
-    assert span.kind is SpanKind.CLIENT
-    assert span.status.status_code is StatusCode.UNSET
+    assert_ok_span(span, SpanKind.CLIENT, case.path)
     assert span.attributes is not None
-    assert span.attributes["rpc.response.status_code"] == "OK"
     assert span.attributes["server.port"] > 0
     ctx = span.context
     assert ctx is not None
     assert seen.traceparents == [f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"]
-    lab = labels(kind, path)
-    assert sample(registry, "grpc_client_started_total", **lab) == 1
-    wait_for(lambda: sample(registry, "grpc_client_handled_total", **lab, grpc_code="OK") == 1)
-    assert sample(registry, "grpc_client_msg_sent_total", **lab) == sent
-    assert sample(registry, "grpc_client_msg_received_total", **lab) == received
-    assert sample(registry, "grpc_client_handling_seconds_count", **lab) == 1
+    wait_for(lambda: handled(tel.registry, "client", case.kind, case.path, "OK") == 1)
+    assert_ok_counted(tel.registry, "client", case)
 
 
-@pytest.mark.parametrize(("kind", "path", "sent", "received"), KINDS)
+@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
 def test_error_code_is_span_error(
-    kind: str,
-    path: str,
-    sent: int,
-    received: int,
-    tel: Telemetry,
-    seen: Seen,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        asyncio.run(call_plain_server(tel, seen, path, b"abort:RESOURCE_EXHAUSTED"))
+        asyncio.run(call_plain_server(tel, seen, case.path, b"abort:RESOURCE_EXHAUSTED"))
     (span,) = finished_spans(tel, exporter, 1)
     assert span.status.status_code is StatusCode.ERROR
     # grpc.aio may raise INTERNAL from a read when a stream is aborted while the client
     # still sends; the call's final status is then the one the server gave.
     assert err.value.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL)
-    handled = sum(
-        sample(registry, "grpc_client_handled_total", **labels(kind, path, grpc_code=code))
-        for code in ("ResourceExhausted", "Internal")
-    )
-    assert handled == 1
+    codes = ("ResourceExhausted", "Internal")
+    assert handled(tel.registry, "client", case.kind, case.path, *codes) == 1
 
 
 def test_deadline(
@@ -105,8 +67,7 @@ def test_deadline(
     (span,) = finished_spans(tel, exporter, 1)
     assert span.attributes is not None
     assert span.attributes["rpc.response.status_code"] == "DEADLINE_EXCEEDED"
-    lab = labels("unary", UNARY, grpc_code="DeadlineExceeded")
-    assert sample(registry, "grpc_client_handled_total", **lab) == 1
+    assert handled(registry, "client", "unary", UNARY, "DeadlineExceeded") == 1
 
 
 def test_cancelled_stream_ends_span_once(
@@ -120,9 +81,8 @@ def test_cancelled_stream_ends_span_once(
                 async for _ in call:
                     break
                 call.cancel()
-                lab = labels("server_stream", SERVER_STREAM, grpc_code="Canceled")
                 for _ in range(500):
-                    if sample(registry, "grpc_client_handled_total", **lab):
+                    if handled(registry, "client", "server_stream", SERVER_STREAM, "Canceled"):
                         break
                     await asyncio.sleep(0.01)
 
@@ -158,11 +118,7 @@ def test_parent_child_between_aio_client_and_aio_server(
 def test_instrumentation_error_never_breaks_the_call(
     tel: Telemetry, seen: Seen, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("instrumentation bug")
-
-    monkeypatch.setattr(tel._span_factory, "start", broken)
+    break_span_start(tel, monkeypatch)
     assert asyncio.run(call_plain_server(tel, seen, UNARY, b"ok")) == b"ok"
     assert asyncio.run(call_plain_server(tel, seen, BIDI, b"ok")) == [b"ok"] * 3
-    errors = sample(registry, "telemetry_instrumentation_errors_total", component="grpc_aio_client")
-    assert errors == 2
+    assert instrumentation_errors(registry, "grpc_aio_client") == 2

@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 
 from instrumentation import Telemetry
 
-from .conftest import finished_spans, sample, wait_for
-from .echo import SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY, Seen
-from .test_grpc_server import KINDS, invoke
+from .conftest import break_span_start, finished_spans, instrumentation_errors, sample, wait_for
+from .echo import SERVER_STREAM, STREAM_COUNT, UNARY, Seen
+from .grpc_cases import KINDS, Case, assert_ok_counted, assert_ok_span, handled, invoke, labels
 
 
 @pytest.fixture
@@ -24,66 +24,40 @@ def channel(plain_server: str, tel: Telemetry) -> Iterator[grpc.Channel]:
         yield ch
 
 
-def labels(kind: str, path: str, **extra: str) -> dict[str, str]:
-    return {
-        "grpc_type": kind,
-        "grpc_service": SERVICE,
-        "grpc_method": path.rsplit("/", 1)[1],
-    } | extra
-
-
-@pytest.mark.parametrize(("kind", "path", "sent", "received"), KINDS)
+@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
 def test_ok_call_span_and_metrics(
-    kind: str,
-    path: str,
-    sent: int,
-    received: int,
+    case: Case,
     channel: grpc.Channel,
     tel: Telemetry,
     exporter: InMemorySpanExporter,
     registry: CollectorRegistry,
     seen: Seen,
 ) -> None:
-    invoke(channel, path, b"ok")
+    invoke(channel, case.path, b"ok")
     (span,) = finished_spans(tel, exporter, 1)
-    assert span.name == path[1:]
-    assert span.kind is SpanKind.CLIENT
-    assert span.status.status_code is StatusCode.UNSET
+    assert_ok_span(span, SpanKind.CLIENT, case.path)
     assert span.attributes is not None
-    assert span.attributes["rpc.response.status_code"] == "OK"
     assert span.attributes["server.address"] == "127.0.0.1"
     assert span.context is not None
     # the server saw the client span's trace through the metadata
     ctx = span.context
     assert seen.traceparents == [f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"]
-    lab = labels(kind, path)
-    assert sample(registry, "grpc_client_started_total", **lab) == 1
-    lab_ok = labels(kind, path, grpc_code="OK")
-    wait_for(lambda: sample(registry, "grpc_client_handled_total", **lab_ok) == 1)
-    assert sample(registry, "grpc_client_msg_sent_total", **lab) == sent
-    assert sample(registry, "grpc_client_msg_received_total", **lab) == received
-    assert sample(registry, "grpc_client_handling_seconds_count", **lab) == 1
+    wait_for(lambda: handled(registry, "client", case.kind, case.path, "OK") == 1)
+    assert_ok_counted(registry, "client", case)
 
 
-@pytest.mark.parametrize(("kind", "path", "sent", "received"), KINDS)
+@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
 def test_any_error_code_is_span_error(
-    kind: str,
-    path: str,
-    sent: int,
-    received: int,
-    channel: grpc.Channel,
-    tel: Telemetry,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    case: Case, channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     with pytest.raises(grpc.RpcError):
-        invoke(channel, path, b"abort:NOT_FOUND")
+        invoke(channel, case.path, b"abort:NOT_FOUND")
     (span,) = finished_spans(tel, exporter, 1)
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == "aborted"
     assert span.attributes is not None
     assert span.attributes["rpc.response.status_code"] == "NOT_FOUND"
-    assert sample(registry, "grpc_client_handled_total", **labels(kind, path, grpc_code="NotFound"))
+    assert handled(tel.registry, "client", case.kind, case.path, "NotFound") == 1
 
 
 def test_with_call_and_future(
@@ -99,11 +73,10 @@ def test_with_call_and_future(
     assert future.exception(timeout=5) is not None
     spans = finished_spans(tel, exporter, 3)
     assert len(spans) == 3
-    lab = labels("unary", UNARY)
-    assert sample(registry, "grpc_client_handled_total", **lab, grpc_code="OK") == 2
-    assert sample(registry, "grpc_client_handled_total", **lab, grpc_code="AlreadyExists") == 1
+    assert handled(registry, "client", "unary", UNARY, "OK") == 2
+    assert handled(registry, "client", "unary", UNARY, "AlreadyExists") == 1
     # go-grpc-middleware counts a unary response as received whatever the status.
-    assert sample(registry, "grpc_client_msg_received_total", **lab) == 3
+    assert sample(registry, "grpc_client_msg_received_total", **labels("unary", UNARY)) == 3
 
 
 def test_deadline_exceeded(
@@ -117,8 +90,7 @@ def test_deadline_exceeded(
     assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     (span,) = finished_spans(tel, exporter, 1)
     assert span.status.status_code is StatusCode.ERROR
-    lab = labels("unary", UNARY, grpc_code="DeadlineExceeded")
-    assert sample(registry, "grpc_client_handled_total", **lab) == 1
+    assert handled(registry, "client", "unary", UNARY, "DeadlineExceeded") == 1
 
 
 def test_cancelled_stream_ends_span_once(
@@ -130,8 +102,7 @@ def test_cancelled_stream_ends_span_once(
     call = channel.unary_stream(SERVER_STREAM)(b"slow", timeout=10)
     assert next(call) == b"slow"
     call.cancel()
-    lab = labels("server_stream", SERVER_STREAM, grpc_code="Canceled")
-    wait_for(lambda: sample(registry, "grpc_client_handled_total", **lab) == 1)
+    wait_for(lambda: handled(registry, "client", "server_stream", SERVER_STREAM, "Canceled") == 1)
     (span,) = finished_spans(tel, exporter, 1)
     assert span.attributes is not None
     assert span.attributes["rpc.response.status_code"] == "CANCELLED"
@@ -178,11 +149,7 @@ def test_instrumentation_error_never_breaks_the_call(
     registry: CollectorRegistry,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("instrumentation bug")
-
-    monkeypatch.setattr(tel._span_factory, "start", broken)
+    break_span_start(tel, monkeypatch)
     assert channel.unary_unary(UNARY)(b"ok") == b"ok"
     assert list(channel.unary_stream(SERVER_STREAM)(b"ok")) == [b"ok"] * STREAM_COUNT
-    errors = sample(registry, "telemetry_instrumentation_errors_total", component="grpc_client")
-    assert errors == 2
+    assert instrumentation_errors(registry, "grpc_client") == 2

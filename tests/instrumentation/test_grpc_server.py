@@ -15,26 +15,24 @@ import instrumentation
 from instrumentation import Telemetry
 from instrumentation._propagation import inject_metadata
 
-from .conftest import finished_spans, sample, start_sync_server, wait_for
-from .echo import BIDI, CLIENT_STREAM, SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY, Seen
-
-KINDS = [
-    ("unary", UNARY, 1, 1),
-    ("server_stream", SERVER_STREAM, 1, STREAM_COUNT),
-    ("client_stream", CLIENT_STREAM, 3, 1),
-    ("bidi_stream", BIDI, 3, 3),
-]
-
-
-def invoke(channel: grpc.Channel, path: str, payload: bytes, **kwargs: object) -> object:
-    """Call ``path`` with ``payload`` (three copies for request streams); return the result."""
-    if path == UNARY:
-        return channel.unary_unary(path)(payload, **kwargs)
-    if path == SERVER_STREAM:
-        return list(channel.unary_stream(path)(payload, **kwargs))
-    if path == CLIENT_STREAM:
-        return channel.stream_unary(path)(iter([payload] * 3), **kwargs)
-    return list(channel.stream_stream(path)(iter([payload] * 3), **kwargs))
+from .conftest import (
+    break_span_start,
+    finished_spans,
+    instrumentation_errors,
+    sample,
+    sync_server,
+    wait_for,
+)
+from .echo import SERVER_STREAM, STREAM_COUNT, UNARY, Seen
+from .grpc_cases import (
+    KINDS,
+    Case,
+    assert_ok_counted,
+    assert_ok_span,
+    assert_status_handled,
+    handled,
+    invoke,
+)
 
 
 @pytest.fixture
@@ -43,64 +41,37 @@ def channel(instrumented_server: str) -> Iterator[grpc.Channel]:
         yield ch
 
 
-def labels(kind: str, path: str, **extra: str) -> dict[str, str]:
-    return {
-        "grpc_type": kind,
-        "grpc_service": SERVICE,
-        "grpc_method": path.rsplit("/", 1)[1],
-    } | extra
-
-
-@pytest.mark.parametrize(("kind", "path", "received", "sent"), KINDS)
+@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
 def test_ok_call_span_and_metrics(
-    kind: str,
-    path: str,
-    received: int,
-    sent: int,
+    case: Case,
     channel: grpc.Channel,
     tel: Telemetry,
     exporter: InMemorySpanExporter,
     registry: CollectorRegistry,
 ) -> None:
-    invoke(channel, path, b"ok")
+    invoke(channel, case.path, b"ok")
     (span,) = finished_spans(tel, exporter, 1)
-    assert span.name == path[1:]
-    assert span.kind is SpanKind.SERVER
-    assert span.status.status_code is StatusCode.UNSET
+    assert_ok_span(span, SpanKind.SERVER, case.path)
     assert span.attributes is not None
     assert span.attributes["rpc.system.name"] == "grpc"
-    assert span.attributes["rpc.method"] == path[1:]
-    assert span.attributes["rpc.response.status_code"] == "OK"
+    assert span.attributes["rpc.method"] == case.path[1:]
     assert span.attributes["network.peer.address"] == "127.0.0.1"
-    lab = labels(kind, path)
-    assert sample(registry, "grpc_server_started_total", **lab) == 1
-    assert sample(registry, "grpc_server_handled_total", **lab, grpc_code="OK") == 1
-    assert sample(registry, "grpc_server_msg_received_total", **lab) == received
-    assert sample(registry, "grpc_server_msg_sent_total", **lab) == sent
-    assert sample(registry, "grpc_server_handling_seconds_count", **lab) == 1
+    assert_ok_counted(registry, "server", case)
 
 
-@pytest.mark.parametrize(("kind", "path", "received", "sent"), KINDS)
+@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
 def test_exception_in_handler_is_error_recorded_once(
-    kind: str,
-    path: str,
-    received: int,
-    sent: int,
-    channel: grpc.Channel,
-    tel: Telemetry,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    case: Case, channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     with pytest.raises(grpc.RpcError) as err:
-        invoke(channel, path, b"raise")
+        invoke(channel, case.path, b"raise")
     assert err.value.code() is grpc.StatusCode.UNKNOWN
     (span,) = finished_spans(tel, exporter, 1)
     assert span.status.status_code is StatusCode.ERROR
     assert [e.name for e in span.events] == ["exception"]
     assert span.attributes is not None
     assert span.attributes["rpc.response.status_code"] == "UNKNOWN"
-    lab = labels(kind, path, grpc_code="Unknown")
-    assert sample(registry, "grpc_server_handled_total", **lab) == 1
+    assert handled(tel.registry, "server", case.kind, case.path, "Unknown") == 1
 
 
 @pytest.mark.parametrize(
@@ -114,24 +85,20 @@ def test_exception_in_handler_is_error_recorded_once(
         ("setcode:DATA_LOSS", "DataLoss", True),
     ],
 )
-@pytest.mark.parametrize(("kind", "path"), [("unary", UNARY), ("bidi_stream", BIDI)])
+@pytest.mark.parametrize("case", [KINDS[0], KINDS[3]], ids=lambda c: c.path)
 def test_status_codes(
     command: str,
     go_code: str,
     error: bool,
-    kind: str,
-    path: str,
+    case: Case,
     channel: grpc.Channel,
     tel: Telemetry,
     exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
 ) -> None:
     with pytest.raises(grpc.RpcError):
-        invoke(channel, path, command.encode())
+        invoke(channel, case.path, command.encode())
     (span,) = finished_spans(tel, exporter, 1)
-    assert (span.status.status_code is StatusCode.ERROR) is error
-    assert span.events == ()
-    assert sample(registry, "grpc_server_handled_total", **labels(kind, path, grpc_code=go_code))
+    assert_status_handled(span, tel.registry, case, go_code, error)
 
 
 def test_deadline_on_server_stream_ends_span_once(
@@ -143,23 +110,14 @@ def test_deadline_on_server_stream_ends_span_once(
     with pytest.raises(grpc.RpcError) as err:
         list(channel.unary_stream(SERVER_STREAM)(b"slow", timeout=0.3))
     assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-    lab = labels("server_stream", SERVER_STREAM, grpc_code="DeadlineExceeded")
-    wait_for(lambda: sample(registry, "grpc_server_handled_total", **lab) == 1)
+    kind = "server_stream"
+    wait_for(lambda: handled(registry, "server", kind, SERVER_STREAM, "DeadlineExceeded") == 1)
     (span,) = finished_spans(tel, exporter, 1)
     assert span.attributes is not None
     assert span.attributes["rpc.response.status_code"] == "DEADLINE_EXCEEDED"
     assert span.status.status_code is StatusCode.ERROR
-    assert (
-        sum(
-            sample(
-                registry,
-                "grpc_server_handled_total",
-                **labels("server_stream", SERVER_STREAM, grpc_code=c),
-            )
-            for c in ("OK", "Canceled", "DeadlineExceeded")
-        )
-        == 1
-    )
+    ends = handled(registry, "server", kind, SERVER_STREAM, "OK", "Canceled", "DeadlineExceeded")
+    assert ends == 1
 
 
 def test_cancelled_stream_ends_span_once(
@@ -171,8 +129,7 @@ def test_cancelled_stream_ends_span_once(
     call = channel.unary_stream(SERVER_STREAM)(b"slow", timeout=10)
     next(call)
     call.cancel()
-    lab = labels("server_stream", SERVER_STREAM, grpc_code="Canceled")
-    wait_for(lambda: sample(registry, "grpc_server_handled_total", **lab) == 1)
+    wait_for(lambda: handled(registry, "server", "server_stream", SERVER_STREAM, "Canceled") == 1)
     (span,) = finished_spans(tel, exporter, 1)
     assert span.attributes is not None
     assert span.attributes["rpc.response.status_code"] == "CANCELLED"
@@ -228,34 +185,28 @@ def test_instrumentation_error_never_breaks_the_call(
     registry: CollectorRegistry,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("instrumentation bug")
-
-    monkeypatch.setattr(tel._span_factory, "start", broken)
+    break_span_start(tel, monkeypatch)
     assert channel.unary_unary(UNARY)(b"ok") == b"ok"
     assert list(channel.unary_stream(SERVER_STREAM)(b"ok")) == [b"ok"] * STREAM_COUNT
-    errors = sample(registry, "telemetry_instrumentation_errors_total", component="grpc_server")
-    assert errors == 2
+    assert instrumentation_errors(registry, "grpc_server") == 2
 
 
 def test_unsampled_remote_parent_is_followed_but_measured(seen: Seen) -> None:
     registry, exporter = CollectorRegistry(), InMemorySpanExporter()
     tel = instrumentation.setup("t", registry, exporter, environ={})  # parentbased_always_on
-    server, target = start_sync_server(seen, tel.server_interceptors())
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     try:
-        with grpc.insecure_channel(target) as channel:
-            for flags in ("00", "01"):
-                metadata = [("traceparent", f"00-{trace_id}-00f067aa0ba902b7-{flags}")]
-                assert channel.unary_unary(UNARY)(b"ok", metadata=metadata) == b"ok"
-        assert tel.force_flush(2)
-        assert len(exporter.get_finished_spans()) == 1  # only the sampled parent's child
+        with sync_server(seen, tel.server_interceptors()) as target:
+            with grpc.insecure_channel(target) as channel:
+                for flags in ("00", "01"):
+                    metadata = [("traceparent", f"00-{trace_id}-00f067aa0ba902b7-{flags}")]
+                    assert channel.unary_unary(UNARY)(b"ok", metadata=metadata) == b"ok"
+            assert tel.force_flush(2)
+            assert len(exporter.get_finished_spans()) == 1  # only the sampled parent's child
     finally:
-        server.stop(None)
         tel.shutdown(1)
     assert seen.trace_ids == [trace_id, trace_id]  # both ran inside the caller's trace
-    ok = labels("unary", UNARY, grpc_code="OK")
-    assert sample(registry, "grpc_server_handled_total", **ok) == 2
+    assert handled(registry, "server", "unary", UNARY, "OK") == 2
 
 
 def test_malformed_traceparent_starts_a_new_trace(

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 import instrumentation
 from instrumentation import Telemetry, configure_logging
 
-from .conftest import start_sync_server
+from .conftest import sync_server
 from .echo import UNARY, Seen
 
 
@@ -64,13 +64,14 @@ def test_access_log_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
     tel = instrumentation.setup(
         "order", CollectorRegistry(), InMemorySpanExporter(), ALWAYS_ON, access_log=True
     )
-    server, target = start_sync_server(Seen(), tel.server_interceptors())
     caplog.set_level(logging.INFO, logger="instrumentation.access")
     try:
-        with tel.intercept_channel(grpc.insecure_channel(target)) as channel:
+        with (
+            sync_server(Seen(), tel.server_interceptors()) as target,
+            tel.intercept_channel(grpc.insecure_channel(target)) as channel,
+        ):
             channel.unary_unary(UNARY)(b"ok")
     finally:
-        server.stop(None)
         tel.shutdown(1)
     lines = [r.getMessage() for r in caplog.records if r.name == "instrumentation.access"]
     assert len(lines) == 2

@@ -19,8 +19,8 @@ from instrumentation import Telemetry
 
 from .conftest import finished_spans, start_sync_server
 from .echo import SERVER_STREAM, UNARY, Seen
+from .grpc_cases import KINDS, invoke
 from .test_export import BlockingExporter
-from .test_grpc_server import KINDS, invoke
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 

@@ -1,0 +1,91 @@
+"""What the four gRPC test modules (sync/aio, client/server) share: the call kinds, the
+metric labels, a sync call of any kind, and the checks every side makes the same way."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import grpc
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+from prometheus_client import CollectorRegistry
+
+from .conftest import sample
+from .echo import BIDI, CLIENT_STREAM, SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY
+
+Side = Literal["client", "server"]
+
+
+class Case(NamedTuple):
+    """One call kind: its metric label, the echo method, messages the client sends and gets."""
+
+    kind: str
+    path: str
+    requests: int
+    responses: int
+
+
+KINDS = [
+    Case("unary", UNARY, 1, 1),
+    Case("server_stream", SERVER_STREAM, 1, STREAM_COUNT),
+    Case("client_stream", CLIENT_STREAM, 3, 1),
+    Case("bidi_stream", BIDI, 3, 3),
+]
+
+
+def labels(kind: str, path: str, **extra: str) -> dict[str, str]:
+    """The go-grpc-middleware labels of a call to ``path``, plus ``extra``."""
+    return {
+        "grpc_type": kind,
+        "grpc_service": SERVICE,
+        "grpc_method": path.rsplit("/", 1)[1],
+    } | extra
+
+
+def handled(registry: CollectorRegistry, side: Side, kind: str, path: str, *codes: str) -> float:
+    """How many calls to ``path`` the ``side`` counted as handled with any of ``codes``."""
+    name = f"grpc_{side}_handled_total"
+    return sum(sample(registry, name, **labels(kind, path, grpc_code=code)) for code in codes)
+
+
+def invoke(channel: grpc.Channel, path: str, payload: bytes, **kwargs: object) -> object:
+    """Call ``path`` with ``payload`` (three copies for request streams); return the result."""
+    if path == UNARY:
+        return channel.unary_unary(path)(payload, **kwargs)
+    if path == SERVER_STREAM:
+        return list(channel.unary_stream(path)(payload, **kwargs))
+    if path == CLIENT_STREAM:
+        return channel.stream_unary(path)(iter([payload] * 3), **kwargs)
+    return list(channel.stream_stream(path)(iter([payload] * 3), **kwargs))
+
+
+def assert_ok_span(span: ReadableSpan, kind: SpanKind, path: str) -> None:
+    """The span of a successful call to ``path``, seen from ``kind``'s side."""
+    assert span.name == path[1:]
+    assert span.kind is kind
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes is not None
+    assert span.attributes["rpc.response.status_code"] == "OK"
+
+
+def assert_ok_counted(registry: CollectorRegistry, side: Side, case: Case) -> None:
+    """One call of ``case`` counted by ``side``: started, handled OK, its messages, its time."""
+    sent, received = (
+        (case.requests, case.responses) if side == "client" else (case.responses, case.requests)
+    )
+    lab = labels(case.kind, case.path)
+    assert sample(registry, f"grpc_{side}_started_total", **lab) == 1
+    assert sample(registry, f"grpc_{side}_handled_total", **lab, grpc_code="OK") == 1
+    assert sample(registry, f"grpc_{side}_msg_sent_total", **lab) == sent
+    assert sample(registry, f"grpc_{side}_msg_received_total", **lab) == received
+    assert sample(registry, f"grpc_{side}_handling_seconds_count", **lab) == 1
+
+
+def assert_status_handled(
+    span: ReadableSpan, registry: CollectorRegistry, case: Case, go_code: str, error: bool
+) -> None:
+    """A call ended with a status code by the handler: an error span only for server errors,
+    no exception event, and counted once under ``go_code``."""
+    assert (span.status.status_code is StatusCode.ERROR) is error
+    assert span.events == ()
+    assert handled(registry, "server", case.kind, case.path, go_code) == 1
