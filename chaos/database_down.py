@@ -7,14 +7,12 @@ back (no service restarted); no acknowledged order is lost or charged twice.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
-from chaos.calls import create_users, order_ids, place_order, run_id
+from chaos.calls import order_ids
 from chaos.ledger import pending_count, read_ledger, source
-from chaos.load import PacedLoad
+from chaos.outage import run_outage
 from chaos.result import ScenarioResult
-from chaos.waiting import pause_until
 from services.harness.polling import seconds_until
 from services.harness.postgres import ThrowawayPostgres
 from services.harness.shop import Shop
@@ -29,25 +27,16 @@ def run(shop: Shop, quick: bool, database: ThrowawayPostgres) -> ScenarioResult:
     """Orders at a steady rate; stop the database, keep it down, start it again."""
     result = ScenarioResult("database_down")
     stop_after_s, down_s, after_s = (1.5, 2.0, 4.0) if quick else (8.0, 8.0, 12.0)
-    client = shop.gateway_client()
-    users = create_users(client, 10)
-    load = PacedLoad(place_order(client, users, run_id()), 10**6, RATE_PER_S).start()
-    pause_until(load.started_at + stop_after_s)
-    stopped_at = time.monotonic()
-    acked_before = order_ids([o for o in load.snapshot() if o.ended < stopped_at])
-    database.pause()
-    down_at = time.monotonic()
-    pause_until(down_at + down_s)
-    database.resume()
-    back_at = time.monotonic()
-    pause_until(back_at + after_s)
-    load.stop()
-    outcomes = load.wait()
+    outage = run_outage(
+        shop, RATE_PER_S, (stop_after_s, down_s, after_s), database.pause, database.resume
+    )
+    outcomes = outage.outcomes
+    stopped_at, down_at, back_at = outage.breaking_at, outage.broken_at, outage.repaired_at
+    acked_before = outage.acked_before
     result.count(outcomes)
     while_down = [o for o in outcomes if down_at + 0.1 < o.started and o.ended < back_at]
-    after = [o for o in outcomes if o.started >= back_at]
-    last_failure = max((o.ended for o in after if not o.ok), default=back_at)
-    result.recovery_s = last_failure - back_at
+    after = outage.after_repair()
+    result.recovery_s = outage.recovery_s()
     where = source(shop)
     settled = seconds_until(lambda: pending_count(where) == 0, 20)
     ledger = read_ledger(where, order_ids(outcomes))

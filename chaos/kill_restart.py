@@ -6,13 +6,11 @@ calls succeed again within 5 s of its return; no order acknowledged before the k
 
 from __future__ import annotations
 
-import time
-
-from chaos.calls import create_users, order_ids, place_order, run_id
+from chaos.calls import order_ids
 from chaos.ledger import pending_count, read_ledger, source
-from chaos.load import Outcome, PacedLoad
+from chaos.load import Outcome
+from chaos.outage import run_outage
 from chaos.result import ScenarioResult
-from chaos.waiting import pause_until
 from services.harness.polling import seconds_until
 from services.harness.shop import Shop
 
@@ -28,27 +26,25 @@ def run(shop: Shop, quick: bool) -> ScenarioResult:
     """Orders at a steady rate; SIGKILL the order service, keep it down, restart it."""
     result = ScenarioResult("kill_restart")
     kill_after_s, down_s, after_s = (1.5, 1.5, 2.0) if quick else (10.0, 5.0, 10.0)
-    client = shop.gateway_client()
-    users = create_users(client, 10)
-    # Sends until `after_s` past the return (stop() below); the count is only a ceiling.
-    load = PacedLoad(place_order(client, users, run_id()), 10**6, RATE_PER_S).start()
-    pause_until(load.started_at + kill_after_s)
-    killed_at = time.monotonic()
-    acked_before_kill = order_ids([o for o in load.snapshot() if o.ended < killed_at])
-    shop.launcher.kill(VICTIM)
-    pause_until(killed_at + down_s)
-    # Down until respawned; while it starts up its port may already take calls (504s).
-    respawned_at = time.monotonic()
-    shop.launcher.start([VICTIM])
-    returned_at = time.monotonic()
-    pause_until(returned_at + after_s)
-    load.stop()
-    outcomes = load.wait()
+    outage = run_outage(
+        shop,
+        RATE_PER_S,
+        (kill_after_s, down_s, after_s),
+        lambda: shop.launcher.kill(VICTIM),
+        # Down until respawned; while it starts up its port may already take calls (504s).
+        lambda: shop.launcher.start([VICTIM]),
+    )
+    outcomes = outage.outcomes
+    killed_at, respawned_at, returned_at = (
+        outage.breaking_at,
+        outage.repairing_at,
+        outage.repaired_at,
+    )
+    acked_before_kill = outage.acked_before
     result.count(outcomes)
     while_down = [o for o in outcomes if killed_at + 0.1 < o.started < respawned_at]
-    after = [o for o in outcomes if o.started >= returned_at]
-    last_failure = max((o.ended for o in after if not o.ok), default=returned_at)
-    result.recovery_s = last_failure - returned_at
+    after = outage.after_repair()
+    result.recovery_s = outage.recovery_s()
     settled = seconds_until(lambda: pending_count(source(shop)) == 0, 15)
     ledger = read_ledger(source(shop), order_ids(outcomes))
     lost_before_kill = set(acked_before_kill) & set(ledger.missing)

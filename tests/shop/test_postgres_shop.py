@@ -94,6 +94,18 @@ def test_the_shop_runs_on_postgresql(make_shop: ShopFactory, postgres_url: str) 
     )
 
 
+def _run_until_exit(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Start `python -m module` with `env` and wait (at most a minute) for it to give up."""
+    return subprocess.run(
+        [sys.executable, "-m", module],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_an_unreachable_database_stops_the_start_with_a_clear_error(free_port) -> None:
     env = {
         **os.environ,
@@ -104,14 +116,7 @@ def test_an_unreachable_database_stops_the_start_with_a_clear_error(free_port) -
         "OTEL_TRACES_EXPORTER": "none",
     }
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "services.payment"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _run_until_exit("services.payment", env)
     assert done.returncode != 0
     assert time.monotonic() - started < 30
     assert "not reachable within 2 s" in done.stderr
@@ -121,14 +126,7 @@ def test_an_unreachable_database_stops_the_start_with_a_clear_error(free_port) -
 @pytest.mark.parametrize("service", ["user", "order", "payment", "gateway"])
 def test_a_malformed_url_is_refused_naming_the_problem(service: str) -> None:
     env = {**os.environ, "SHOP_DATABASE_URL": "postgresql://shop:hunter2@db:port/shop"}
-    done = subprocess.run(
-        [sys.executable, "-m", f"services.{service}"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _run_until_exit(f"services.{service}", env)
     assert done.returncode == 2
     # One line naming the variable and the problem, no traceback, no password.
     assert done.stderr.strip().splitlines() == [
