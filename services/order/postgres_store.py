@@ -24,6 +24,8 @@ from services.order.store import (
     Order,
     OrderEvent,
     OrderStatus,
+    event_from_row,
+    order_from_row,
 )
 from services.platform.ids import new_id
 from services.platform.migrations import Migration
@@ -214,10 +216,7 @@ class PostgresOrderStore:
                 collection="order_events",
             )
         )
-        return [
-            OrderEvent(str(o), int(s), OrderStatus(int(st)), str(r), float(t))
-            for o, s, st, r, t in rows
-        ]
+        return [event_from_row(row) for row in rows]
 
     def pending_older_than(self, age_s: float, limit: int) -> list[Order]:
         """PENDING orders created more than `age_s` ago, oldest first, at most `limit`."""
@@ -278,21 +277,4 @@ def _many(tx: Transaction, where: str, params: Sequence[Any]) -> list[Order]:
         collection="order_items",
     ):
         items[order_id].append(LineItem(str(sku), int(quantity), int(price)))
-    return [_order(row, items[row[0]]) for row in rows]
-
-
-def _order(row: Sequence[Any], items: list[LineItem]) -> Order:
-    (order_id, user_id, total, currency, status, key, charge_id, failure, created, updated) = row
-    return Order(
-        id=str(order_id),
-        user_id=str(user_id),
-        items=tuple(items),
-        total_cents=int(total),
-        currency=str(currency),
-        status=OrderStatus(int(status)),
-        idempotency_key=str(key),
-        charge_id=str(charge_id),
-        failure_reason=str(failure),
-        created_at=float(created),
-        updated_at=float(updated),
-    )
+    return [order_from_row(row, items[row[0]]) for row in rows]

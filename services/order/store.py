@@ -300,7 +300,7 @@ class SqliteOrderStore(SqliteStore):
                 (order_id, after_sequence),
                 collection="order_events",
             ).fetchall()
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     def pending_older_than(self, age_s: float, limit: int) -> list[Order]:
         """PENDING orders created more than `age_s` ago, oldest first, at most `limit`."""
@@ -340,28 +340,13 @@ class SqliteOrderStore(SqliteStore):
         return None if row is None else self._order(db, row)
 
     def _order(self, db: SqliteSession, row: Sequence[Any]) -> Order:
-        (order_id, user_id, total, currency, status, key, charge_id, failure, created, updated) = (
-            row
-        )
         items = db.execute(
             "SELECT sku, quantity, unit_price_cents FROM order_items WHERE order_id = ? "
             "ORDER BY position",
-            (order_id,),
+            (row[0],),
             collection="order_items",
         ).fetchall()
-        return Order(
-            id=str(order_id),
-            user_id=str(user_id),
-            items=tuple(LineItem(str(s), int(q), int(p)) for s, q, p in items),
-            total_cents=int(total),
-            currency=str(currency),
-            status=OrderStatus(int(status)),
-            idempotency_key=str(key),
-            charge_id=str(charge_id),
-            failure_reason=str(failure),
-            created_at=float(created),
-            updated_at=float(updated),
-        )
+        return order_from_row(row, [LineItem(str(s), int(q), int(p)) for s, q, p in items])
 
     def _append_event(
         self,
@@ -390,8 +375,25 @@ class SqliteOrderStore(SqliteStore):
             listener(event)
 
 
-def _event(row: Sequence[Any]) -> OrderEvent:
-    order_id, sequence, status, reason, at = row
-    return OrderEvent(
-        str(order_id), int(sequence), OrderStatus(int(status)), str(reason), float(at)
+def event_from_row(row: Sequence[Any]) -> OrderEvent:
+    """An event from a row of `order_events` (either backend)."""
+    order_id, seq, status, reason, at = row
+    return OrderEvent(str(order_id), int(seq), OrderStatus(int(status)), str(reason), float(at))
+
+
+def order_from_row(row: Sequence[Any], items: list[LineItem]) -> Order:
+    """An order from a row of `orders` (either backend) and its line items in order."""
+    (order_id, user_id, total, currency, status, key, charge_id, failure, created, updated) = row
+    return Order(
+        id=str(order_id),
+        user_id=str(user_id),
+        items=tuple(items),
+        total_cents=int(total),
+        currency=str(currency),
+        status=OrderStatus(int(status)),
+        idempotency_key=str(key),
+        charge_id=str(charge_id),
+        failure_reason=str(failure),
+        created_at=float(created),
+        updated_at=float(updated),
     )
