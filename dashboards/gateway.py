@@ -7,7 +7,6 @@ from dashboards.panels import (
     Dashboard,
     Json,
     query,
-    text,
     timeseries,
 )
 
@@ -27,7 +26,7 @@ def gateway() -> Json:
         ["shop", "http"],
         "The HTTP gateway: rate, status classes, latency by route, active requests.",
     )
-    d.add(text("How to read this dashboard", GATEWAY_HELP), w=24, h=4)
+    d.how_to_read(GATEWAY_HELP, h=4)
     d.add(
         timeseries(
             "Requests/s by route",

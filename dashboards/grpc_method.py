@@ -9,7 +9,6 @@ from dashboards.panels import (
     Json,
     heatmap,
     query,
-    text,
     timeseries,
 )
 
@@ -36,7 +35,7 @@ def grpc_method() -> Json:
     d.variable(
         "method", 'label_values(grpc_server_handled_total{grpc_service="$service"}, grpc_method)'
     )
-    d.add(text("How to read this dashboard", GRPC_METHOD_HELP), w=24, h=5)
+    d.how_to_read(GRPC_METHOD_HELP, h=5)
 
     d.add(
         timeseries(

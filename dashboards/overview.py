@@ -13,7 +13,6 @@ from dashboards.panels import (
     query,
     stat,
     table,
-    text,
     timeseries,
 )
 
@@ -44,7 +43,7 @@ def overview() -> Json:
         ["shop"],
         "RED of every service and the gateway, the service graph, and the slowest methods.",
     )
-    d.add(text("How to read this dashboard", OVERVIEW_HELP), w=24, h=9)
+    d.how_to_read(OVERVIEW_HELP, h=9)
 
     d.row("HTTP gateway")
     d.add(stat("Gateway requests/s", "sum(job:http_server_requests:rate5m)", "reqps"), w=6)

@@ -37,6 +37,10 @@ class Dashboard:
         self._x += w
         self._row_h = max(self._row_h, h)
 
+    def how_to_read(self, content: str, h: int) -> None:
+        """The full-width text panel that opens every dashboard: what it shows, how to read it."""
+        self.add(text("How to read this dashboard", content), w=24, h=h)
+
     def row(self, title: str) -> None:
         """Start a titled row."""
         self._newline()

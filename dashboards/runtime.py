@@ -7,7 +7,6 @@ from dashboards.panels import (
     Dashboard,
     Json,
     query,
-    text,
     timeseries,
 )
 
@@ -28,7 +27,7 @@ def runtime() -> Json:
         ["shop", "runtime"],
         "CPU, memory, threads, GC and file descriptors per process; spans exported and dropped.",
     )
-    d.add(text("How to read this dashboard", RUNTIME_HELP), w=24, h=4)
+    d.how_to_read(RUNTIME_HELP, h=4)
     per_instance = "{{job}} {{instance}}"
     d.add(
         timeseries(

@@ -8,7 +8,6 @@ from dashboards.panels import (
     alertlist,
     query,
     stat,
-    text,
     timeseries,
 )
 
@@ -31,7 +30,7 @@ def slo() -> Json:
         ["shop", "slo"],
         "Error budget remaining, burn rates per window and the alerts they raise.",
     )
-    d.add(text("How to read this dashboard", SLO_HELP), w=24, h=6)
+    d.how_to_read(SLO_HELP, h=6)
     d.add(
         stat(
             "Error budget remaining (30 days)",

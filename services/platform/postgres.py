@@ -219,10 +219,6 @@ class PoolCollector(Collector):
                 "Requests waiting for a connection now (saturation).",
             ),
         }
-        for name, (key, text) in gauges.items():
-            family = GaugeMetricFamily(name, text, labels=labels)
-            family.add_metric([self._schema], float(stats.get(key, 0)))
-            yield family
         counters = {
             "shop_db_pool_requests": ("requests_num", "Connection requests served."),
             "shop_db_pool_requests_queued": (
@@ -238,10 +234,17 @@ class PoolCollector(Collector):
                 "Connections found broken at checkout.",
             ),
         }
-        for name, (key, text) in counters.items():
-            counter = CounterMetricFamily(name, text, labels=labels)
-            counter.add_metric([self._schema], float(stats.get(key, 0)))
-            yield counter
+        kinds: list[
+            tuple[type[GaugeMetricFamily | CounterMetricFamily], dict[str, tuple[str, str]]]
+        ] = [
+            (GaugeMetricFamily, gauges),
+            (CounterMetricFamily, counters),
+        ]
+        for kind, table in kinds:
+            for name, (key, text) in table.items():
+                family = kind(name, text, labels=labels)
+                family.add_metric([self._schema], float(stats.get(key, 0)))
+                yield family
         wait = CounterMetricFamily(
             "shop_db_pool_wait_seconds",
             "Time requests spent waiting for a connection.",
