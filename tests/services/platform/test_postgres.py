@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -64,6 +64,15 @@ def test_a_wrong_password_is_named_without_the_password(postgres_server) -> None
     assert "hunter2" not in str(caught.value)
 
 
+def _run_together(*work: Callable[[], None]) -> None:
+    """Run each of `work` in a thread of its own, all at once; wait (a bounded time) for all."""
+    threads = [threading.Thread(target=one) for one in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
 def _add(tx: Transaction, row: int, amount: int) -> None:
     tx.execute("UPDATE counters SET n = n + %s WHERE id = %s", (amount, row), collection="counters")
 
@@ -82,14 +91,7 @@ def test_a_deadlock_is_retried_and_both_transactions_succeed(database: PostgresD
 
         database.run(work)
 
-    threads = [
-        threading.Thread(target=crossed, args=("a", 1, 2)),
-        threading.Thread(target=crossed, args=("b", 2, 1)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    _run_together(lambda: crossed("a", 1, 2), lambda: crossed("b", 2, 1))
     rows = database.run(
         lambda tx: tx.all("SELECT n FROM counters ORDER BY id", collection="counters")
     )
@@ -180,11 +182,7 @@ def test_a_serialization_failure_is_retried(database: PostgresDatabase) -> None:
 
         database.run(work)
 
-    threads = [threading.Thread(target=increment, args=(n,)) for n in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    _run_together(lambda: increment("a"), lambda: increment("b"))
     row = database.run(
         lambda tx: tx.one("SELECT n FROM counters WHERE id = 1", collection="counters")
     )
