@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -122,3 +125,20 @@ def break_span_start(tel: Telemetry, monkeypatch: pytest.MonkeyPatch) -> None:
 def instrumentation_errors(registry: CollectorRegistry, component: str) -> float:
     """How many instrumentation errors ``component`` counted."""
     return sample(registry, "telemetry_instrumentation_errors_total", component=component)
+
+
+def run_child(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` (a Python program) in a child process; fail with its stderr unless it
+    exits 0."""
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def last_json_line(stdout: str) -> Any:
+    """The JSON object a child printed last."""
+    return json.loads(stdout.strip().splitlines()[-1])

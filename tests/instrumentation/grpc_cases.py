@@ -6,11 +6,15 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import grpc
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
 
-from .conftest import sample
+from instrumentation import Telemetry
+
+from .conftest import finished_spans, sample
 from .echo import BIDI, CLIENT_STREAM, SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY
 
 Side = Literal["client", "server"]
@@ -31,6 +35,35 @@ KINDS = [
     Case("client_stream", CLIENT_STREAM, 3, 1),
     Case("bidi_stream", BIDI, 3, 3),
 ]
+
+
+def each_case(cases: list[Case]) -> pytest.MarkDecorator:
+    """Run a test once for every one of ``cases``, named by its method."""
+    return pytest.mark.parametrize("case", cases, ids=lambda c: c.path)
+
+
+class Ending(NamedTuple):
+    """A handler that ends its call with a status: the echo command, the status's metric label,
+    and whether it is a server error (an error span)."""
+
+    command: str
+    go_code: str
+    error: bool
+
+
+# The union of what the sync and asyncio server tests each checked before they shared a list.
+ENDINGS = [
+    Ending("abort:NOT_FOUND", "NotFound", False),
+    Ending("abort:INVALID_ARGUMENT", "InvalidArgument", False),
+    Ending("abort:PERMISSION_DENIED", "PermissionDenied", False),
+    Ending("abort:UNAUTHENTICATED", "Unauthenticated", False),
+    Ending("abort:INTERNAL", "Internal", True),
+    Ending("abort:UNAVAILABLE", "Unavailable", True),
+    Ending("setcode:FAILED_PRECONDITION", "FailedPrecondition", False),
+    Ending("setcode:OUT_OF_RANGE", "OutOfRange", False),
+    Ending("setcode:DATA_LOSS", "DataLoss", True),
+]
+each_ending = pytest.mark.parametrize("ending", ENDINGS, ids=lambda e: e.command)
 
 
 def labels(kind: str, path: str, **extra: str) -> dict[str, str]:
@@ -59,13 +92,17 @@ def invoke(channel: grpc.Channel, path: str, payload: bytes, **kwargs: object) -
     return list(channel.stream_stream(path)(iter([payload] * 3), **kwargs))
 
 
-def assert_ok_span(span: ReadableSpan, kind: SpanKind, path: str) -> None:
-    """The span of a successful call to ``path``, seen from ``kind``'s side."""
+def one_ok_span(
+    tel: Telemetry, exporter: InMemorySpanExporter, kind: SpanKind, path: str
+) -> ReadableSpan:
+    """The one span exported, that of a successful call to ``path`` seen from ``kind``'s side."""
+    (span,) = finished_spans(tel, exporter, 1)
     assert span.name == path[1:]
     assert span.kind is kind
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes is not None
     assert span.attributes["rpc.response.status_code"] == "OK"
+    return span
 
 
 def assert_ok_counted(registry: CollectorRegistry, side: Side, case: Case) -> None:
@@ -82,10 +119,11 @@ def assert_ok_counted(registry: CollectorRegistry, side: Side, case: Case) -> No
 
 
 def assert_status_handled(
-    span: ReadableSpan, registry: CollectorRegistry, case: Case, go_code: str, error: bool
+    tel: Telemetry, exporter: InMemorySpanExporter, case: Case, ending: Ending
 ) -> None:
     """A call ended with a status code by the handler: an error span only for server errors,
-    no exception event, and counted once under ``go_code``."""
-    assert (span.status.status_code is StatusCode.ERROR) is error
+    no exception event, and counted once under its code."""
+    (span,) = finished_spans(tel, exporter, 1)
+    assert (span.status.status_code is StatusCode.ERROR) is ending.error
     assert span.events == ()
-    assert handled(registry, "server", case.kind, case.path, go_code) == 1
+    assert handled(tel.registry, "server", case.kind, case.path, ending.go_code) == 1

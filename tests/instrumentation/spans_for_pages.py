@@ -7,14 +7,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import (
-    NonRecordingSpan,
-    SpanContext,
-    SpanKind,
-    Status,
-    StatusCode,
-    TraceFlags,
-)
 
 HOSTILE = "<script>alert('x')</script>"
 
@@ -32,20 +24,22 @@ def make_trace(service: str = "gateway", trace_id: int = 0) -> tuple[int, list[R
     tracer = provider.get_tracer("pages")
     parent = None
     if trace_id:
-        caller = SpanContext(trace_id, 0x1234, is_remote=True, trace_flags=TraceFlags(1))
-        parent = trace.set_span_in_context(NonRecordingSpan(caller))
+        caller = trace.SpanContext(
+            trace_id, 0x1234, is_remote=True, trace_flags=trace.TraceFlags(1)
+        )
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(caller))
     with tracer.start_as_current_span(
-        "POST /v1/orders", context=parent, kind=SpanKind.SERVER
+        "POST /v1/orders", context=parent, kind=trace.SpanKind.SERVER
     ) as root:
         root.set_attribute("http.route", "/v1/orders")
         root.set_attribute("note", HOSTILE)
         with (
             tracer.start_as_current_span(
-                "shop.order.v1.OrderService/CreateOrder", kind=SpanKind.CLIENT
+                "shop.order.v1.OrderService/CreateOrder", kind=trace.SpanKind.CLIENT
             ),
             tracer.start_as_current_span(f"db {HOSTILE}") as failed,
         ):
-            failed.set_status(Status(StatusCode.ERROR, "boom"))
+            failed.set_status(trace.Status(trace.StatusCode.ERROR, "boom"))
     provider.shutdown()
     spans = list(exporter.get_finished_spans())
     context = spans[0].get_span_context()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from .conftest import run_child
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLS = 3
@@ -45,16 +46,7 @@ def run_instrumented(extra_env: dict[str, str]) -> tuple[list[dict[str, Any]], s
         **extra_env,
     }
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    result = subprocess.run(
-        [str(instrument), sys.executable, "-c", SERVICE_SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_child([str(instrument), sys.executable, "-c", SERVICE_SCRIPT], ROOT, env, 90)
     return _console_spans(result.stdout), result.stderr
 
 

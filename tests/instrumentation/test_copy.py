@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import grpc
 
 import instrumentation
+
+from .conftest import last_json_line, run_child
 
 SCRIPT = r"""
 import json, sys
@@ -64,16 +64,8 @@ def test_folder_copied_alone_works(tmp_path: Path) -> None:
     site_packages = str(Path(grpc.__file__).parent.parent)
     script = tmp_path / "use_it.py"
     script.write_text(SCRIPT)
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", str(script), str(tmp_path), site_packages],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    argv = [sys.executable, "-I", "-S", str(script), str(tmp_path), site_packages]
+    out = last_json_line(run_child(argv, cwd=tmp_path).stdout)
     assert out == {
         "reply": "hi",
         "status": 200,

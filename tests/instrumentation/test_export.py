@@ -7,13 +7,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent import futures
 
 import grpc
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.otlp.proto.grpc.version import __version__ as exporter_version
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
@@ -27,6 +25,7 @@ from instrumentation.tracing import sampler_from_env
 
 from .conftest import sample, start_sync_server, wait_for
 from .echo import UNARY, Seen
+from .otlp_receiver import Receiver, receiving
 
 CALLS = 30
 # opentelemetry-exporter-otlp-proto-grpc 1.35 (#4564): "the export timeout is now inclusive of
@@ -38,37 +37,10 @@ SLOWEST_CALL_S = 2.0
 SHUTDOWN_BOUND_S = 2.5
 
 
-class Receiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
-    """An OTLP/gRPC trace receiver that keeps what it gets."""
-
-    def __init__(self) -> None:
-        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
-
-    def Export(self, request: object, context: object) -> object:
-        self.requests.append(request)  # type: ignore[arg-type]
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-    def spans(self) -> list[tuple[str, str]]:
-        """(service.name, span name) of every span received."""
-        out = []
-        for request in self.requests:
-            for rs in request.resource_spans:
-                service = next(
-                    a.value.string_value for a in rs.resource.attributes if a.key == "service.name"
-                )
-                out.extend((service, s.name) for ss in rs.scope_spans for s in ss.spans)
-        return out
-
-
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, int]]:
-    servicer = Receiver()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield servicer, port
-    server.stop(None)
+    with receiving() as served:
+        yield served
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from instrumentation import Telemetry
 from .aio_support import aio_invoke, aio_server
 from .conftest import break_span_start, finished_spans, instrumentation_errors, wait_for
 from .echo import BIDI, SERVER_STREAM, UNARY, Seen
-from .grpc_cases import KINDS, Case, assert_ok_counted, assert_ok_span, handled
+from .grpc_cases import KINDS, Case, assert_ok_counted, each_case, handled, one_ok_span
 
 
 async def call_plain_server(
@@ -27,13 +27,12 @@ async def call_plain_server(
             return await aio_invoke(channel, path, payload, **kw)
 
 
-@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
+@each_case(KINDS)
 def test_ok_call_span_and_metrics(
     case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:
     asyncio.run(call_plain_server(tel, seen, case.path, b"ok"))
-    (span,) = finished_spans(tel, exporter, 1)
-    assert_ok_span(span, SpanKind.CLIENT, case.path)
+    span = one_ok_span(tel, exporter, SpanKind.CLIENT, case.path)
     assert span.attributes is not None
     assert span.attributes["server.port"] > 0
     ctx = span.context
@@ -43,7 +42,7 @@ def test_ok_call_span_and_metrics(
     assert_ok_counted(tel.registry, "client", case)
 
 
-@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
+@each_case(KINDS)
 def test_error_code_is_span_error(
     case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:

@@ -18,10 +18,13 @@ from .echo import BIDI_WRITE, SERVER_STREAM, UNARY, Seen
 from .grpc_cases import (
     KINDS,
     Case,
+    Ending,
     assert_ok_counted,
-    assert_ok_span,
     assert_status_handled,
+    each_case,
+    each_ending,
     handled,
+    one_ok_span,
 )
 
 # grpc.aio servers also serve a bidi stream written with context.read()/write().
@@ -38,19 +41,18 @@ async def call_instrumented(
         return await aio_invoke(channel, path, payload, **kw)
 
 
-@pytest.mark.parametrize("case", AIO_KINDS, ids=lambda c: c.path)
+@each_case(AIO_KINDS)
 def test_ok_call_span_and_metrics(
     case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:
     asyncio.run(call_instrumented(tel, seen, case.path, b"ok"))
-    (span,) = finished_spans(tel, exporter, 1)
-    assert_ok_span(span, SpanKind.SERVER, case.path)
+    span = one_ok_span(tel, exporter, SpanKind.SERVER, case.path)
     assert span.context is not None
     assert seen.trace_ids == [format(span.context.trace_id, "032x")]
     assert_ok_counted(tel.registry, "server", case)
 
 
-@pytest.mark.parametrize("case", AIO_KINDS, ids=lambda c: c.path)
+@each_case(AIO_KINDS)
 def test_exception_is_error_recorded_once(
     case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:
@@ -64,29 +66,14 @@ def test_exception_is_error_recorded_once(
     assert handled(tel.registry, "server", case.kind, case.path, "Unknown") == 1
 
 
-@pytest.mark.parametrize(
-    ("command", "go_code", "error"),
-    [
-        ("abort:PERMISSION_DENIED", "PermissionDenied", False),
-        ("abort:UNAUTHENTICATED", "Unauthenticated", False),
-        ("abort:INTERNAL", "Internal", True),
-        ("setcode:OUT_OF_RANGE", "OutOfRange", False),
-    ],
-)
-@pytest.mark.parametrize("case", [AIO_KINDS[0], AIO_KINDS[4]], ids=lambda c: c.path)
+@each_ending
+@each_case([AIO_KINDS[0], AIO_KINDS[4]])
 def test_status_codes(
-    command: str,
-    go_code: str,
-    error: bool,
-    case: Case,
-    tel: Telemetry,
-    seen: Seen,
-    exporter: InMemorySpanExporter,
+    ending: Ending, case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError):
-        asyncio.run(call_instrumented(tel, seen, case.path, command.encode()))
-    (span,) = finished_spans(tel, exporter, 1)
-    assert_status_handled(span, tel.registry, case, go_code, error)
+        asyncio.run(call_instrumented(tel, seen, case.path, ending.command.encode()))
+    assert_status_handled(tel, exporter, case, ending)
 
 
 @pytest.mark.parametrize(("path", "kind"), [(UNARY, "unary"), (SERVER_STREAM, "server_stream")])

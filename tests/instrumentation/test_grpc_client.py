@@ -15,7 +15,16 @@ from instrumentation import Telemetry
 
 from .conftest import break_span_start, finished_spans, instrumentation_errors, sample, wait_for
 from .echo import SERVER_STREAM, STREAM_COUNT, UNARY, Seen
-from .grpc_cases import KINDS, Case, assert_ok_counted, assert_ok_span, handled, invoke, labels
+from .grpc_cases import (
+    KINDS,
+    Case,
+    assert_ok_counted,
+    each_case,
+    handled,
+    invoke,
+    labels,
+    one_ok_span,
+)
 
 
 @pytest.fixture
@@ -24,7 +33,7 @@ def channel(plain_server: str, tel: Telemetry) -> Iterator[grpc.Channel]:
         yield ch
 
 
-@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
+@each_case(KINDS)
 def test_ok_call_span_and_metrics(
     case: Case,
     channel: grpc.Channel,
@@ -34,8 +43,7 @@ def test_ok_call_span_and_metrics(
     seen: Seen,
 ) -> None:
     invoke(channel, case.path, b"ok")
-    (span,) = finished_spans(tel, exporter, 1)
-    assert_ok_span(span, SpanKind.CLIENT, case.path)
+    span = one_ok_span(tel, exporter, SpanKind.CLIENT, case.path)
     assert span.attributes is not None
     assert span.attributes["server.address"] == "127.0.0.1"
     assert span.context is not None
@@ -46,7 +54,7 @@ def test_ok_call_span_and_metrics(
     assert_ok_counted(registry, "client", case)
 
 
-@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
+@each_case(KINDS)
 def test_any_error_code_is_span_error(
     case: Case, channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:

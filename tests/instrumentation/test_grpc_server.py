@@ -27,11 +27,14 @@ from .echo import SERVER_STREAM, STREAM_COUNT, UNARY, Seen
 from .grpc_cases import (
     KINDS,
     Case,
+    Ending,
     assert_ok_counted,
-    assert_ok_span,
     assert_status_handled,
+    each_case,
+    each_ending,
     handled,
     invoke,
+    one_ok_span,
 )
 
 
@@ -41,7 +44,7 @@ def channel(instrumented_server: str) -> Iterator[grpc.Channel]:
         yield ch
 
 
-@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
+@each_case(KINDS)
 def test_ok_call_span_and_metrics(
     case: Case,
     channel: grpc.Channel,
@@ -50,8 +53,7 @@ def test_ok_call_span_and_metrics(
     registry: CollectorRegistry,
 ) -> None:
     invoke(channel, case.path, b"ok")
-    (span,) = finished_spans(tel, exporter, 1)
-    assert_ok_span(span, SpanKind.SERVER, case.path)
+    span = one_ok_span(tel, exporter, SpanKind.SERVER, case.path)
     assert span.attributes is not None
     assert span.attributes["rpc.system.name"] == "grpc"
     assert span.attributes["rpc.method"] == case.path[1:]
@@ -59,7 +61,7 @@ def test_ok_call_span_and_metrics(
     assert_ok_counted(registry, "server", case)
 
 
-@pytest.mark.parametrize("case", KINDS, ids=lambda c: c.path)
+@each_case(KINDS)
 def test_exception_in_handler_is_error_recorded_once(
     case: Case, channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
@@ -74,31 +76,18 @@ def test_exception_in_handler_is_error_recorded_once(
     assert handled(tel.registry, "server", case.kind, case.path, "Unknown") == 1
 
 
-@pytest.mark.parametrize(
-    ("command", "go_code", "error"),
-    [
-        ("abort:NOT_FOUND", "NotFound", False),
-        ("abort:INVALID_ARGUMENT", "InvalidArgument", False),
-        ("abort:INTERNAL", "Internal", True),
-        ("abort:UNAVAILABLE", "Unavailable", True),
-        ("setcode:FAILED_PRECONDITION", "FailedPrecondition", False),
-        ("setcode:DATA_LOSS", "DataLoss", True),
-    ],
-)
-@pytest.mark.parametrize("case", [KINDS[0], KINDS[3]], ids=lambda c: c.path)
+@each_ending
+@each_case([KINDS[0], KINDS[3]])
 def test_status_codes(
-    command: str,
-    go_code: str,
-    error: bool,
+    ending: Ending,
     case: Case,
     channel: grpc.Channel,
     tel: Telemetry,
     exporter: InMemorySpanExporter,
 ) -> None:
     with pytest.raises(grpc.RpcError):
-        invoke(channel, case.path, command.encode())
-    (span,) = finished_spans(tel, exporter, 1)
-    assert_status_handled(span, tel.registry, case, go_code, error)
+        invoke(channel, case.path, ending.command.encode())
+    assert_status_handled(tel, exporter, case, ending)
 
 
 def test_deadline_on_server_stream_ends_span_once(

@@ -7,14 +7,13 @@ import http.server
 import logging
 import threading
 from collections.abc import Iterator
-from concurrent import futures
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf.message import Message
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -40,10 +39,10 @@ from instrumentation._otlp_fast import RawTraceServiceStub, with_fast_encoder
 
 from .conftest import finished_spans, start_sync_server, wait_for
 from .echo import UNARY, Seen
+from .otlp_receiver import Receiver, Request, receiving
 
 SDK_VERSION = tuple(int(p) for p in sdk_version.split(".")[:2])
 
-Request = trace_service_pb2.ExportTraceServiceRequest
 
 REMOTE = SpanContext(
     0x0AF7651916CD43DD8448EB211C80319C,
@@ -71,26 +70,10 @@ EVERY_TYPE = {
 }
 
 
-class Receiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
-    """Keeps every request it gets, decoded by opentelemetry-proto."""
-
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-
-    def Export(self, request: Request, context: object) -> object:
-        self.requests.append(request)
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
-    servicer = Receiver()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield servicer, f"http://127.0.0.1:{port}"
-    server.stop(None)
+    with receiving() as (servicer, port):
+        yield servicer, f"http://127.0.0.1:{port}"
 
 
 def sdk_spans() -> list[ReadableSpan]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ import instrumentation
 from instrumentation import Telemetry
 from instrumentation._span import lean_path_supported
 
-from .conftest import sample, start_sync_server, wait_for
+from .conftest import last_json_line, run_child, sample, start_sync_server, wait_for
 from .echo import UNARY, Seen
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,16 +184,8 @@ print(json.dumps({
 
 
 def test_globally_installed_provider_is_used_and_nothing_else() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", GLOBAL_PROVIDER_SCRIPT],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    result = run_child([sys.executable, "-c", GLOBAL_PROVIDER_SCRIPT], cwd=ROOT)
+    figures = last_json_line(result.stdout)
     # 5 calls: 10 spans, all in the global provider's pipeline (the issue saw 0 of 6);
     # OTEL_TRACES_EXPORTER=console would have printed spans of a second pipeline.
     assert figures == {"spans": 10, "services": ["global-one"]}
