@@ -12,20 +12,11 @@ from prometheus_client import CollectorRegistry
 
 from instrumentation import Telemetry
 
+from . import grpc_cases
 from .aio_support import aio_invoke, aio_server
 from .conftest import break_span_start, finished_spans, instrumentation_errors, sample, wait_for
 from .echo import BIDI_WRITE, SERVER_STREAM, UNARY, Seen
-from .grpc_cases import (
-    KINDS,
-    Case,
-    Ending,
-    assert_ok_counted,
-    assert_status_handled,
-    each_case,
-    each_ending,
-    handled,
-    one_ok_span,
-)
+from .grpc_cases import KINDS, Case, assert_ok_counted, each_case, handled, one_ok_span
 
 # grpc.aio servers also serve a bidi stream written with context.read()/write().
 AIO_KINDS = [*KINDS, Case("bidi_stream", BIDI_WRITE, 3, 3)]
@@ -66,14 +57,18 @@ def test_exception_is_error_recorded_once(
     assert handled(tel.registry, "server", case.kind, case.path, "Unknown") == 1
 
 
-@each_ending
+@grpc_cases.each_ending
 @each_case([AIO_KINDS[0], AIO_KINDS[4]])
 def test_status_codes(
-    ending: Ending, case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
+    ending: grpc_cases.Ending,
+    case: Case,
+    tel: Telemetry,
+    seen: Seen,
+    exporter: InMemorySpanExporter,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError):
         asyncio.run(call_instrumented(tel, seen, case.path, ending.command.encode()))
-    assert_status_handled(tel, exporter, case, ending)
+    grpc_cases.assert_status_handled(tel, exporter, case, ending)
 
 
 @pytest.mark.parametrize(("path", "kind"), [(UNARY, "unary"), (SERVER_STREAM, "server_stream")])

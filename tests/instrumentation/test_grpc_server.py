@@ -15,6 +15,7 @@ import instrumentation
 from instrumentation import Telemetry
 from instrumentation._propagation import inject_metadata
 
+from . import grpc_cases
 from .conftest import (
     break_span_start,
     finished_spans,
@@ -24,18 +25,7 @@ from .conftest import (
     wait_for,
 )
 from .echo import SERVER_STREAM, STREAM_COUNT, UNARY, Seen
-from .grpc_cases import (
-    KINDS,
-    Case,
-    Ending,
-    assert_ok_counted,
-    assert_status_handled,
-    each_case,
-    each_ending,
-    handled,
-    invoke,
-    one_ok_span,
-)
+from .grpc_cases import KINDS, Case, assert_ok_counted, each_case, handled, invoke, one_ok_span
 
 
 @pytest.fixture
@@ -76,10 +66,10 @@ def test_exception_in_handler_is_error_recorded_once(
     assert handled(tel.registry, "server", case.kind, case.path, "Unknown") == 1
 
 
-@each_ending
+@grpc_cases.each_ending
 @each_case([KINDS[0], KINDS[3]])
 def test_status_codes(
-    ending: Ending,
+    ending: grpc_cases.Ending,
     case: Case,
     channel: grpc.Channel,
     tel: Telemetry,
@@ -87,7 +77,7 @@ def test_status_codes(
 ) -> None:
     with pytest.raises(grpc.RpcError):
         invoke(channel, case.path, ending.command.encode())
-    assert_status_handled(tel, exporter, case, ending)
+    grpc_cases.assert_status_handled(tel, exporter, case, ending)
 
 
 def test_deadline_on_server_stream_ends_span_once(

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.message import Message
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.resources import Resource
@@ -20,17 +21,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.sdk.version import __version__ as sdk_version
-from opentelemetry.trace import (
-    Link,
-    NonRecordingSpan,
-    SpanContext,
-    SpanKind,
-    Status,
-    StatusCode,
-    TraceFlags,
-    TraceState,
-    set_span_in_context,
-)
 from prometheus_client import CollectorRegistry
 
 import instrumentation
@@ -44,12 +34,12 @@ from .otlp_receiver import Receiver, Request, receiving
 SDK_VERSION = tuple(int(p) for p in sdk_version.split(".")[:2])
 
 
-REMOTE = SpanContext(
+REMOTE = trace.SpanContext(
     0x0AF7651916CD43DD8448EB211C80319C,
     0xB7AD6B7169203331,
     True,
-    TraceFlags(1),
-    TraceState([("vendor", "v1"), ("other", "x")]),
+    trace.TraceFlags(1),
+    trace.TraceState([("vendor", "v1"), ("other", "x")]),
 )
 EVERY_TYPE = {
     "str": "é ü",
@@ -98,26 +88,34 @@ def sdk_spans() -> list[ReadableSpan]:
             "shop.scope", "1.2.3", schema_url="https://opentelemetry.io/schemas/1.21.0"
         )
     bare_tracer = provider.get_tracer("bare")
-    remote_parent = set_span_in_context(NonRecordingSpan(REMOTE))
+    remote_parent = trace.set_span_in_context(trace.NonRecordingSpan(REMOTE))
     links = [
-        Link(SpanContext(1, 2, False, TraceFlags(0)), {"link.attr": "l", "link.n": (1, 2)}),
-        Link(REMOTE),
+        trace.Link(
+            trace.SpanContext(1, 2, False, trace.TraceFlags(0)),
+            {"link.attr": "l", "link.n": (1, 2)},
+        ),
+        trace.Link(REMOTE),
     ]
     with tracer.start_as_current_span(
-        "root", remote_parent, SpanKind.SERVER, EVERY_TYPE, links
+        "root", remote_parent, trace.SpanKind.SERVER, EVERY_TYPE, links
     ) as root:
         root.add_event("with attributes", {"event.str": "e", "event.seq": (0.5,)}, 1_000)
         root.add_event("bare")
-        root.set_status(Status(StatusCode.ERROR, "went wrong"))
-        for kind in (SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.INTERNAL):
+        root.set_status(trace.Status(trace.StatusCode.ERROR, "went wrong"))
+        for kind in (
+            trace.SpanKind.CLIENT,
+            trace.SpanKind.PRODUCER,
+            trace.SpanKind.CONSUMER,
+            trace.SpanKind.INTERNAL,
+        ):
             with bare_tracer.start_as_current_span(f"child {kind.name}", kind=kind) as child:
-                child.set_status(Status(StatusCode.OK))
+                child.set_status(trace.Status(trace.StatusCode.OK))
         with tracer.start_as_current_span("bad attribute") as bad:
             bad.set_attribute("too_big", 2**70)  # not an int64: both leave it out
             bad.set_attribute("kept", 1)
         with tracer.start_as_current_span("failed") as failed:
             failed.record_exception(ValueError("boom"))
-            failed.set_status(Status(StatusCode.ERROR))
+            failed.set_status(trace.Status(trace.StatusCode.ERROR))
     other = TracerProvider(
         resource=Resource.create({"service.name": "payment"}),
         span_limits=SpanLimits(
@@ -131,7 +129,7 @@ def sdk_spans() -> list[ReadableSpan]:
     )
     other.add_span_processor(SimpleSpanProcessor(memory))
     with other.get_tracer("limited").start_as_current_span(
-        "dropped counts", attributes={"a": 1, "b": 2, "c": 3}, links=[*links, Link(REMOTE)]
+        "dropped counts", attributes={"a": 1, "b": 2, "c": 3}, links=[*links, trace.Link(REMOTE)]
     ) as limited:
         limited.add_event("one", {"x": 1, "y": 2})
         limited.add_event("two")
