@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
+
+from instrumentation import Telemetry
 
 from .echo import BIDI, BIDI_WRITE, CLIENT_STREAM, SERVER_STREAM, UNARY, Seen, aio_handler
 
@@ -34,3 +37,25 @@ async def aio_invoke(channel: grpc.aio.Channel, path: str, payload: bytes, **kwa
         return await channel.stream_unary(path)(iter([payload] * 3), **kwargs)
     assert path in (BIDI, BIDI_WRITE)
     return [r async for r in channel.stream_stream(path)(iter([payload] * 3), **kwargs)]
+
+
+def aio_call(
+    seen: Seen,
+    path: str,
+    payload: bytes,
+    *,
+    server: Telemetry | None = None,
+    client: Telemetry | None = None,
+    **kwargs: Any,
+) -> Any:
+    """One call to a fresh aio echo server, instrumented on the ``server`` side, the ``client``
+    side, or both by the telemetry given; returns the call's result."""
+
+    async def run() -> Any:
+        server_interceptors = server.aio_server_interceptors() if server else None
+        async with aio_server(seen, server_interceptors) as target:
+            interceptors = client.aio_client_interceptors(target=target) if client else None
+            async with grpc.aio.insecure_channel(target, interceptors=interceptors) as channel:
+                return await aio_invoke(channel, path, payload, **kwargs)
+
+    return asyncio.run(run())

@@ -46,10 +46,7 @@ def client(tel: Telemetry) -> flask.testing.FlaskClient:
 
 
 def test_route_template_span_and_metrics(
-    client: flask.testing.FlaskClient,
-    tel: Telemetry,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    client: flask.testing.FlaskClient, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     response = client.get("/items/42")
     assert response.status_code == 200
@@ -67,8 +64,8 @@ def test_route_template_span_and_metrics(
     assert response.headers["traceresponse"].split("-")[1] == trace_id
     labels = {"http_request_method": "GET", "http_route": "/items/<int:item_id>"}
     count = "http_server_request_duration_seconds_count"
-    assert sample(registry, count, **labels, http_response_status_code="200") == 1
-    assert sample(registry, "http_server_active_requests", http_request_method="GET") == 0
+    assert sample(tel.registry, count, **labels, http_response_status_code="200") == 1
+    assert sample(tel.registry, "http_server_active_requests", http_request_method="GET") == 0
 
 
 def test_continues_incoming_traceparent(
@@ -85,10 +82,7 @@ def test_continues_incoming_traceparent(
 
 
 def test_unhandled_exception_is_500_error_recorded_once(
-    client: flask.testing.FlaskClient,
-    tel: Telemetry,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    client: flask.testing.FlaskClient, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     response = client.post("/boom")
     assert response.status_code == 500
@@ -101,7 +95,7 @@ def test_unhandled_exception_is_500_error_recorded_once(
         "http_route": "/boom",
         "http_response_status_code": "500",
     }
-    assert sample(registry, "http_server_request_duration_seconds_count", **labels) == 1
+    assert sample(tel.registry, "http_server_request_duration_seconds_count", **labels) == 1
 
 
 def test_4xx_is_not_a_server_error(
@@ -113,10 +107,7 @@ def test_4xx_is_not_a_server_error(
 
 
 def test_unmatched_paths_share_one_label(
-    client: flask.testing.FlaskClient,
-    tel: Telemetry,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    client: flask.testing.FlaskClient, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     for path in ("/nope", "/wp-admin.php", "/items/not-an-int"):
         assert client.get(path).status_code == 404
@@ -125,7 +116,7 @@ def test_unmatched_paths_share_one_label(
         "http_route": "unmatched",
         "http_response_status_code": "404",
     }
-    assert sample(registry, "http_server_request_duration_seconds_count", **labels) == 3
+    assert sample(tel.registry, "http_server_request_duration_seconds_count", **labels) == 3
     spans = finished_spans(tel, exporter, 3)
     assert {s.name for s in spans} == {"GET"}
     assert all(s.attributes and "http.route" not in s.attributes for s in spans)
@@ -141,28 +132,22 @@ def test_unknown_http_method_is_bounded(
 
 
 def test_streamed_body_ends_span_when_closed(
-    client: flask.testing.FlaskClient,
-    tel: Telemetry,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    client: flask.testing.FlaskClient, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     response = client.get("/events", buffered=False)
-    assert sample(registry, "http_server_active_requests", http_request_method="GET") == 1
+    assert sample(tel.registry, "http_server_active_requests", http_request_method="GET") == 1
     body = response.get_data(as_text=True)
     response.close()
     (span,) = finished_spans(tel, exporter, 1)
     assert span.name == "GET /events"
     assert span.context is not None
     assert body.count(format(span.context.trace_id, "032x")) == 3
-    assert sample(registry, "http_server_active_requests", http_request_method="GET") == 0
+    assert sample(tel.registry, "http_server_active_requests", http_request_method="GET") == 0
 
 
 def test_instrumentation_error_never_breaks_the_request(
-    client: flask.testing.FlaskClient,
-    tel: Telemetry,
-    registry: CollectorRegistry,
-    monkeypatch: pytest.MonkeyPatch,
+    client: flask.testing.FlaskClient, tel: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     break_span_start(tel, monkeypatch)
     assert client.get("/items/3").json["id"] == 3  # type: ignore[index]
-    assert instrumentation_errors(registry, "flask") == 1
+    assert instrumentation_errors(tel.registry, "flask") == 1

@@ -12,26 +12,17 @@ from prometheus_client import CollectorRegistry
 
 from instrumentation import Telemetry
 
-from .aio_support import aio_invoke, aio_server
+from .aio_support import aio_call, aio_invoke, aio_server
 from .conftest import break_span_start, finished_spans, instrumentation_errors, wait_for
 from .echo import BIDI, SERVER_STREAM, UNARY, Seen
 from .grpc_cases import KINDS, Case, assert_ok_counted, each_case, handled, one_ok_span
-
-
-async def call_plain_server(
-    tel: Telemetry, seen: Seen, path: str, payload: bytes, **kw: object
-) -> object:
-    async with aio_server(seen) as target:
-        interceptors = tel.aio_client_interceptors(target=target)
-        async with grpc.aio.insecure_channel(target, interceptors=interceptors) as channel:
-            return await aio_invoke(channel, path, payload, **kw)
 
 
 @each_case(KINDS)
 def test_ok_call_span_and_metrics(
     case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:
-    asyncio.run(call_plain_server(tel, seen, case.path, b"ok"))
+    aio_call(seen, case.path, b"ok", client=tel)
     span = one_ok_span(tel, exporter, SpanKind.CLIENT, case.path)
     assert span.attributes is not None
     assert span.attributes["server.port"] > 0
@@ -47,7 +38,7 @@ def test_error_code_is_span_error(
     case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        asyncio.run(call_plain_server(tel, seen, case.path, b"abort:RESOURCE_EXHAUSTED"))
+        aio_call(seen, case.path, b"abort:RESOURCE_EXHAUSTED", client=tel)
     (span,) = finished_spans(tel, exporter, 1)
     assert span.status.status_code is StatusCode.ERROR
     # grpc.aio may raise INTERNAL from a read when a stream is aborted while the client
@@ -61,7 +52,7 @@ def test_deadline(
     tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter, registry: CollectorRegistry
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        asyncio.run(call_plain_server(tel, seen, UNARY, b"sleep", timeout=0.2))
+        aio_call(seen, UNARY, b"sleep", timeout=0.2, client=tel)
     assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     (span,) = finished_spans(tel, exporter, 1)
     assert span.attributes is not None
@@ -118,6 +109,6 @@ def test_instrumentation_error_never_breaks_the_call(
     tel: Telemetry, seen: Seen, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     break_span_start(tel, monkeypatch)
-    assert asyncio.run(call_plain_server(tel, seen, UNARY, b"ok")) == b"ok"
-    assert asyncio.run(call_plain_server(tel, seen, BIDI, b"ok")) == [b"ok"] * 3
+    assert aio_call(seen, UNARY, b"ok", client=tel) == b"ok"
+    assert aio_call(seen, BIDI, b"ok", client=tel) == [b"ok"] * 3
     assert instrumentation_errors(registry, "grpc_aio_client") == 2

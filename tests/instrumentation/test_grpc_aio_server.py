@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from instrumentation import Telemetry
 
 from . import grpc_cases
-from .aio_support import aio_invoke, aio_server
+from .aio_support import aio_call, aio_server
 from .conftest import break_span_start, finished_spans, instrumentation_errors, sample, wait_for
 from .echo import BIDI_WRITE, SERVER_STREAM, UNARY, Seen
 from .grpc_cases import KINDS, Case, assert_ok_counted, each_case, handled, one_ok_span
@@ -22,21 +22,11 @@ from .grpc_cases import KINDS, Case, assert_ok_counted, each_case, handled, one_
 AIO_KINDS = [*KINDS, Case("bidi_stream", BIDI_WRITE, 3, 3)]
 
 
-async def call_instrumented(
-    tel: Telemetry, seen: Seen, path: str, payload: bytes, **kw: object
-) -> object:
-    async with (
-        aio_server(seen, tel.aio_server_interceptors()) as target,
-        grpc.aio.insecure_channel(target) as channel,
-    ):
-        return await aio_invoke(channel, path, payload, **kw)
-
-
 @each_case(AIO_KINDS)
 def test_ok_call_span_and_metrics(
     case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:
-    asyncio.run(call_instrumented(tel, seen, case.path, b"ok"))
+    aio_call(seen, case.path, b"ok", server=tel)
     span = one_ok_span(tel, exporter, SpanKind.SERVER, case.path)
     assert span.context is not None
     assert seen.trace_ids == [format(span.context.trace_id, "032x")]
@@ -48,7 +38,7 @@ def test_exception_is_error_recorded_once(
     case: Case, tel: Telemetry, seen: Seen, exporter: InMemorySpanExporter
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        asyncio.run(call_instrumented(tel, seen, case.path, b"raise"))
+        aio_call(seen, case.path, b"raise", server=tel)
     # grpc.aio may report INTERNAL when a stream fails while the client still sends.
     assert err.value.code() in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
     (span,) = finished_spans(tel, exporter, 1)
@@ -67,7 +57,7 @@ def test_status_codes(
     exporter: InMemorySpanExporter,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError):
-        asyncio.run(call_instrumented(tel, seen, case.path, ending.command.encode()))
+        aio_call(seen, case.path, ending.command.encode(), server=tel)
     grpc_cases.assert_status_handled(tel, exporter, case, ending)
 
 
@@ -82,7 +72,7 @@ def test_deadline_ends_span_once(
 ) -> None:
     payload = b"sleep" if path == UNARY else b"slow"
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        asyncio.run(call_instrumented(tel, seen, path, payload, timeout=0.3))
+        aio_call(seen, path, payload, timeout=0.3, server=tel)
     assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     wait_for(lambda: handled(registry, "server", kind, path, "DeadlineExceeded") == 1)
     (span,) = finished_spans(tel, exporter, 1)
@@ -132,6 +122,6 @@ def test_instrumentation_error_never_breaks_the_call(
     tel: Telemetry, seen: Seen, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     break_span_start(tel, monkeypatch)
-    assert asyncio.run(call_instrumented(tel, seen, UNARY, b"ok")) == b"ok"
-    assert asyncio.run(call_instrumented(tel, seen, BIDI_WRITE, b"ok")) == [b"ok"] * 3
+    assert aio_call(seen, UNARY, b"ok", server=tel) == b"ok"
+    assert aio_call(seen, BIDI_WRITE, b"ok", server=tel) == [b"ok"] * 3
     assert instrumentation_errors(registry, "grpc_aio_server") == 2

@@ -35,12 +35,7 @@ def channel(plain_server: str, tel: Telemetry) -> Iterator[grpc.Channel]:
 
 @each_case(KINDS)
 def test_ok_call_span_and_metrics(
-    case: Case,
-    channel: grpc.Channel,
-    tel: Telemetry,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
-    seen: Seen,
+    case: Case, channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter, seen: Seen
 ) -> None:
     invoke(channel, case.path, b"ok")
     span = one_ok_span(tel, exporter, SpanKind.CLIENT, case.path)
@@ -50,8 +45,8 @@ def test_ok_call_span_and_metrics(
     # the server saw the client span's trace through the metadata
     ctx = span.context
     assert seen.traceparents == [f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"]
-    wait_for(lambda: handled(registry, "client", case.kind, case.path, "OK") == 1)
-    assert_ok_counted(registry, "client", case)
+    wait_for(lambda: handled(tel.registry, "client", case.kind, case.path, "OK") == 1)
+    assert_ok_counted(tel.registry, "client", case)
 
 
 @each_case(KINDS)
@@ -69,10 +64,7 @@ def test_any_error_code_is_span_error(
 
 
 def test_with_call_and_future(
-    channel: grpc.Channel,
-    tel: Telemetry,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     response, call = channel.unary_unary(UNARY).with_call(b"ok")
     assert response == b"ok" and call.code() is grpc.StatusCode.OK
@@ -81,24 +73,21 @@ def test_with_call_and_future(
     assert future.exception(timeout=5) is not None
     spans = finished_spans(tel, exporter, 3)
     assert len(spans) == 3
-    assert handled(registry, "client", "unary", UNARY, "OK") == 2
-    assert handled(registry, "client", "unary", UNARY, "AlreadyExists") == 1
+    assert handled(tel.registry, "client", "unary", UNARY, "OK") == 2
+    assert handled(tel.registry, "client", "unary", UNARY, "AlreadyExists") == 1
     # go-grpc-middleware counts a unary response as received whatever the status.
-    assert sample(registry, "grpc_client_msg_received_total", **labels("unary", UNARY)) == 3
+    assert sample(tel.registry, "grpc_client_msg_received_total", **labels("unary", UNARY)) == 3
 
 
 def test_deadline_exceeded(
-    channel: grpc.Channel,
-    tel: Telemetry,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     with pytest.raises(grpc.RpcError) as err:
         channel.unary_unary(UNARY)(b"sleep", timeout=0.2)
     assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     (span,) = finished_spans(tel, exporter, 1)
     assert span.status.status_code is StatusCode.ERROR
-    assert handled(registry, "client", "unary", UNARY, "DeadlineExceeded") == 1
+    assert handled(tel.registry, "client", "unary", UNARY, "DeadlineExceeded") == 1
 
 
 def test_cancelled_stream_ends_span_once(
@@ -152,12 +141,9 @@ def test_parent_child_across_client_and_server(
 
 
 def test_instrumentation_error_never_breaks_the_call(
-    channel: grpc.Channel,
-    tel: Telemetry,
-    registry: CollectorRegistry,
-    monkeypatch: pytest.MonkeyPatch,
+    channel: grpc.Channel, tel: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     break_span_start(tel, monkeypatch)
     assert channel.unary_unary(UNARY)(b"ok") == b"ok"
     assert list(channel.unary_stream(SERVER_STREAM)(b"ok")) == [b"ok"] * STREAM_COUNT
-    assert instrumentation_errors(registry, "grpc_client") == 2
+    assert instrumentation_errors(tel.registry, "grpc_client") == 2

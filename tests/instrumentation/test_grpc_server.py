@@ -36,11 +36,7 @@ def channel(instrumented_server: str) -> Iterator[grpc.Channel]:
 
 @each_case(KINDS)
 def test_ok_call_span_and_metrics(
-    case: Case,
-    channel: grpc.Channel,
-    tel: Telemetry,
-    exporter: InMemorySpanExporter,
-    registry: CollectorRegistry,
+    case: Case, channel: grpc.Channel, tel: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     invoke(channel, case.path, b"ok")
     span = one_ok_span(tel, exporter, SpanKind.SERVER, case.path)
@@ -48,7 +44,7 @@ def test_ok_call_span_and_metrics(
     assert span.attributes["rpc.system.name"] == "grpc"
     assert span.attributes["rpc.method"] == case.path[1:]
     assert span.attributes["network.peer.address"] == "127.0.0.1"
-    assert_ok_counted(registry, "server", case)
+    assert_ok_counted(tel.registry, "server", case)
 
 
 @each_case(KINDS)
@@ -159,15 +155,12 @@ def test_continues_remote_trace_and_baggage(
 
 
 def test_instrumentation_error_never_breaks_the_call(
-    channel: grpc.Channel,
-    tel: Telemetry,
-    registry: CollectorRegistry,
-    monkeypatch: pytest.MonkeyPatch,
+    channel: grpc.Channel, tel: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     break_span_start(tel, monkeypatch)
     assert channel.unary_unary(UNARY)(b"ok") == b"ok"
     assert list(channel.unary_stream(SERVER_STREAM)(b"ok")) == [b"ok"] * STREAM_COUNT
-    assert instrumentation_errors(registry, "grpc_server") == 2
+    assert instrumentation_errors(tel.registry, "grpc_server") == 2
 
 
 def test_unsampled_remote_parent_is_followed_but_measured(seen: Seen) -> None:
