@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from instrumentation import Telemetry
 
-from .conftest import finished_spans, sample
+from .conftest import finished_spans, sample, wait_for
 from .echo import BIDI, CLIENT_STREAM, SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY
 
 Side = Literal["client", "server"]
@@ -127,3 +127,15 @@ def assert_status_handled(
     assert (span.status.status_code is StatusCode.ERROR) is ending.error
     assert span.events == ()
     assert handled(tel.registry, "server", case.kind, case.path, ending.go_code) == 1
+
+
+def cancelled_stream_span(
+    tel: Telemetry, exporter: InMemorySpanExporter, side: Side
+) -> ReadableSpan:
+    """After the client cancelled a server stream: ``side`` counts it Canceled once, and its one
+    span says CANCELLED."""
+    wait_for(lambda: handled(tel.registry, side, "server_stream", SERVER_STREAM, "Canceled") == 1)
+    (span,) = finished_spans(tel, exporter, 1)
+    assert span.attributes is not None
+    assert span.attributes["rpc.response.status_code"] == "CANCELLED"
+    return span
