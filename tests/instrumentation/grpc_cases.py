@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from instrumentation import Telemetry
 
-from .conftest import finished_spans, sample, wait_for
+from .conftest import break_span_start, finished_spans, instrumentation_errors, sample, wait_for
 from .echo import BIDI, CLIENT_STREAM, SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY
 
 Side = Literal["client", "server"]
@@ -139,3 +139,14 @@ def cancelled_stream_span(
     assert span.attributes is not None
     assert span.attributes["rpc.response.status_code"] == "CANCELLED"
     return span
+
+
+def assert_calls_survive_broken_spans(
+    channel: grpc.Channel, tel: Telemetry, monkeypatch: pytest.MonkeyPatch, component: str
+) -> None:
+    """With span starts raising, sync unary and stream calls still work, and ``component``
+    counts one instrumentation error a call."""
+    break_span_start(tel, monkeypatch)
+    assert channel.unary_unary(UNARY)(b"ok") == b"ok"
+    assert list(channel.unary_stream(SERVER_STREAM)(b"ok")) == [b"ok"] * STREAM_COUNT
+    assert instrumentation_errors(tel.registry, component) == 2
