@@ -25,7 +25,7 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[mis
 
     def spans(self) -> list[tuple[str, str]]:
         """(service.name, span name) of every span received."""
-        out = []
+        out: list[tuple[str, str]] = []
         for request in self.requests:
             for rs in request.resource_spans:
                 service = next(
