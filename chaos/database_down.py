@@ -40,8 +40,7 @@ def run(shop: Shop, quick: bool, database: ThrowawayPostgres) -> ScenarioResult:
     where = source(shop)
     settled = seconds_until(lambda: pending_count(where) == 0, 20)
     ledger = read_ledger(where, order_ids(outcomes))
-    result.duplicates = ledger.charged_twice
-    result.lost = len(ledger.missing)
+    result.tally(ledger)
     answers_while_down = Counter(o.label if not o.ok else "ok" for o in while_down)
     result.figures = {
         "down_s": round(back_at - down_at, 2),

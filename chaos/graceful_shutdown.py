@@ -77,8 +77,7 @@ def run(shop: Shop, quick: bool) -> ScenarioResult:
     in_flight = [o for o in begun if o.started < term_at < o.ended]
     cut_off = [o for o in begun if not o.ok]
     ledger = read_ledger(source(shop), order_ids(outcomes))
-    result.duplicates = ledger.charged_twice
-    result.lost = len(ledger.missing)
+    result.tally(ledger)
     result.figures = {
         "victim": VICTIM,
         "exit_code": exit_codes[0] if exit_codes else None,

@@ -48,8 +48,7 @@ def run(shop: Shop, quick: bool) -> ScenarioResult:
     settled = seconds_until(lambda: pending_count(source(shop)) == 0, 15)
     ledger = read_ledger(source(shop), order_ids(outcomes))
     lost_before_kill = set(acked_before_kill) & set(ledger.missing)
-    result.duplicates = ledger.charged_twice
-    result.lost = len(ledger.missing)
+    result.tally(ledger)
     result.figures = {
         "victim": VICTIM,
         "down_s": round(respawned_at - killed_at, 2),

@@ -46,8 +46,7 @@ def run(shop: Shop, quick: bool) -> ScenarioResult:
     injected = scrape(shop.admin_url("payment"))
     # Orders not final within the request deadline: slow retries, or left to reconciliation.
     late = [s for s in ledger.settle_s if s > REQUEST_TIMEOUT_S]
-    result.duplicates = ledger.charged_twice
-    result.lost = len(ledger.missing)
+    result.tally(ledger)
     result.recovery_s = None if settled is None else time.monotonic() - faults_cleared
     result.figures = {
         "orders_accepted": sum(1 for o in outcomes if o.ok),

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos.ledger import Ledger
 from chaos.load import Outcome
 
 
@@ -43,6 +44,11 @@ class ScenarioResult:
             else:
                 failures[outcome.label] += 1
         self.failed = dict(sorted(failures.items()))
+
+    def tally(self, ledger: Ledger) -> None:
+        """Take `duplicates` (orders charged twice) and `lost` (accepted, not stored) from it."""
+        self.duplicates = ledger.charged_twice
+        self.lost = len(ledger.missing)
 
     def check(self, name: str, held: bool) -> None:
         """Record one guarantee."""
