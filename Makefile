@@ -6,16 +6,29 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint typecheck unit protos bench chaos k8s clean
 
+DEMO_STAMP := $(VENV)/.demo-stamp
+
+# `make demo` installs only what the shop needs to run; `make test` and the rest add the
+# development tools (pytest, ruff, mypy, selenium, matplotlib, ...).
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+$(PY):
+	@echo "== make: creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+$(DEMO_STAMP): pyproject.toml requirements.lock | $(PY)
+	@echo "== make: installing the shop's runtime packages into $(VENV) (grpcio, OpenTelemetry, Flask, psycopg, ...; a minute on first use)"
+	$(PY) -m pip install -q -c requirements.lock -e .
+	touch $@
+
+$(STAMP): pyproject.toml requirements.lock | $(PY)
+	@echo "== make: installing the shop and its development tools into $(VENV) (a few minutes on first use)"
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
-	touch $(STAMP)
+	touch $@ $(DEMO_STAMP)
 
 ## demo: start user, order, payment, gateway and the load generator; Ctrl-C stops all
-demo: install
+demo: $(DEMO_STAMP)
 	$(PY) -m services.demo
 
 ## test: lint, type-check and run the whole suite
