@@ -21,9 +21,8 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+from types import TracebackType
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -95,57 +94,31 @@ class DbTelemetry:
         self._tracer = None if tracer_provider is None else tracer_provider.get_tracer(TRACER_NAME)
         self._metrics = metrics
         self._kind = SpanKind.INTERNAL if target.system == "sqlite" else SpanKind.CLIENT
-        self._attributes_of: dict[tuple[str, str], dict[str, str | int]] = {}
+        self._statements: dict[tuple[str, str], _Statement] = {}
 
-    @contextmanager
-    def statement(self, sql: str, collection: str) -> Iterator[None]:
+    def statement(self, sql: str, collection: str) -> StatementRun:
         """Around one execute(): a span (if tracing) and a duration sample (if metrics)."""
+        known = self._statements.get((sql, collection))
+        if known is None:
+            known = self._prepare(sql, collection)
+        return StatementRun(known)
+
+    def _prepare(self, sql: str, collection: str) -> _Statement:
+        # A store runs a few fixed statements: what each needs (its span's name and
+        # attributes, its histogram child) is worked out once, not per execution.
         operation = operation_name(sql)
-        if self._tracer is None:
-            with self._timed(operation, collection):
-                yield
-            return
-        with (
-            self._tracer.start_as_current_span(
-                f"{operation} {collection}",
-                kind=self._kind,
-                attributes=self._cached_attributes(sql, operation, collection),
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span,
-            self._timed(operation, collection),
-        ):
-            try:
-                yield
-            except Exception as error:
-                _record_failure(span, error)
-                raise
-
-    @contextmanager
-    def _timed(self, operation: str, collection: str) -> Iterator[None]:
-        if self._metrics is None:
-            yield
-            return
-        outcome = "error"
-        start = time.perf_counter()
-        try:
-            yield
-            outcome = "ok"
-        finally:
-            self._metrics.duration.labels(
-                self.target.system, operation, collection, outcome
-            ).observe(time.perf_counter() - start)
-
-    def _cached_attributes(self, sql: str, operation: str, collection: str) -> dict[str, str | int]:
-        # A store runs a few fixed statements: their attributes are built once (the tracer
-        # copies the mapping into the span).
-        key = (sql, collection)
-        found = self._attributes_of.get(key)
-        if found is None:
-            found = self._attributes(sql, operation, collection)
-            if len(self._attributes_of) < 1024:
-                self._attributes_of[key] = found
-        return found
+        metrics = self._metrics
+        prepared = _Statement(
+            self._tracer,
+            f"{operation} {collection}",
+            self._kind,
+            self._attributes(sql, operation, collection),
+            None if metrics is None else metrics.duration,
+            (self.target.system, operation, collection),
+        )
+        if len(self._statements) < 1024:
+            self._statements[(sql, collection)] = prepared
+        return prepared
 
     def _attributes(self, sql: str, operation: str, collection: str) -> dict[str, str | int]:
         attributes: dict[str, str | int] = {
@@ -161,6 +134,78 @@ class DbTelemetry:
         if self.target.server_port is not None:
             attributes["server.port"] = self.target.server_port
         return attributes
+
+
+class _Statement:
+    """One (statement, collection) of a store, prepared once: span name, attributes, metric."""
+
+    __slots__ = ("attributes", "duration", "kind", "labels", "name", "ok", "tracer")
+
+    def __init__(
+        self,
+        tracer: trace.Tracer | None,
+        name: str,
+        kind: SpanKind,
+        attributes: dict[str, str | int],
+        duration: Histogram | None,
+        labels: tuple[str, str, str],
+    ) -> None:
+        self.tracer = tracer
+        self.name = name
+        self.kind = kind
+        self.attributes = attributes
+        self.duration = duration
+        self.labels = labels
+        # The `ok` series is made at first use; `error` only when a statement fails.
+        self.ok = None if duration is None else duration.labels(*labels, "ok")
+
+
+class StatementRun:
+    """``with``: one execution of a prepared statement, its span ended and its time observed.
+
+    A class, not a generator context manager: it runs for every statement of every call.
+    The span is not made current: nothing inside a statement starts spans of its own.
+    """
+
+    __slots__ = ("_span", "_start", "_statement")
+
+    def __init__(self, statement: _Statement) -> None:
+        self._statement = statement
+        self._span: trace.Span | None = None
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        statement = self._statement
+        if statement.tracer is not None:
+            # The tracer copies the attributes into the span: the prepared dict is shared.
+            self._span = statement.tracer.start_span(
+                statement.name,
+                kind=statement.kind,
+                attributes=statement.attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+        self._start = time.perf_counter()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        elapsed = time.perf_counter() - self._start
+        statement = self._statement
+        span = self._span
+        if error is None:
+            if statement.ok is not None:
+                statement.ok.observe(elapsed)
+        else:
+            if statement.duration is not None:
+                statement.duration.labels(*statement.labels, "error").observe(elapsed)
+            if span is not None and isinstance(error, Exception):
+                _record_failure(span, error)
+        if span is not None:
+            span.end()
 
 
 def _record_failure(span: trace.Span, error: Exception) -> None:
