@@ -26,6 +26,7 @@ from services.order.store import (
     OrderStatus,
     event_from_row,
     order_from_row,
+    placed,
 )
 from services.platform.ids import new_id
 from services.platform.migrations import Migration
@@ -93,21 +94,7 @@ class PostgresOrderStore:
 
     def create(self, new: NewOrder) -> tuple[Order, bool]:
         """Store `new` as PENDING with its first event; (order, created)."""
-        now = self._clock()
-        order = Order(
-            id=new_id(),
-            user_id=new.user_id,
-            items=tuple(new.items),
-            total_cents=new.total_cents,
-            currency=new.currency,
-            status=PENDING,
-            idempotency_key=new.idempotency_key,
-            charge_id="",
-            failure_reason="",
-            created_at=now,
-            updated_at=now,
-        )
-        event = OrderEvent(order.id, 1, PENDING, "order placed", now)
+        order, event = placed(new, new_id(), self._clock())
 
         def insert(tx: Transaction) -> Order | None:
             inserted = tx.one(
@@ -117,13 +104,13 @@ class PostgresOrderStore:
                 "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
                 (
                     order.id,
-                    new.user_id,
+                    order.user_id,
                     order.total_cents,
-                    new.currency,
+                    order.currency,
                     PENDING,
-                    new.idempotency_key,
-                    now,
-                    now,
+                    order.idempotency_key,
+                    order.created_at,
+                    order.updated_at,
                 ),
                 collection="orders",
             )

@@ -209,39 +209,40 @@ class SqliteOrderStore(SqliteStore):
 
     def create(self, new: NewOrder) -> tuple[Order, bool]:
         """Store `new` as PENDING with its first event; (order, created)."""
-        now = self._clock()
-        order_id = new_id()
+        order, event = placed(new, new_id(), self._clock())
         with self._transaction() as db:
-            existing = self._one(db, "idempotency_key = ?", new.idempotency_key)
-            if existing is not None:
-                return existing, False
-            db.execute(
+            # The key's UNIQUE constraint decides, as on PostgreSQL: no check-then-insert, and
+            # the new order is not read back (three statements in all, none a SELECT).
+            inserted = db.execute(
                 "INSERT INTO orders (id, user_id, total_cents, currency, status, "
-                "idempotency_key, create_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "idempotency_key, create_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (idempotency_key) DO NOTHING",
                 (
-                    order_id,
-                    new.user_id,
-                    new.total_cents,
-                    new.currency,
+                    order.id,
+                    order.user_id,
+                    order.total_cents,
+                    order.currency,
                     PENDING,
-                    new.idempotency_key,
-                    now,
-                    now,
+                    order.idempotency_key,
+                    order.created_at,
+                    order.updated_at,
                 ),
                 collection="orders",
-            )
+            ).rowcount
+            if not inserted:
+                existing = self._one(db, "idempotency_key = ?", new.idempotency_key)
+                assert existing is not None  # the key is taken, in this same transaction
+                return existing, False
             db.executemany(
                 "INSERT INTO order_items (order_id, position, sku, quantity, unit_price_cents) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [
-                    (order_id, i, item.sku, item.quantity, item.unit_price_cents)
-                    for i, item in enumerate(new.items)
+                    (order.id, i, item.sku, item.quantity, item.unit_price_cents)
+                    for i, item in enumerate(order.items)
                 ],
                 collection="order_items",
             )
-            event = self._append_event(db, order_id, PENDING, "order placed", now)
-            order = self._one(db, "id = ?", order_id)
-        assert order is not None
+            self._insert_event(db, event)
         self._notify(event)
         return order, True
 
@@ -361,14 +362,17 @@ class SqliteOrderStore(SqliteStore):
             (order_id,),
             collection="order_events",
         ).fetchone()
-        sequence = int(last) + 1
+        event = OrderEvent(order_id, int(last) + 1, status, reason, now)
+        self._insert_event(db, event)
+        return event
+
+    def _insert_event(self, db: SqliteSession, event: OrderEvent) -> None:
         db.execute(
             "INSERT INTO order_events (order_id, sequence, status, reason, time) "
             "VALUES (?, ?, ?, ?, ?)",
-            (order_id, sequence, status, reason, now),
+            (event.order_id, event.sequence, event.status, event.reason, event.time),
             collection="order_events",
         )
-        return OrderEvent(order_id, sequence, status, reason, now)
 
     def _notify(self, event: OrderEvent) -> None:
         for listener in self._listeners:
@@ -397,3 +401,22 @@ def order_from_row(row: Sequence[Any], items: list[LineItem]) -> Order:
         created_at=float(created),
         updated_at=float(updated),
     )
+
+
+def placed(new: NewOrder, order_id: str, now: float) -> tuple[Order, OrderEvent]:
+    """What storing `new` as `order_id` at `now` makes (either backend): the PENDING order
+    and its first event."""
+    order = Order(
+        id=order_id,
+        user_id=new.user_id,
+        items=tuple(new.items),
+        total_cents=new.total_cents,
+        currency=new.currency,
+        status=PENDING,
+        idempotency_key=new.idempotency_key,
+        charge_id="",
+        failure_reason="",
+        created_at=now,
+        updated_at=now,
+    )
+    return order, OrderEvent(order_id, 1, PENDING, "order placed", now)

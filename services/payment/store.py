@@ -178,14 +178,15 @@ class SqliteChargeStore(SqliteStore):
         """The charge under `new.idempotency_key` and whether this call created it."""
         attempt = new.attempt()
         with self._transaction() as db:
-            # INSERT OR IGNORE + read back under one write lock: exactly one row per key,
-            # whichever thread or process gets there first.
-            db.execute(
-                f"INSERT OR IGNORE INTO charges ({COLUMNS}) VALUES ({_PLACEHOLDERS})",
+            # Under one write lock, the key's UNIQUE constraint decides: exactly one row per
+            # key, whichever thread or process gets there first; read back only if taken.
+            inserted = db.execute(
+                f"INSERT INTO charges ({COLUMNS}) VALUES ({_PLACEHOLDERS}) "
+                "ON CONFLICT (idempotency_key) DO NOTHING",
                 astuple(attempt),
                 collection="charges",
-            )
-            stored = self._one(db, "idempotency_key", new.idempotency_key)
+            ).rowcount
+            stored = attempt if inserted else self._one(db, "idempotency_key", new.idempotency_key)
         assert stored is not None
         return charge_outcome(attempt, stored)
 
