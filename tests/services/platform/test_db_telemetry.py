@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
 
+from instrumentation._lean_tracer import LeanTracerProvider
 from services.platform.db_telemetry import (
     DbTarget,
     DbTelemetry,
@@ -38,12 +39,16 @@ def test_operation_is_the_first_keyword() -> None:
     assert operation_name("") == "UNKNOWN"
 
 
-def _traced(target: DbTarget) -> tuple[DbTelemetry, InMemorySpanExporter, CollectorRegistry]:
+def _traced(
+    target: DbTarget, lean: bool = False
+) -> tuple[DbTelemetry, InMemorySpanExporter, CollectorRegistry]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     registry = CollectorRegistry()
-    return DbTelemetry(target, provider, QueryMetrics(registry)), exporter, registry
+    # The services' path: Telemetry.lean_tracer_provider over their SDK provider.
+    traced: trace.TracerProvider = LeanTracerProvider(provider) if lean else provider
+    return DbTelemetry(target, traced, QueryMetrics(registry)), exporter, registry
 
 
 def test_a_postgres_statement_is_a_client_span_child_of_the_current_span() -> None:
@@ -121,3 +126,24 @@ def test_without_a_tracer_provider_statements_are_only_timed() -> None:
         pass
     labels = {"db_system": "sqlite", "operation": "SELECT", "collection": "users", "outcome": "ok"}
     assert registry.get_sample_value("shop_db_query_duration_seconds_count", labels) == 1
+
+
+@pytest.mark.parametrize("lean", [False, True], ids=["sdk-tracer", "lean-tracer"])
+def test_a_failure_does_not_leak_into_the_next_span_of_the_same_statement(lean: bool) -> None:
+    # Each statement's attributes are prepared once and shared: a span must get its own copy.
+    telemetry, exporter, registry = _traced(DbTarget("sqlite", "order"), lean)
+    sql = "UPDATE orders SET status = ? WHERE id = ?"
+    with pytest.raises(ValueError), telemetry.statement(sql, "orders"):
+        raise ValueError("boom")
+    with telemetry.statement(sql, "orders"):
+        pass
+    failed, succeeded = exporter.get_finished_spans()
+    assert failed.attributes is not None and failed.attributes["error.type"] == "ValueError"
+    assert succeeded.attributes is not None and "error.type" not in succeeded.attributes
+    assert succeeded.status.status_code == StatusCode.UNSET
+    labels = {"db_system": "sqlite", "operation": "UPDATE", "collection": "orders"}
+    for outcome in ("ok", "error"):
+        count = registry.get_sample_value(
+            "shop_db_query_duration_seconds_count", {**labels, "outcome": outcome}
+        )
+        assert count == 1
