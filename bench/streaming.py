@@ -33,7 +33,8 @@ from bench.otlp_sink import OtlpSink
 from bench.shop import bench_shop
 from services.config import Settings
 from services.order.server import build_service
-from services.order.store import PAID, LineItem, NewOrder, SqliteOrderStore
+from services.order.sqlite_store import SqliteOrderStore
+from services.order.store import PAID, LineItem, NewOrder
 from services.payment.client import connect_payment
 from services.platform.channels import auth_metadata
 from services.platform.no_telemetry import NoTelemetry

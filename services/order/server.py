@@ -28,6 +28,7 @@ from services.order.client import ORDER_SERVICE
 from services.order.event_feed import PostgresEventFeed
 from services.order.postgres_store import MIGRATIONS, PostgresOrderStore
 from services.order.reconcile import Payments, ReconcileLoop, Reconciler, charge_order
+from services.order.sqlite_store import SqliteOrderStore
 from services.order.store import (
     FINAL_STATUSES,
     PENDING,
@@ -36,7 +37,6 @@ from services.order.store import (
     OrderEvent,
     OrderStatus,
     OrderStore,
-    SqliteOrderStore,
 )
 from services.order.validation import list_limit, validate_create
 from services.order.watchers import OrderWatchers

@@ -1,5 +1,8 @@
-"""Persistence of orders: the `OrderStore` interface, its domain types, the SQLite backend.
+"""Persistence of orders: the `OrderStore` interface, its domain types, the rules of a change.
 
+Two backends implement it: `sqlite_store.py` (one file per process tree) and
+`postgres_store.py` (SHOP_DATABASE_URL); both take the rules below (`OrderStoreBase`)
+and the tables of `tables.py`, and differ only in SQL.
 Every status change is one transaction that updates the order and appends its event, so
 WatchOrder can replay an order's history after a restart. Listeners (watchers, metrics),
 given to the store when it is built, are told about each event after it is committed.
@@ -11,16 +14,13 @@ from __future__ import annotations
 
 import enum
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from services.errors import not_found
-from services.platform.db_telemetry import DbTelemetry
 from services.platform.ids import new_id
-from services.platform.migrations import Migration
-from services.platform.sqlite_store import SqliteSession, SqliteStore
 
 
 class OrderStatus(enum.IntEnum):
@@ -35,6 +35,8 @@ PENDING = OrderStatus.PENDING
 PAID = OrderStatus.PAID
 PAYMENT_FAILED = OrderStatus.PAYMENT_FAILED
 FINAL_STATUSES = frozenset({PAID, PAYMENT_FAILED})
+# The reason of every order's first event.
+PLACED_REASON = "order placed"
 
 
 @dataclass(frozen=True)
@@ -146,266 +148,8 @@ class OrderStore(Protocol):
         ...
 
 
-SQLITE_MIGRATIONS = (
-    Migration(
-        1,
-        "orders, items, events",
-        (
-            """CREATE TABLE IF NOT EXISTS orders (
-    id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    total_cents INTEGER NOT NULL,
-    currency TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    charge_id TEXT NOT NULL DEFAULT '',
-    failure_reason TEXT NOT NULL DEFAULT '',
-    reconcile_attempts INTEGER NOT NULL DEFAULT 0,
-    create_time REAL NOT NULL,
-    update_time REAL NOT NULL
-)""",
-            """CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, create_time)""",
-            """CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status, create_time)""",
-            """CREATE TABLE IF NOT EXISTS order_items (
-    order_id TEXT NOT NULL REFERENCES orders (id),
-    position INTEGER NOT NULL,
-    sku TEXT NOT NULL,
-    quantity INTEGER NOT NULL,
-    unit_price_cents INTEGER NOT NULL,
-    PRIMARY KEY (order_id, position)
-)""",
-            """CREATE TABLE IF NOT EXISTS order_events (
-    order_id TEXT NOT NULL REFERENCES orders (id),
-    sequence INTEGER NOT NULL,
-    status INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    time REAL NOT NULL,
-    PRIMARY KEY (order_id, sequence)
-)""",
-        ),
-    ),
-)
-
-_ORDER_COLUMNS = (
-    "id, user_id, total_cents, currency, status, idempotency_key, charge_id, failure_reason, "
-    "create_time, update_time"
-)
-
-
-class SqliteOrderStore(SqliteStore):
-    """OrderStore in one SQLite file (WAL); safe to share between threads and processes."""
-
-    def __init__(
-        self,
-        path: Path | str,
-        listeners: Sequence[EventListener] = (),
-        clock: Callable[[], float] = time.time,
-        telemetry: DbTelemetry | None = None,
-    ) -> None:
-        super().__init__(Path(path), SQLITE_MIGRATIONS, telemetry)
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._listeners = tuple(listeners)
-        self._clock = clock
-
-    def create(self, new: NewOrder) -> tuple[Order, bool]:
-        """Store `new` as PENDING with its first event; (order, created)."""
-        order, event = placed(new, new_id(), self._clock())
-        with self._transaction() as db:
-            # The key's UNIQUE constraint decides, as on PostgreSQL: no check-then-insert, and
-            # the new order is not read back (three statements in all, none a SELECT).
-            inserted = db.execute(
-                "INSERT INTO orders (id, user_id, total_cents, currency, status, "
-                "idempotency_key, create_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (idempotency_key) DO NOTHING",
-                (
-                    order.id,
-                    order.user_id,
-                    order.total_cents,
-                    order.currency,
-                    PENDING,
-                    order.idempotency_key,
-                    order.created_at,
-                    order.updated_at,
-                ),
-                collection="orders",
-            ).rowcount
-            if not inserted:
-                existing = self._one(db, "idempotency_key = ?", new.idempotency_key)
-                assert existing is not None  # the key is taken, in this same transaction
-                return existing, False
-            db.executemany(
-                "INSERT INTO order_items (order_id, position, sku, quantity, unit_price_cents) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [
-                    (order.id, i, item.sku, item.quantity, item.unit_price_cents)
-                    for i, item in enumerate(order.items)
-                ],
-                collection="order_items",
-            )
-            self._insert_event(db, event)
-        self._notify(event)
-        return order, True
-
-    def finalize(
-        self, order_id: str, status: OrderStatus, reason: str = "", charge_id: str = ""
-    ) -> OrderEvent | None:
-        """Move a PENDING order to PAID or PAYMENT_FAILED; None if it was not PENDING."""
-        if status not in FINAL_STATUSES:
-            raise ValueError(f"not a final status: {status}")
-        now = self._clock()
-        failure = "" if status == PAID else reason
-        with self._transaction() as db:
-            changed = db.execute(
-                "UPDATE orders SET status = ?, charge_id = ?, failure_reason = ?, "
-                "update_time = ? WHERE id = ? AND status = ?",
-                (status, charge_id, failure, now, order_id, PENDING),
-                collection="orders",
-            ).rowcount
-            if not changed:
-                return None
-            event = self._append_event(db, order_id, status, reason, now)
-        self._notify(event)
-        return event
-
-    def get(self, order_id: str) -> Order:
-        """One order by id; NOT_FOUND when there is none."""
-        with self._locked() as db:
-            order = self._one(db, "id = ?", order_id)
-        if order is None:
-            raise not_found("order", order_id)
-        return order
-
-    def find_by_key(self, idempotency_key: str) -> Order | None:
-        """The order placed under `idempotency_key`, or None."""
-        with self._locked() as db:
-            return self._one(db, "idempotency_key = ?", idempotency_key)
-
-    def list_for_user(self, user_id: str, limit: int, after: Order | None = None) -> list[Order]:
-        """A user's orders, newest first (then by id), at most `limit`, those after `after`."""
-        if after is None:
-            return self._many(
-                "user_id = ? ORDER BY create_time DESC, id DESC LIMIT ?", (user_id, limit)
-            )
-        return self._many(
-            "user_id = ? AND (create_time < ? OR (create_time = ? AND id < ?))"
-            " ORDER BY create_time DESC, id DESC LIMIT ?",
-            (user_id, after.created_at, after.created_at, after.id, limit),
-        )
-
-    def events(self, order_id: str, after_sequence: int = 0) -> list[OrderEvent]:
-        """The events of an order with a sequence above `after_sequence`, in order."""
-        with self._locked() as db:
-            rows = db.execute(
-                "SELECT order_id, sequence, status, reason, time FROM order_events "
-                "WHERE order_id = ? AND sequence > ? ORDER BY sequence",
-                (order_id, after_sequence),
-                collection="order_events",
-            ).fetchall()
-        return [event_from_row(row) for row in rows]
-
-    def pending_older_than(self, age_s: float, limit: int) -> list[Order]:
-        """PENDING orders created more than `age_s` ago, oldest first, at most `limit`."""
-        cutoff = self._clock() - age_s
-        return self._many(
-            "status = ? AND create_time < ? ORDER BY create_time LIMIT ?", (PENDING, cutoff, limit)
-        )
-
-    def count_reconcile_attempt(self, order_id: str) -> int:
-        """Record one more unsuccessful reconciliation of an order; the new total."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE orders SET reconcile_attempts = reconcile_attempts + 1 WHERE id = ?",
-                (order_id,),
-                collection="orders",
-            )
-            row = db.execute(
-                "SELECT reconcile_attempts FROM orders WHERE id = ?",
-                (order_id,),
-                collection="orders",
-            ).fetchone()
-        return int(row[0]) if row else 0
-
-    def _many(self, where: str, parameters: Sequence[Any]) -> list[Order]:
-        with self._locked() as db:
-            rows = db.execute(
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}",
-                parameters,
-                collection="orders",
-            ).fetchall()
-            return [self._order(db, row) for row in rows]
-
-    def _one(self, db: SqliteSession, where: str, value: str) -> Order | None:
-        row = db.execute(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}", (value,), collection="orders"
-        ).fetchone()
-        return None if row is None else self._order(db, row)
-
-    def _order(self, db: SqliteSession, row: Sequence[Any]) -> Order:
-        items = db.execute(
-            "SELECT sku, quantity, unit_price_cents FROM order_items WHERE order_id = ? "
-            "ORDER BY position",
-            (row[0],),
-            collection="order_items",
-        ).fetchall()
-        return order_from_row(row, [LineItem(str(s), int(q), int(p)) for s, q, p in items])
-
-    def _append_event(
-        self,
-        db: SqliteSession,
-        order_id: str,
-        status: OrderStatus,
-        reason: str,
-        now: float,
-    ) -> OrderEvent:
-        (last,) = db.execute(
-            "SELECT COALESCE(MAX(sequence), 0) FROM order_events WHERE order_id = ?",
-            (order_id,),
-            collection="order_events",
-        ).fetchone()
-        event = OrderEvent(order_id, int(last) + 1, status, reason, now)
-        self._insert_event(db, event)
-        return event
-
-    def _insert_event(self, db: SqliteSession, event: OrderEvent) -> None:
-        db.execute(
-            "INSERT INTO order_events (order_id, sequence, status, reason, time) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (event.order_id, event.sequence, event.status, event.reason, event.time),
-            collection="order_events",
-        )
-
-    def _notify(self, event: OrderEvent) -> None:
-        for listener in self._listeners:
-            listener(event)
-
-
-def event_from_row(row: Sequence[Any]) -> OrderEvent:
-    """An event from a row of `order_events` (either backend)."""
-    order_id, seq, status, reason, at = row
-    return OrderEvent(str(order_id), int(seq), OrderStatus(int(status)), str(reason), float(at))
-
-
-def order_from_row(row: Sequence[Any], items: list[LineItem]) -> Order:
-    """An order from a row of `orders` (either backend) and its line items in order."""
-    (order_id, user_id, total, currency, status, key, charge_id, failure, created, updated) = row
-    return Order(
-        id=str(order_id),
-        user_id=str(user_id),
-        items=tuple(items),
-        total_cents=int(total),
-        currency=str(currency),
-        status=OrderStatus(int(status)),
-        idempotency_key=str(key),
-        charge_id=str(charge_id),
-        failure_reason=str(failure),
-        created_at=float(created),
-        updated_at=float(updated),
-    )
-
-
 def placed(new: NewOrder, order_id: str, now: float) -> tuple[Order, OrderEvent]:
-    """What storing `new` as `order_id` at `now` makes (either backend): the PENDING order
-    and its first event."""
+    """The PENDING order `new` becomes when stored as `order_id` at `now`, and its first event."""
     order = Order(
         id=order_id,
         user_id=new.user_id,
@@ -419,4 +163,93 @@ def placed(new: NewOrder, order_id: str, now: float) -> tuple[Order, OrderEvent]
         created_at=now,
         updated_at=now,
     )
-    return order, OrderEvent(order_id, 1, PENDING, "order placed", now)
+    return order, OrderEvent(order_id, 1, PENDING, PLACED_REASON, now)
+
+
+@dataclass(frozen=True)
+class Finalization:
+    """The move of a PENDING order to a final status; ValueError for a status not final."""
+
+    order_id: str
+    status: OrderStatus
+    reason: str
+    charge_id: str
+    time: float
+
+    def __post_init__(self) -> None:
+        if self.status not in FINAL_STATUSES:
+            raise ValueError(f"not a final status: {self.status}")
+
+    @property
+    def failure_reason(self) -> str:
+        """What the order keeps as `failure_reason`: the reason, unless it was PAID."""
+        return "" if self.status == PAID else self.reason
+
+    def event(self, sequence: int) -> OrderEvent:
+        """The event recording this move as the order's `sequence`-th."""
+        return OrderEvent(self.order_id, sequence, self.status, self.reason, self.time)
+
+
+class OrderStoreBase(ABC):
+    """What every OrderStore backend shares: the rules of `create`, `finalize` and `get`.
+
+    A backend subclasses it and writes only the SQL of each step (`_insert`, `_apply`,
+    `_find`) and of the other reads; listeners are told here, after the step committed.
+    """
+
+    def __init__(
+        self, listeners: Sequence[EventListener] = (), clock: Callable[[], float] = time.time
+    ) -> None:
+        self._listeners = tuple(listeners)
+        self._clock = clock
+
+    def create(self, new: NewOrder) -> tuple[Order, bool]:
+        """Store `new` as PENDING with its first event; (order, created)."""
+        order, event = placed(new, new_id(), self._clock())
+        existing = self._insert(order, event)
+        if existing is not None:
+            return existing, False
+        self._notify(event)
+        return order, True
+
+    def finalize(
+        self, order_id: str, status: OrderStatus, reason: str = "", charge_id: str = ""
+    ) -> OrderEvent | None:
+        """Move a PENDING order to PAID or PAYMENT_FAILED; None if it was not PENDING."""
+        event = self._apply(Finalization(order_id, status, reason, charge_id, self._clock()))
+        if event is not None:
+            self._notify(event)
+        return event
+
+    def get(self, order_id: str) -> Order:
+        """One order by id; NOT_FOUND when there is none."""
+        order = self._find("id", order_id)
+        if order is None:
+            raise not_found("order", order_id)
+        return order
+
+    def find_by_key(self, idempotency_key: str) -> Order | None:
+        """The order placed under `idempotency_key`, or None."""
+        return self._find("idempotency_key", idempotency_key)
+
+    def _notify(self, event: OrderEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    @abstractmethod
+    def _insert(self, order: Order, event: OrderEvent) -> Order | None:
+        """In one transaction, store `order`, its items and `event`, unless its key is taken.
+
+        None once stored; the order already placed under the key (nothing written) otherwise.
+        """
+
+    @abstractmethod
+    def _apply(self, change: Finalization) -> OrderEvent | None:
+        """In one transaction, move the order if it is PENDING and append the change's event.
+
+        The event appended, or None when the order was not PENDING (nothing written).
+        """
+
+    @abstractmethod
+    def _find(self, column: str, value: str) -> Order | None:
+        """The order whose `column` (`id` or `idempotency_key`) is `value`, or None."""

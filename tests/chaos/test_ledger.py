@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from chaos.ledger import pending_count, read_ledger, stored_keys
-from services.order.store import PAID, PAYMENT_FAILED, LineItem, NewOrder, SqliteOrderStore
+from services.order.sqlite_store import SqliteOrderStore
+from services.order.store import PAID, PAYMENT_FAILED, LineItem, NewOrder
 from services.payment.store import DECLINED, SUCCEEDED, NewCharge, SqliteChargeStore
 from tests.support.stores import Backend
 

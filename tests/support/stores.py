@@ -16,7 +16,8 @@ import pytest
 from services.database_url import DatabaseUrl
 from services.order.postgres_store import MIGRATIONS as ORDER_MIGRATIONS
 from services.order.postgres_store import PostgresOrderStore
-from services.order.store import EventListener, OrderStore, SqliteOrderStore
+from services.order.sqlite_store import SqliteOrderStore
+from services.order.store import EventListener, OrderStore
 from services.payment.postgres_store import MIGRATIONS as PAYMENT_MIGRATIONS
 from services.payment.postgres_store import PostgresChargeStore
 from services.payment.store import ChargeStore, SqliteChargeStore

@@ -27,7 +27,7 @@ from services.order.server import (
     add_order_service,
     build_service,
 )
-from services.order.store import SqliteOrderStore
+from services.order.sqlite_store import SqliteOrderStore
 from services.order.watchers import OrderWatchers
 from services.payment.client import (
     PAYMENT_METHODS,

@@ -1,8 +1,13 @@
-"""OrderStore contract, on SQLite and PostgreSQL: keys, exactly-once finalization, events."""
+"""OrderStore contract, on SQLite and PostgreSQL: keys, exactly-once finalization, events.
+
+Also the backend-independent rules both backends build on (`placed`, `Finalization`,
+`OrderStoreBase`), the base on a dict-backed backend of the test's own.
+"""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -11,11 +16,14 @@ from services.order.store import (
     PAID,
     PAYMENT_FAILED,
     PENDING,
+    Finalization,
     LineItem,
     NewOrder,
     Order,
     OrderEvent,
     OrderStore,
+    OrderStoreBase,
+    placed,
 )
 from tests.support.stores import Backend
 
@@ -198,3 +206,83 @@ def test_pages_follow_each_other_without_gaps_or_repeats(store: OrderStore, cloc
         after = page[-1]
     assert [i for page in pages for i in page] == ids[::-1]
     assert [len(page) for page in pages] == [3, 3, 1]
+
+
+def test_placed_is_the_new_order_as_pending_with_its_first_event() -> None:
+    new = _new("k1")
+    order, event = placed(new, "o1", 5.0)
+    assert order == Order("o1", "u1", new.items, 2 * 1250 + 99, "EUR", PENDING, "k1", "", "", 5, 5)
+    assert event == OrderEvent("o1", 1, PENDING, "order placed", 5.0)
+
+
+def test_a_finalization_keeps_a_failure_reason_only_when_not_paid() -> None:
+    paid = Finalization("o1", PAID, "charge succeeded", "ch-1", 7.0)
+    failed = Finalization("o1", PAYMENT_FAILED, "declined", "ch-2", 7.0)
+    assert (paid.failure_reason, failed.failure_reason) == ("", "declined")
+    assert failed.event(3) == OrderEvent("o1", 3, PAYMENT_FAILED, "declined", 7.0)
+    with pytest.raises(ValueError, match="not a final status"):
+        Finalization("o1", PENDING, "", "", 7.0)
+
+
+class _DictStore(OrderStoreBase):
+    """Only the three steps a backend writes; nothing but what the base needs."""
+
+    def __init__(self, heard: list[OrderEvent]) -> None:
+        super().__init__([heard.append], clock=lambda: 50.0)
+        self.orders: dict[str, Order] = {}
+        self.events: list[OrderEvent] = []
+
+    def _insert(self, order: Order, event: OrderEvent) -> Order | None:
+        existing = self._find("idempotency_key", order.idempotency_key)
+        if existing is None:
+            self.orders[order.id] = order
+            self.events.append(event)
+        return existing
+
+    def _apply(self, change: Finalization) -> OrderEvent | None:
+        order = self.orders[change.order_id]
+        if order.status != PENDING:
+            return None
+        self.orders[order.id] = replace(order, status=change.status)
+        event = change.event(len(self.events) + 1)
+        self.events.append(event)
+        return event
+
+    def _find(self, column: str, value: str) -> Order | None:
+        return next((o for o in self.orders.values() if getattr(o, column) == value), None)
+
+
+_NEW = _new("k1")
+
+
+def test_create_places_the_order_once_and_tells_listeners_only_then() -> None:
+    heard: list[OrderEvent] = []
+    store = _DictStore(heard)
+    order, created = store.create(_NEW)
+    again, created_again = store.create(_NEW)
+    assert (created, created_again) == (True, False)
+    assert again == order and order.status == PENDING and order.created_at == 50.0
+    assert heard == [OrderEvent(order.id, 1, PENDING, "order placed", 50.0)]
+
+
+def test_finalize_tells_listeners_of_the_one_change_that_was_written() -> None:
+    heard: list[OrderEvent] = []
+    store = _DictStore(heard)
+    order, _ = store.create(_NEW)
+    event = store.finalize(order.id, PAID, "charge succeeded", "ch-1")
+    assert event == OrderEvent(order.id, 2, PAID, "charge succeeded", 50.0)
+    assert store.finalize(order.id, PAYMENT_FAILED, "late") is None
+    assert heard[1:] == [event] and store.orders[order.id].status == PAID
+    with pytest.raises(ValueError):
+        store.finalize(order.id, PENDING)
+
+
+def test_get_raises_not_found_and_find_by_key_answers_none() -> None:
+    store = _DictStore([])
+    order, _ = store.create(_NEW)
+    assert store.get(order.id) == order
+    assert store.find_by_key("k1") == order
+    assert store.find_by_key("other") is None
+    with pytest.raises(ShopError) as raised:
+        store.get("missing")
+    assert raised.value.code == ErrorCode.NOT_FOUND
