@@ -109,8 +109,10 @@ class SqliteOrderStore(SqliteStore, OrderStoreBase):
                 tables.order_row(order),
                 collection="orders",
             ).rowcount
-            if not inserted:  # the key is taken, in this same transaction
-                return self._one(db, "idempotency_key", order.idempotency_key)
+            if not inserted:
+                existing = self._one(db, "idempotency_key", order.idempotency_key)
+                assert existing is not None  # the key is taken, in this same transaction
+                return existing
             tables.write_items(db, _MARK, order)
             tables.write_event(db, _MARK, event)
         return None
