@@ -9,16 +9,7 @@ from typing import Any
 import grpc
 from opentelemetry import context as otel_context
 
-from ._rpc import (
-    BIDI_STREAM,
-    CLIENT_STREAM,
-    SERVER_STREAM,
-    UNARY,
-    Call,
-    Method,
-    RpcRecorder,
-    qualified_name,
-)
+from ._rpc import UNARY, Call, Method, RpcRecorder, grpc_type, qualified_name
 
 _OK = grpc.StatusCode.OK
 _UNKNOWN = grpc.StatusCode.UNKNOWN
@@ -29,7 +20,7 @@ class _AioClientInterceptor:
         self._rec = recorder
         self._pending: set[asyncio.Task[None]] = set()
 
-    def _begin(self, details: Any, kind: str) -> tuple[Call | None, Method | None, Any]:
+    def _begin(self, details: Any, kind: str, sent: int) -> tuple[Call | None, Method | None, Any]:
         try:
             raw = details.method
             full = raw.decode() if isinstance(raw, bytes) else raw
@@ -38,7 +29,7 @@ class _AioClientInterceptor:
             self._rec.error()
             return None, None, details
         parent = otel_context.get_current()
-        call = self._rec.start(method, parent, 1 if kind in (UNARY, SERVER_STREAM) else 0)
+        call = self._rec.start(method, parent, sent)
         if call is None:
             return None, None, details
         span_context = call.span.get_span_context()
@@ -86,7 +77,7 @@ class AioUnaryUnaryInterceptor(_AioClientInterceptor, grpc.aio.UnaryUnaryClientI
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], client_call_details: Any, request: Any
     ) -> Any:
-        call, method, details = self._begin(client_call_details, UNARY)
+        call, method, details = self._begin(client_call_details, UNARY, 1)
         grpc_call = await continuation(details, request)
         if call is None or method is None:
             return grpc_call
@@ -105,50 +96,48 @@ class AioUnaryUnaryInterceptor(_AioClientInterceptor, grpc.aio.UnaryUnaryClientI
         return grpc_call
 
 
+def _streaming(request_streaming: bool, response_streaming: bool) -> Callable[..., Any]:
+    """The ``intercept_*`` method of a streaming call kind: it records the call without
+    awaiting it, counting the messages of each streaming side as they pass."""
+    kind = grpc_type(request_streaming, response_streaming)
+    sent = 0 if request_streaming else 1
+
+    async def intercept(
+        self: _AioClientInterceptor,
+        continuation: Callable[..., Any],
+        client_call_details: Any,
+        request: Any,
+    ) -> Any:
+        call, method, details = self._begin(client_call_details, kind, sent)
+        if call is None or method is None:
+            return await continuation(details, request)
+        if request_streaming and request is not None:
+            request = _count_requests(request, method.msg_sent)
+        grpc_call = await continuation(details, request)
+        self._finish_when_done(call, grpc_call, not response_streaming)
+        if response_streaming:
+            return _count_responses(grpc_call, method.msg_received)
+        return grpc_call
+
+    return intercept
+
+
 class AioUnaryStreamInterceptor(_AioClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc,type-arg]
     """Records unary-stream calls."""
 
-    async def intercept_unary_stream(
-        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
-    ) -> Any:
-        call, method, details = self._begin(client_call_details, SERVER_STREAM)
-        grpc_call = await continuation(details, request)
-        if call is None or method is None:
-            return grpc_call
-        self._finish_when_done(call, grpc_call, False)
-        return _count_responses(grpc_call, method.msg_received)
+    intercept_unary_stream = _streaming(request_streaming=False, response_streaming=True)
 
 
 class AioStreamUnaryInterceptor(_AioClientInterceptor, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc,type-arg]
     """Records stream-unary calls."""
 
-    async def intercept_stream_unary(
-        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
-    ) -> Any:
-        call, method, details = self._begin(client_call_details, CLIENT_STREAM)
-        if call is None or method is None:
-            return await continuation(details, request_iterator)
-        if request_iterator is not None:
-            request_iterator = _count_requests(request_iterator, method.msg_sent)
-        grpc_call = await continuation(details, request_iterator)
-        self._finish_when_done(call, grpc_call, True)
-        return grpc_call
+    intercept_stream_unary = _streaming(request_streaming=True, response_streaming=False)
 
 
 class AioStreamStreamInterceptor(_AioClientInterceptor, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc,type-arg]
     """Records stream-stream calls."""
 
-    async def intercept_stream_stream(
-        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
-    ) -> Any:
-        call, method, details = self._begin(client_call_details, BIDI_STREAM)
-        if call is None or method is None:
-            return await continuation(details, request_iterator)
-        if request_iterator is not None:
-            request_iterator = _count_requests(request_iterator, method.msg_sent)
-        grpc_call = await continuation(details, request_iterator)
-        self._finish_when_done(call, grpc_call, False)
-        return _count_responses(grpc_call, method.msg_received)
+    intercept_stream_stream = _streaming(request_streaming=True, response_streaming=True)
 
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 from opentelemetry import context as otel_context
 
-from ._rpc import (
-    BIDI_STREAM,
-    CLIENT_STREAM,
-    SERVER_STREAM,
-    UNARY,
-    Call,
-    Method,
-    RpcRecorder,
-    qualified_name,
-)
+from ._rpc import Call, Method, RpcRecorder, grpc_type, qualified_name
 
 _OK = grpc.StatusCode.OK
 _UNKNOWN = grpc.StatusCode.UNKNOWN
 _get_current = otel_context.get_current
+
+
+def _multicallable(name: str, request_streaming: bool, response_streaming: bool) -> Any:
+    """A channel method that wraps the inner channel's ``name`` multi-callable (set-up time)."""
+    kind = grpc_type(request_streaming, response_streaming)
+
+    def make(self: InstrumentedChannel, method: str, *args: Any, **kwargs: Any) -> Any:
+        inner = getattr(self._channel, name)(method, *args, **kwargs)
+        wrapper = _StreamResponse if response_streaming else _UnaryResponse
+        return wrapper(self._rec, self._rec.method(method, kind), inner, request_streaming)
+
+    make.__name__ = name
+    make.__doc__ = f"An instrumented {name.replace('_', '-')} multi-callable."
+    return make
 
 
 class InstrumentedChannel(grpc.Channel):  # type: ignore[misc]
@@ -31,25 +36,10 @@ class InstrumentedChannel(grpc.Channel):  # type: ignore[misc]
         self._channel = channel
         self._rec = recorder
 
-    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """An instrumented unary-unary multi-callable."""
-        inner = self._channel.unary_unary(method, *args, **kwargs)
-        return _UnaryResponse(self._rec, self._rec.method(method, UNARY), inner, False)
-
-    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """An instrumented stream-unary multi-callable."""
-        inner = self._channel.stream_unary(method, *args, **kwargs)
-        return _UnaryResponse(self._rec, self._rec.method(method, CLIENT_STREAM), inner, True)
-
-    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """An instrumented unary-stream multi-callable."""
-        inner = self._channel.unary_stream(method, *args, **kwargs)
-        return _StreamResponse(self._rec, self._rec.method(method, SERVER_STREAM), inner, False)
-
-    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """An instrumented stream-stream multi-callable."""
-        inner = self._channel.stream_stream(method, *args, **kwargs)
-        return _StreamResponse(self._rec, self._rec.method(method, BIDI_STREAM), inner, True)
+    unary_unary = _multicallable("unary_unary", False, False)
+    stream_unary = _multicallable("stream_unary", True, False)
+    unary_stream = _multicallable("unary_stream", False, True)
+    stream_stream = _multicallable("stream_stream", True, True)
 
     def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
         """Delegated to the wrapped channel."""
@@ -111,36 +101,23 @@ class _Multicallable:
         return done
 
 
-class _UnaryResponse(_Multicallable):
-    """unary-unary and stream-unary: __call__, with_call, future."""
+def _blocking(with_call: bool) -> Callable[..., Any]:
+    """``__call__`` (``with_call=False``) or ``with_call``: the inner one, recorded."""
 
-    __slots__ = ()
-
-    def __call__(
-        self, request: Any, timeout: Any = None, metadata: Any = None, *args: Any, **kwargs: Any
+    def invoke(
+        self: _UnaryResponse,
+        request: Any,
+        timeout: Any = None,
+        metadata: Any = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> Any:
+        inner = self._with_call if with_call else self._inner
         call, request, metadata = self._begin(request, metadata)
         if call is None:
-            return self._inner(request, timeout, metadata, *args, **kwargs)
+            return inner(request, timeout, metadata, *args, **kwargs)
         try:
-            response = self._inner(request, timeout, metadata, *args, **kwargs)
-        except grpc.RpcError as err:
-            self._rec.finish(call, *_rpc_error(err), received=1)
-            raise
-        except BaseException as exc:
-            self._rec.finish(call, _UNKNOWN, str(exc), exc, 1, error_type=qualified_name(exc))
-            raise
-        self._rec.finish(call, _OK, received=1)
-        return response
-
-    def with_call(
-        self, request: Any, timeout: Any = None, metadata: Any = None, *args: Any, **kwargs: Any
-    ) -> Any:
-        call, request, metadata = self._begin(request, metadata)
-        if call is None:
-            return self._inner.with_call(request, timeout, metadata, *args, **kwargs)
-        try:
-            result = self._inner.with_call(request, timeout, metadata, *args, **kwargs)
+            result = inner(request, timeout, metadata, *args, **kwargs)
         except grpc.RpcError as err:
             self._rec.finish(call, *_rpc_error(err), received=1)
             raise
@@ -149,6 +126,21 @@ class _UnaryResponse(_Multicallable):
             raise
         self._rec.finish(call, _OK, received=1)
         return result
+
+    return invoke
+
+
+class _UnaryResponse(_Multicallable):
+    """unary-unary and stream-unary: __call__, with_call, future."""
+
+    __slots__ = ("_with_call",)
+
+    def __init__(self, rec: RpcRecorder, method: Method, inner: Any, req_stream: bool) -> None:
+        super().__init__(rec, method, inner, req_stream)
+        self._with_call = inner.with_call
+
+    __call__ = _blocking(with_call=False)
+    with_call = _blocking(with_call=True)
 
     def future(
         self, request: Any, timeout: Any = None, metadata: Any = None, *args: Any, **kwargs: Any
