@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -27,7 +28,7 @@ from ._exporters import FanOutExporter, exporters_from_env
 from ._header_limits import redact_propagation_logs
 from ._propagation import propagation_from_env
 from ._span_store import SpanStore
-from ._telemetry import Telemetry
+from ._telemetry import Telemetry, TelemetryOptions
 from .logs import JsonFormatter, TraceContextFilter, configure_logging
 from .metrics import GRPC_BUCKETS, HealthMetrics, register_runtime_metrics
 from .tracing import (
@@ -91,39 +92,18 @@ def setup(
     registry = CollectorRegistry(auto_describe=True) if registry is None else registry
     register_runtime_metrics(registry)
     store = SpanStore()
-    propagation = propagation_from_env(env)
-
-    def telemetry(
-        name: str,
-        provider: trace.TracerProvider,
-        processor: BoundedSpanProcessor | None,
-        health: HealthMetrics,
-        *,
-        owns_provider: bool,
-        disabled: bool = False,
-        contrib_sides: frozenset[str] = frozenset(),
-    ) -> Telemetry:
-        return Telemetry(
-            name,
-            registry,
-            provider,
-            processor,
-            store,
-            health,
-            access_log,
-            owns_provider=owns_provider,
-            disabled=disabled,
-            propagation=propagation,
-            contrib_sides=contrib_sides,
-            trace_health=trace_health,
-            buckets=buckets,
-        )
-
+    options = TelemetryOptions(
+        access_log=access_log,
+        trace_health=trace_health,
+        propagation=propagation_from_env(env),
+        buckets=buckets,
+    )
     if sdk_disabled(env):
         log.info("OTEL_SDK_DISABLED=true: no spans; Prometheus metrics are still recorded")
         health = HealthMetrics(registry, export_counters=False)
         noop = trace.NoOpTracerProvider()
-        return telemetry(service_name, noop, None, health, owns_provider=False, disabled=True)
+        disabled = replace(options, owns_provider=False, disabled=True)
+        return Telemetry(service_name, registry, noop, store, health, None, disabled)
     contrib = contrib_grpc_sides()
     provider = tracer_provider if tracer_provider is not None else installed_provider()
     if provider is not None:
@@ -137,7 +117,8 @@ def setup(
             provider.add_span_processor(SpanStoreProcessor(store))
             store.start()
         name = _service_name(provider, service_name)
-        return telemetry(name, provider, None, health, owns_provider=False, contrib_sides=contrib)
+        theirs = replace(options, owns_provider=False, contrib_sides=contrib)
+        return Telemetry(name, registry, provider, store, health, None, theirs)
     resource = resource_from_env(service_name, env)
     own = make_tracer_provider(
         resource, sampler or sampler_from_env(env), span_limits_from_env(env)
@@ -156,7 +137,8 @@ def setup(
     if set_global:
         trace.set_tracer_provider(own)
     name = str(resource.attributes.get("service.name", service_name))
-    return telemetry(name, own, processor, health, owns_provider=True, contrib_sides=contrib)
+    ours = replace(options, contrib_sides=contrib)
+    return Telemetry(name, registry, own, store, health, processor, ours)
 
 
 def _service_name(provider: trace.TracerProvider, fallback: str) -> str:

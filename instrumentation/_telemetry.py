@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -32,6 +33,20 @@ TRACER_NAME = "instrumentation"
 SCOPE_VERSION = "0.2.0"
 
 
+@dataclass(frozen=True)
+class TelemetryOptions:
+    """What ``setup()`` decided beyond the parts: who owns the provider, how calls are recorded."""
+
+    owns_provider: bool = True  # False: the service's own provider, only flushed at shutdown
+    disabled: bool = False  # OTEL_SDK_DISABLED: no spans, metrics only
+    access_log: bool = False
+    trace_health: bool = False
+    propagation: Propagation = W3C
+    contrib_sides: frozenset[str] = frozenset()  # sides opentelemetry-instrumentation-grpc traces
+    buckets: Sequence[float] = GRPC_BUCKETS
+
+
+@dataclass(eq=False)
 class Telemetry:
     """Traces and metrics of one service; build it with ``instrumentation.setup()``.
 
@@ -42,47 +57,29 @@ class Telemetry:
         channel = tel.intercept_channel(grpc.insecure_channel(target))
     """
 
-    def __init__(
-        self,
-        service_name: str,
-        registry: CollectorRegistry,
-        tracer_provider: trace.TracerProvider,
-        processor: BoundedSpanProcessor | None,
-        span_store: SpanStore,
-        health: HealthMetrics,
-        access_log: bool,
-        *,
-        owns_provider: bool = True,
-        disabled: bool = False,
-        propagation: Propagation = W3C,
-        contrib_sides: frozenset[str] = frozenset(),
-        trace_health: bool = False,
-        buckets: Sequence[float] = GRPC_BUCKETS,
-    ) -> None:
-        self.service_name = service_name
-        self.registry = registry
-        self.tracer_provider = tracer_provider
-        self.owns_provider = owns_provider
-        self.disabled = disabled
-        self.propagation = propagation
-        self.tracer: trace.Tracer = tracer_provider.get_tracer(
+    service_name: str
+    registry: CollectorRegistry
+    tracer_provider: trace.TracerProvider
+    span_store: SpanStore
+    health: HealthMetrics
+    processor: BoundedSpanProcessor | None = None  # the pipeline setup() built, if it did
+    options: TelemetryOptions = TelemetryOptions()
+    tracer: trace.Tracer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tracer = self.tracer_provider.get_tracer(
             TRACER_NAME, SCOPE_VERSION, schema_url=SCHEMA_URL
         )
         self._lean_provider: LeanTracerProvider | None = None
         self._span_factory: SpanFactory | PassThroughSpans = (
             PASS_THROUGH
-            if disabled
-            else SpanFactory(tracer_provider, TRACER_NAME, SCOPE_VERSION, SCHEMA_URL)
+            if self.options.disabled
+            else SpanFactory(self.tracer_provider, TRACER_NAME, SCOPE_VERSION, SCHEMA_URL)
         )
-        self.span_store = span_store
-        self.health = health
-        self._processor = processor
-        self._access_log = access_log
-        self._contrib_sides = contrib_sides
-        self._trace_health = trace_health
-        self._server_metrics = GrpcMetrics("server", registry, buckets)
-        self._client_metrics = GrpcMetrics("client", registry, buckets)
-        self._http_metrics = HttpMetrics(registry)
+        buckets = self.options.buckets
+        self._server_metrics = GrpcMetrics("server", self.registry, buckets)
+        self._client_metrics = GrpcMetrics("client", self.registry, buckets)
+        self._http_metrics = HttpMetrics(self.registry)
 
     def server_interceptors(self) -> list[Any]:
         """Interceptors for ``grpc.server(..., interceptors=...)``."""
@@ -138,8 +135,8 @@ class Telemetry:
             self._span_factory,
             self._http_metrics,
             self.health.instrumentation_errors,
-            self._access_log,
-            self.propagation,
+            self.options.access_log,
+            self.options.propagation,
         )
 
     def metrics_app(self, fallback: WSGIApp | None = None) -> WSGIApp:
@@ -161,29 +158,30 @@ class Telemetry:
         A provider this module did not build (passed in, or installed globally) is only
         flushed: it belongs to the service, which shuts it down.
         """
-        if self._processor is not None:
-            self._processor.shutdown(timeout_s)
-        if self.owns_provider:
+        if self.processor is not None:
+            self.processor.shutdown(timeout_s)
+        if self.options.owns_provider:
             shutdown = getattr(self.tracer_provider, "shutdown", None)
             if shutdown is not None:
                 shutdown()
-        elif not self.disabled:
+        elif not self.options.disabled:
             self.force_flush(timeout_s)
         self.span_store.close()
 
     def _recorder(self, component: str, server: bool, target: str | None = None) -> RpcRecorder:
-        contrib = component in self._contrib_sides
+        options = self.options
+        contrib = component in options.contrib_sides
         return RpcRecorder(
             PASS_THROUGH if contrib else self._span_factory,
             self._server_metrics if server else self._client_metrics,
             self.health.instrumentation_errors,
             component,
             server=server,
-            access_log_enabled=self._access_log,
+            access_log_enabled=options.access_log,
             extra_attributes=server_address_attributes(target),
-            propagation=self.propagation,
+            propagation=options.propagation,
             inject=not contrib,
-            trace_health=self._trace_health,
+            trace_health=options.trace_health,
         )
 
 

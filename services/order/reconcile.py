@@ -58,24 +58,16 @@ class ReconcileReport:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, eq=False)
 class Reconciler:
     """One round of reconciliation between the order store and payment."""
 
-    def __init__(
-        self,
-        store: OrderStore,
-        payments: Payments,
-        min_age_s: float,
-        timeout_s: float,
-        max_attempts: int = 5,
-        batch_size: int = 500,
-    ) -> None:
-        self._store = store
-        self._payments = payments
-        self._min_age_s = min_age_s
-        self._timeout_s = timeout_s
-        self._max_attempts = max_attempts
-        self._batch_size = batch_size
+    store: OrderStore
+    payments: Payments
+    min_age_s: float
+    timeout_s: float
+    max_attempts: int = 5
+    batch_size: int = 500
 
     def reconcile_once(self, min_age_s: float | None = None) -> ReconcileReport:
         """Reconcile the PENDING orders old enough; never raises for a payment failure.
@@ -83,21 +75,21 @@ class Reconciler:
         `min_age_s` overrides the configured age for this round (tests, chaos runs).
         """
         report = ReconcileReport()
-        age_s = self._min_age_s if min_age_s is None else min_age_s
-        pending = self._store.pending_older_than(age_s, self._batch_size)
+        age_s = self.min_age_s if min_age_s is None else min_age_s
+        pending = self.store.pending_older_than(age_s, self.batch_size)
         if not pending:
             return report
         report.checked = len(pending)
         by_key = {order.idempotency_key: order for order in pending}
         missing: list[Order] = []
         try:
-            for answer in self._payments.reconcile(list(by_key), self._timeout_s):
+            for answer in self.payments.reconcile(list(by_key), self.timeout_s):
                 order = by_key.pop(answer.idempotency_key, None)
                 if order is None:
                     continue
                 if not answer.found:
                     missing.append(order)
-                elif settle(self._store, order.id, answer.charge):
+                elif settle(self.store, order.id, answer.charge):
                     report.finalized += 1
                 else:
                     report.still_pending += 1
@@ -112,14 +104,14 @@ class Reconciler:
         return report
 
     def _recover(self, order: Order, report: ReconcileReport) -> None:
-        attempts = self._store.count_reconcile_attempt(order.id)
-        if attempts > self._max_attempts:
-            reason = f"no charge after {self._max_attempts} attempts"
-            if self._store.finalize(order.id, PAYMENT_FAILED, reason) is not None:
+        attempts = self.store.count_reconcile_attempt(order.id)
+        if attempts > self.max_attempts:
+            reason = f"no charge after {self.max_attempts} attempts"
+            if self.store.finalize(order.id, PAYMENT_FAILED, reason) is not None:
                 report.gave_up += 1
             return
         report.recharged += 1
-        error = charge_order(self._payments, self._store, order, self._timeout_s)
+        error = charge_order(self.payments, self.store, order, self.timeout_s)
         if error is not None:
             report.errors.append(f"charge {order.id}: {error}")
             report.still_pending += 1

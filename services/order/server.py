@@ -63,47 +63,37 @@ class UserDirectory(Protocol):
     def get_user(self, user_id: str, timeout: float) -> user_pb2.User: ...
 
 
+@dataclass(frozen=True, eq=False)
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
     """The handlers of OrderService over a store, the watchers and two downstream clients."""
 
-    def __init__(
-        self,
-        store: OrderStore,
-        watchers: OrderWatchers,
-        users: UserDirectory,
-        payments: Payments,
-        downstream_timeout_s: float,
-        watch_wakeup_s: float = 5.0,
-    ) -> None:
-        self._store = store
-        self._watchers = watchers
-        self._users = users
-        self._payments = payments
-        self._downstream_timeout_s = downstream_timeout_s
-        # Only a safety net: cancellation wakes a watcher at once through its callback.
-        self._watch_wakeup_s = watch_wakeup_s
+    store: OrderStore
+    watchers: OrderWatchers
+    users: UserDirectory
+    payments: Payments
+    downstream_timeout_s: float
+    # Only a safety net: cancellation wakes a watcher at once through its callback.
+    watch_wakeup_s: float = 5.0
 
     def CreateOrder(
         self, request: order_pb2.CreateOrderRequest, context: grpc.ServicerContext
     ) -> order_pb2.Order:
         """Place an order, or return the one already placed under the same key."""
         new = validate_create(request)
-        order = self._store.find_by_key(new.idempotency_key)
+        order = self.store.find_by_key(new.idempotency_key)
         if order is None:
-            self._users.get_user(
-                new.user_id, downstream_timeout(context, self._downstream_timeout_s)
-            )
-            order, _ = self._store.create(new)
+            self.users.get_user(new.user_id, downstream_timeout(context, self.downstream_timeout_s))
+            order, _ = self.store.create(new)
         _require_same(order, new)
         if order.status == PENDING:
             self._charge(order, context)
-        return order_to_proto(self._store.get(order.id))
+        return order_to_proto(self.store.get(order.id))
 
     def GetOrder(
         self, request: order_pb2.GetOrderRequest, context: grpc.ServicerContext
     ) -> order_pb2.Order:
         """One order by id."""
-        return order_to_proto(self._store.get(required_id("id", request.id)))
+        return order_to_proto(self.store.get(required_id("id", request.id)))
 
     def ListOrders(
         self, request: order_pb2.ListOrdersRequest, context: grpc.ServicerContext
@@ -115,7 +105,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
         # Read in small chunks as the caller consumes: a caller that stops early (the
         # gateway, when its page is full) costs only the chunks it was sent.
         while left > 0:
-            chunk = self._store.list_for_user(user_id, min(left, _LIST_CHUNK), after)
+            chunk = self.store.list_for_user(user_id, min(left, _LIST_CHUNK), after)
             for order in chunk:
                 yield order_to_proto(order)
             if len(chunk) < min(left, _LIST_CHUNK):
@@ -129,7 +119,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
             return None
         token = required_id("page_token", page_token)
         try:
-            order = self._store.get(token)
+            order = self.store.get(token)
         except ShopError as error:
             if error.code != ErrorCode.NOT_FOUND:
                 raise
@@ -148,21 +138,21 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
         elsewhere and gets the whole history replayed.
         """
         order_id = required_id("order_id", request.order_id)
-        self._store.get(order_id)  # NOT_FOUND before the stream starts
+        self.store.get(order_id)  # NOT_FOUND before the stream starts
         # Subscribe before replaying, so no event falls between the two; duplicates are
         # skipped by sequence number.
-        subscription = self._watchers.subscribe(order_id)
+        subscription = self.watchers.subscribe(order_id)
         try:
             # Cancel, deadline and server stop all run the callback: the wait ends at once.
             context.add_callback(subscription.close)
             last = 0
-            for event in self._store.events(order_id):
+            for event in self.store.events(order_id):
                 yield event_to_proto(event)
                 last = event.sequence
                 if event.status in FINAL_STATUSES:
                     return
-            while context.is_active() and not self._watchers.closed:
-                live = subscription.next_event(self._watch_wakeup_s)
+            while context.is_active() and not self.watchers.closed:
+                live = subscription.next_event(self.watch_wakeup_s)
                 if live is None or live.sequence <= last:
                     continue
                 yield event_to_proto(live)
@@ -170,15 +160,15 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
                 if live.status in FINAL_STATUSES:
                     return
         finally:
-            self._watchers.unsubscribe(subscription)
+            self.watchers.unsubscribe(subscription)
 
     def _charge(self, order: Order, context: grpc.ServicerContext) -> None:
         try:
-            timeout_s = downstream_timeout(context, self._downstream_timeout_s)
+            timeout_s = downstream_timeout(context, self.downstream_timeout_s)
         except ShopError:
             _log.warning("order %s left pending: caller's deadline spent before charge", order.id)
             return
-        charge_order(self._payments, self._store, order, timeout_s)
+        charge_order(self.payments, self.store, order, timeout_s)
 
 
 def order_to_proto(order: Order) -> order_pb2.Order:

@@ -86,6 +86,36 @@ def test_passed_provider_gets_every_rpc_span(
     assert len(user_exporter.get_finished_spans()) == 7
 
 
+def test_options_say_who_owns_the_provider_and_keep_the_callers_choices(
+    user_provider: TracerProvider,
+) -> None:
+    choices: dict[str, Any] = {"access_log": True, "trace_health": True, "buckets": (0.1, 1.0)}
+    own = instrumentation.setup(
+        "a", CollectorRegistry(), InMemorySpanExporter(), environ={}, **choices
+    )
+    theirs = instrumentation.setup(
+        "b", CollectorRegistry(), tracer_provider=user_provider, environ={}, **choices
+    )
+    off = instrumentation.setup(
+        "c", CollectorRegistry(), environ={"OTEL_SDK_DISABLED": "true"}, **choices
+    )
+    try:
+        options = [tel.options for tel in (own, theirs, off)]
+        assert [(o.owns_provider, o.disabled) for o in options] == [
+            (True, False),
+            (False, False),
+            (False, True),
+        ]
+        for o in options:
+            assert (o.access_log, o.trace_health, tuple(o.buckets)) == (True, True, (0.1, 1.0))
+        # Only the pipeline setup() built has a processor of ours to shut down.
+        assert own.processor is not None
+        assert theirs.processor is None and off.processor is None
+    finally:
+        for tel in (own, theirs, off):
+            tel.shutdown(timeout_s=2)
+
+
 def test_processors_on_start_run_for_rpc_spans(
     user_provider: TracerProvider, user_exporter: InMemorySpanExporter
 ) -> None:
