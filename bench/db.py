@@ -28,9 +28,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 import instrumentation
-from bench import http_load
 from bench.cputime import cpu_snapshot, cpu_used
 from bench.latency import LoadResult
+from bench.saturation import LoadPlan, Saturate, interleaved, saturator
+from bench.shop import READY_TIMEOUT_S, TRACED_NOEXPORT
 from services.database_url import DatabaseUrl
 from services.harness.postgres import ThrowawayPostgres
 from services.harness.shop import Shop
@@ -41,22 +42,12 @@ from services.user.postgres_store import PostgresUserStore
 from services.user.store import SqliteUserStore, UserStore
 
 SETTINGS = ("sqlite", "sqlite_nospans", "postgresql", "postgresql_nospans")
-TRACED_NOEXPORT = {
-    "SHOP_TELEMETRY": "on",
-    "OTEL_TRACES_EXPORTER": "none",
-    "OTEL_TRACES_SAMPLER": "parentbased_always_on",
-}
 
 
-@dataclass(frozen=True)
-class Plan:
-    """Seconds per phase, repeats and load shape."""
+@dataclass(frozen=True, kw_only=True)
+class Plan(LoadPlan):
+    """The shops' load plan, and how many statements the in-process span cost times."""
 
-    repeats: int
-    warmup_s: float
-    saturation_s: float
-    users: int = 20
-    connections: int = 8
     span_calls: int = 5000
 
     @classmethod
@@ -79,9 +70,6 @@ class Sample:
         """CPU milliseconds per successful order."""
         cpu = self.shop_cpu_s + (self.database_cpu_s if with_database else 0.0)
         return 1000 * cpu / self.load.ok if self.load.ok else 0.0
-
-
-Saturate = Callable[[Shop, float], LoadResult]
 
 
 def setting_env(setting: str, database_url: str | None) -> dict[str, str]:
@@ -107,33 +95,31 @@ def run(
         for setting in SETTINGS:
             url = database.url("bench_nospans" if setting.endswith("_nospans") else "bench")
             env = setting_env(setting, url if setting.startswith("postgresql") else None)
-            shop = Shop(Path(root) / setting, env, ready_timeout_s=180.0)
+            shop = Shop(Path(root) / setting, env, ready_timeout_s=READY_TIMEOUT_S)
             stack.callback(shop.stop)
             shops[setting] = shop.start(users=plan.users)
             log(f"{setting} started")
         for shop in shops.values():
             saturate(shop, plan.warmup_s)
         samples: dict[str, list[Sample]] = {s: [] for s in SETTINGS}
-        for round_ in range(plan.repeats):
-            order = [*SETTINGS[round_ % len(SETTINGS) :], *SETTINGS[: round_ % len(SETTINGS)]]
-            for setting in order:
-                shop = shops[setting]
-                shop_pids = shop.pids()
-                db_pids = server_pids(database) if setting.startswith("postgresql") else {}
-                before = cpu_snapshot({**shop_pids, **db_pids})
-                load = saturate(shop, plan.saturation_s)
-                used = cpu_used(before, cpu_snapshot({**shop_pids, **server_pids(database)}))
-                shop_cpu = sum(used[name] for name in shop_pids)
-                db_cpu = sum(v for k, v in used.items() if k.startswith("pg:"))
-                if not setting.startswith("postgresql"):
-                    db_cpu = 0.0
-                sample = Sample(load, shop_cpu, db_cpu)
-                samples[setting].append(sample)
-                log(
-                    f"round {round_ + 1}/{plan.repeats} {setting}: {load.rps:.1f} orders/s, "
-                    f"{sample.cpu_ms_per_order():.2f} CPU ms/order, errors "
-                    f"{sum(load.errors.values())}"
-                )
+        for round_, setting in interleaved(SETTINGS, plan.repeats):
+            shop = shops[setting]
+            shop_pids = shop.pids()
+            db_pids = server_pids(database) if setting.startswith("postgresql") else {}
+            before = cpu_snapshot({**shop_pids, **db_pids})
+            load = saturate(shop, plan.saturation_s)
+            used = cpu_used(before, cpu_snapshot({**shop_pids, **server_pids(database)}))
+            shop_cpu = sum(used[name] for name in shop_pids)
+            db_cpu = sum(v for k, v in used.items() if k.startswith("pg:"))
+            if not setting.startswith("postgresql"):
+                db_cpu = 0.0
+            sample = Sample(load, shop_cpu, db_cpu)
+            samples[setting].append(sample)
+            log(
+                f"round {round_ + 1}/{plan.repeats} {setting}: {load.rps:.1f} orders/s, "
+                f"{sample.cpu_ms_per_order():.2f} CPU ms/order, errors "
+                f"{sum(load.errors.values())}"
+            )
         for shop in shops.values():
             shop.stop()  # the span-cost loop below gets the machine to itself
         log("span cost per statement, in-process")
@@ -267,18 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short phases")
     args = parser.parse_args(argv)
     plan = Plan.for_run(args.quick)
-
-    def saturate(shop: Shop, seconds: float) -> LoadResult:
-        return http_load.spawn(
-            "closed",
-            shop.gateway_url,
-            shop.api_key,
-            shop.user_ids,
-            seconds,
-            connections=plan.connections,
-        )
-
-    samples, span_cost = run(plan, saturate, lambda text: print(f"db: {text}", flush=True))
+    samples, span_cost = run(
+        plan, saturator(plan.connections), lambda text: print(f"db: {text}", flush=True)
+    )
     figures = {**summarize(samples), **span_cost}
     print_table(figures)
     print(json.dumps(figures), flush=True)

@@ -38,9 +38,10 @@ from bench.cputime import cpu_snapshot, cpu_used
 from bench.e2e_tables import print_tables
 from bench.latency import LoadResult
 from bench.memory import RssSampler, RssTrace, peak_rss_bytes
+from bench.order_target import OrderTarget
 from bench.otlp_sink import OtlpSink
+from bench.saturation import CLIENTS, LoadPlan, Saturate, interleaved, pick_client, saturator
 from bench.shop import PROCESSES, SETTINGS, bench_shop
-from bench.wrk_runner import run_wrk, wrk_path
 from services.harness.shop import Shop
 
 THROUGHPUT_SETTINGS = ("off", "full", "sampled10", "full_noexport", "full_nodb")
@@ -56,17 +57,12 @@ STABLE_P99_SPREAD = 0.20
 IDLE_S = 3.0
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How long and how often: seconds per phase, repeats, load shape."""
+@dataclass(frozen=True, kw_only=True)
+class Plan(LoadPlan):
+    """The shops' load plan, plus seconds of each fixed-load run and of the soak."""
 
-    repeats: int
-    warmup_s: float
-    saturation_s: float
     latency_s: float
     soak_s: float
-    users: int = 20
-    connections: int = 8
     # Fixed load: each run starts with a warm-up at the same rate, not counted.
     latency_warmup_s: float = 2.0
     # Extra fixed-load repeats of TAIL_SETTINGS, so their p99 spread is measured, not guessed.
@@ -89,7 +85,6 @@ class Plan:
         return cls(repeats=3, warmup_s=2, saturation_s=6, latency_s=10, soak_s=300)
 
 
-Saturate = Callable[[Shop, float], LoadResult]
 OpenLoop = Callable[[Shop, float, float], LoadResult]
 ShopFactory = Callable[[str, Path, str], Shop]
 
@@ -117,9 +112,7 @@ class Measurements:
 
 def open_loop(shop: Shop, rate: float, seconds: float) -> LoadResult:
     """Orders at `rate` per second for `seconds`, from a child process (open loop)."""
-    return http_load.spawn(
-        "open", shop.gateway_url, shop.api_key, shop.user_ids, seconds, rate=rate
-    )
+    return http_load.spawn("open", OrderTarget.of(shop), seconds, rate=rate)
 
 
 def run(
@@ -296,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, measure, print the tables and the JSON line."""
     parser = argparse.ArgumentParser(prog="python -m bench e2e", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short phases (under 3 minutes)")
-    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--client", choices=CLIENTS, default="auto")
     parser.add_argument("--repeats", type=int, help="interleaved repeats per setting")
     parser.add_argument("--soak", type=float, help="soak seconds")
     args = parser.parse_args(argv)
@@ -305,20 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = replace(plan, repeats=args.repeats)
     if args.soak is not None:
         plan = replace(plan, soak_s=args.soak)
-    client = "wrk" if args.client == "wrk" or (args.client == "auto" and wrk_path()) else "python"
-
-    def saturate(shop: Shop, seconds: float) -> LoadResult:
-        if client == "wrk":
-            return run_wrk(shop.gateway_url, shop.api_key, shop.user_ids, seconds, plan.connections)
-        return http_load.spawn(
-            "closed",
-            shop.gateway_url,
-            shop.api_key,
-            shop.user_ids,
-            seconds,
-            connections=plan.connections,
-        )
-
+    client = pick_client(args.client)
+    saturate = saturator(plan.connections, client)
     measured = run(plan, saturate, lambda text: print(f"e2e: {text}", flush=True))
     figures = summarize(measured, plan)
     print_tables(measured, figures, client)
@@ -364,16 +345,13 @@ def _rounds(
     measure: Callable[[str], LoadResult],
 ) -> dict[str, list[LoadResult]]:
     results: dict[str, list[LoadResult]] = {s: [] for s in settings}
-    for round_ in range(repeats):
-        # Rotate who goes first, so no setting always follows the same neighbour.
-        order = [*settings[round_ % len(settings) :], *settings[: round_ % len(settings)]]
-        for setting in order:
-            result = measure(setting)
-            results[setting].append(result)
-            log(
-                f"{phase} {round_ + 1}/{repeats} {setting}: {result.rps:.1f}/s "
-                f"p99 {result.p99_ms:.1f} ms errors {sum(result.errors.values())}"
-            )
+    for round_, setting in interleaved(settings, repeats):
+        result = measure(setting)
+        results[setting].append(result)
+        log(
+            f"{phase} {round_ + 1}/{repeats} {setting}: {result.rps:.1f}/s "
+            f"p99 {result.p99_ms:.1f} ms errors {sum(result.errors.values())}"
+        )
     return results
 
 

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from bench.latency import LoadResult
+from bench.order_target import OrderTarget
 from services.loadgen.client import GatewayHttp, TransportError
 from services.loadgen.open_loop import Arrival, OpenLoop, Pacing
 
@@ -43,15 +44,15 @@ def order_body(rng: random.Random, user_ids: Sequence[str]) -> bytes:
     return json.dumps({"user_id": rng.choice(user_ids), "items": items, "currency": "EUR"}).encode()
 
 
-def order_poster(url: str, api_key: str, user_ids: Sequence[str]) -> Post:
+def order_poster(target: OrderTarget) -> Post:
     """A thread-safe callable placing one order with a fresh Idempotency-Key; its status text."""
-    http = GatewayHttp(url, api_key)
+    http = GatewayHttp(target.url, target.api_key)
     rng = random.Random()
     lock = threading.Lock()
 
     def post() -> str:
         with lock:
-            body = order_body(rng, user_ids)
+            body = order_body(rng, target.user_ids)
         headers = {"Idempotency-Key": uuid.uuid4().hex}
         try:
             return str(http.call("POST", "/v1/orders", body, "application/json", headers).status)
@@ -116,17 +117,12 @@ def run_open(post: Post, rate: float, duration_s: float, workers: int = 32) -> L
 
 
 def spawn(
-    mode: str,
-    url: str,
-    api_key: str,
-    user_ids: Sequence[str],
-    duration_s: float,
-    rate: float = 0.0,
-    connections: int = 16,
+    mode: str, target: OrderTarget, duration_s: float, rate: float = 0.0, connections: int = 16
 ) -> LoadResult:
     """Run this module in a child process and return what it measured."""
-    command = [sys.executable, "-m", "bench.http_load", mode, "--url", url, "--api-key", api_key]
-    command += ["--users", ",".join(user_ids), "--duration", str(duration_s)]
+    command = [sys.executable, "-m", "bench.http_load", mode, "--url", target.url]
+    command += ["--api-key", target.api_key, "--users", ",".join(target.user_ids)]
+    command += ["--duration", str(duration_s)]
     command += ["--rate", str(rate)] if mode == "open" else ["--connections", str(connections)]
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=duration_s + 60, check=True
@@ -145,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="open: orders per second")
     parser.add_argument("--connections", type=int, default=16, help="closed: concurrent loops")
     args = parser.parse_args(argv)
-    post = order_poster(args.url, args.api_key, args.users.split(","))
+    post = order_poster(OrderTarget(args.url, args.api_key, args.users.split(",")))
     if args.mode == "open":
         result = run_open(post, args.rate, args.duration)
     else:

@@ -23,10 +23,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import http_load
 from bench.otlp_sink import OtlpSink
+from bench.saturation import pick_client, saturate
 from bench.shop import PROCESSES, SETTINGS, bench_shop
-from bench.wrk_runner import run_wrk, wrk_path
 from services.harness.shop import Shop
 
 # (component, path fragments); the first match names a frame (py-spy --full-filenames).
@@ -138,12 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(shop: Shop, seconds: float) -> None:
-    if wrk_path():
-        run_wrk(shop.gateway_url, shop.api_key, shop.user_ids, seconds, connections=8)
-    else:
-        http_load.spawn(
-            "closed", shop.gateway_url, shop.api_key, shop.user_ids, seconds, connections=8
-        )
+    saturate(shop, seconds, connections=8, client=pick_client("auto"))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,16 @@ from services.shop_layout import free_ports
 
 SETTINGS = ("off", "full", "sampled10", "exporter_down", "full_noexport", "full_nodb")
 PROCESSES = ("payment", "user", "order", "gateway")
+# Start-up is not measured; a machine busy with other work may need minutes for it.
+READY_TIMEOUT_S = 180.0
+
+
+def _sampler(name: str, arg: str = "1.0") -> dict[str, str]:
+    return {"OTEL_TRACES_SAMPLER": f"parentbased_{name}", "OTEL_TRACES_SAMPLER_ARG": arg}
+
+
+# Every span made and sampled, none exported: the cost of making spans alone.
+TRACED_NOEXPORT = {"SHOP_TELEMETRY": "on", "OTEL_TRACES_EXPORTER": "none", **_sampler("always_on")}
 
 
 def setting_env(setting: str, sink_endpoint: str) -> dict[str, str]:
@@ -37,8 +47,8 @@ def setting_env(setting: str, sink_endpoint: str) -> dict[str, str]:
             **_sampler("always_on"),
         }
     if setting == "full_noexport":
-        # Every span made and sampled, none exported: splits hook cost from export cost.
-        return {"SHOP_TELEMETRY": "on", "OTEL_TRACES_EXPORTER": "none", **_sampler("always_on")}
+        # Splits the hooks' cost from the export's.
+        return dict(TRACED_NOEXPORT)
     if setting == "exporter_down":
         # A port that was free a moment ago: nothing listens, connections are refused.
         dead = f"http://127.0.0.1:{free_ports(1)[0]}"
@@ -49,9 +59,4 @@ def setting_env(setting: str, sink_endpoint: str) -> dict[str, str]:
 def bench_shop(setting: str, root: Path, sink_endpoint: str) -> Shop:
     """The four shop processes of `setting` on free ports, not started yet: `start(users=n)`
     also creates `n` customers (`user_ids`)."""
-    # Start-up is not measured; a machine busy with other work may need minutes for it.
-    return Shop(root, setting_env(setting, sink_endpoint), ready_timeout_s=180.0)
-
-
-def _sampler(name: str, arg: str = "1.0") -> dict[str, str]:
-    return {"OTEL_TRACES_SAMPLER": f"parentbased_{name}", "OTEL_TRACES_SAMPLER_ARG": arg}
+    return Shop(root, setting_env(setting, sink_endpoint), ready_timeout_s=READY_TIMEOUT_S)

@@ -7,10 +7,10 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 
 from bench.latency import LoadResult
+from bench.order_target import OrderTarget
 
 SCRIPT = Path(__file__).with_name("order_post.lua")
 _MARK = "WRK_JSON "
@@ -22,22 +22,20 @@ def wrk_path() -> str | None:
 
 
 def run_wrk(
-    url: str,
-    api_key: str,
-    user_ids: Sequence[str],
+    target: OrderTarget,
     duration_s: float,
     connections: int = 16,
     threads: int = 2,
     timeout_s: float = 5.0,
 ) -> LoadResult:
-    """POST orders to `url` for `duration_s` over `connections` keep-alive connections."""
+    """POST orders to `target` for `duration_s` over `connections` keep-alive connections."""
     executable = wrk_path()
     if executable is None:
         raise FileNotFoundError("wrk is not installed")
     env = {
         **os.environ,
-        "SHOP_API_KEY": api_key,
-        "SHOP_USER_IDS": ",".join(user_ids),
+        "SHOP_API_KEY": target.api_key,
+        "SHOP_USER_IDS": ",".join(target.user_ids),
         "SHOP_RUN_TAG": uuid.uuid4().hex[:12],
     }
     command = [
@@ -48,7 +46,7 @@ def run_wrk(
         f"--timeout={max(1, round(timeout_s))}s",
         "-s",
         str(SCRIPT),
-        url,
+        target.url,
     ]
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=duration_s + 60, check=True

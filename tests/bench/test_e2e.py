@@ -15,6 +15,7 @@ import pytest
 
 from bench import e2e, http_load
 from bench.latency import LoadResult
+from bench.order_target import OrderTarget
 from bench.otlp_sink import OtlpSink
 from bench.shop import bench_shop
 from services.harness.polling import wait_until
@@ -66,8 +67,8 @@ class StandInShop:
         return 3.0
 
 
-def _in_process_spawn(mode: str, url: str, key: str, users: Any, seconds: float, **kw: Any) -> Any:
-    post = http_load.order_poster(url, key, users)
+def _in_process_spawn(mode: str, target: OrderTarget, seconds: float, **kw: Any) -> Any:
+    post = http_load.order_poster(target)
     if mode == "open":
         return http_load.run_open(post, kw["rate"], seconds, workers=2)
     return http_load.run_closed(post, 2, seconds)

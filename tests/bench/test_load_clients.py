@@ -8,6 +8,7 @@ import pytest
 
 from bench import http_load, wrk_runner
 from bench.latency import LoadResult, percentile
+from bench.order_target import OrderTarget
 from tests.bench.fake_gateway import FakeGateway
 
 USERS = ["usr_a", "usr_b", "usr_c"]
@@ -65,7 +66,7 @@ def test_open_loop_latency_includes_the_wait_for_a_busy_worker() -> None:
 
 def test_child_process_posts_orders_with_fresh_keys_and_the_api_key() -> None:
     with FakeGateway() as gateway:
-        result = http_load.spawn("open", gateway.url, "k-123", USERS, 0.5, rate=20)
+        result = http_load.spawn("open", OrderTarget(gateway.url, "k-123", USERS), 0.5, rate=20)
     assert result.ok == 10
     keys = [headers["Idempotency-Key"] for headers, _ in gateway.requests]
     assert len(set(keys)) == len(keys) == 10
@@ -75,7 +76,7 @@ def test_child_process_posts_orders_with_fresh_keys_and_the_api_key() -> None:
 
 def test_child_process_reports_error_statuses() -> None:
     with FakeGateway(status=503) as gateway:
-        result = http_load.spawn("closed", gateway.url, "k", USERS, 0.3, connections=2)
+        result = http_load.spawn("closed", OrderTarget(gateway.url, "k", USERS), 0.3, connections=2)
     assert result.ok == 0
     assert result.errors["503"] == result.sent > 0
 
@@ -83,7 +84,9 @@ def test_child_process_reports_error_statuses() -> None:
 @pytest.mark.skipif(wrk_runner.wrk_path() is None, reason="wrk is not installed")
 def test_lua_script_posts_orders_with_a_fresh_key_each() -> None:
     with FakeGateway() as gateway:
-        result = wrk_runner.run_wrk(gateway.url, "k-lua", USERS, 1, connections=2, threads=2)
+        result = wrk_runner.run_wrk(
+            OrderTarget(gateway.url, "k-lua", USERS), 1, connections=2, threads=2
+        )
     keys = [headers["Idempotency-Key"] for headers, _ in gateway.requests]
     assert len(keys) > 10
     assert len(set(keys)) == len(keys)

@@ -1,0 +1,63 @@
+"""How the shop benches (e2e, db, profile) load their shops: the plan, the client, the rounds.
+
+A shop is saturated by a closed-loop client in a process of its own (wrk, or the Python
+client of bench/http_load.py); settings are measured in interleaved rounds whose order
+rotates, so that no setting always follows the same neighbour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from bench import http_load
+from bench.latency import LoadResult
+from bench.order_target import OrderTarget
+from bench.wrk_runner import run_wrk, wrk_path
+from services.harness.shop import Shop
+
+CLIENTS = ("auto", "wrk", "python")
+Saturate = Callable[[Shop, float], LoadResult]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadPlan:
+    """Interleaved repeats, seconds of warm-up and of each saturation run, the load's shape."""
+
+    repeats: int
+    warmup_s: float
+    saturation_s: float
+    users: int = 20
+    connections: int = 8
+
+
+def pick_client(choice: str) -> str:
+    """`wrk` when asked for, or for `auto` when wrk is installed; otherwise `python`."""
+    if choice not in CLIENTS:
+        raise ValueError(f"unknown load client {choice!r}; expected one of {CLIENTS}")
+    return "wrk" if choice == "wrk" or (choice == "auto" and wrk_path()) else "python"
+
+
+def saturate(shop: Shop, seconds: float, connections: int, client: str = "python") -> LoadResult:
+    """Orders from `connections` closed loops of `client` (wrk or python) for `seconds`."""
+    target = OrderTarget.of(shop)
+    if client == "wrk":
+        return run_wrk(target, seconds, connections)
+    return http_load.spawn("closed", target, seconds, connections=connections)
+
+
+def saturator(connections: int, client: str = "python") -> Saturate:
+    """`saturate` with the load's shape fixed: what a bench passes to its `run`."""
+
+    def saturate_shop(shop: Shop, seconds: float) -> LoadResult:
+        return saturate(shop, seconds, connections, client)
+
+    return saturate_shop
+
+
+def interleaved(settings: Sequence[str], repeats: int) -> Iterator[tuple[int, str]]:
+    """(round, setting) for `repeats` rounds over every setting, who goes first rotating."""
+    for round_ in range(repeats):
+        first = round_ % len(settings)
+        for setting in (*settings[first:], *settings[:first]):
+            yield round_, setting
