@@ -1,7 +1,8 @@
 """An outage under steady load: orders at a steady rate, something broken, then repaired.
 
 The schedule that `database_down` and `kill_restart` share: load for a while, break, stay
-broken, repair, load a while longer; then what the calls answered and when.
+broken, repair, load a while longer; then what the calls answered and when, and the checks
+both make of it (`check_outage`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chaos.calls import create_users, order_ids, place_order, run_id
+from chaos.ledger import pending_count, read_ledger, source
 from chaos.load import Outcome, PacedLoad
+from chaos.result import ScenarioResult
 from chaos.waiting import pause_until
+from services.harness.polling import seconds_until
 from services.harness.shop import Shop
 
 USERS = 10
@@ -68,3 +72,60 @@ def run_outage(
     load.stop()
     outcomes = load.wait()
     return Outage(outcomes, acked_before, breaking_at, broken_at, repairing_at, repaired_at)
+
+
+@dataclass(frozen=True)
+class Promises:
+    """What a scenario promises around its outage, and the words its checks are named with."""
+
+    the_break: str  # "the stop": no order acknowledged before it is lost
+    answer_while_down: str  # "503 in the envelope": what the gateway answers meanwhile
+    hang_bound_s: float  # no call lasts longer: the gateway's deadline plus some slack
+    recovery: str  # "recovery": calls succeed again within `recovery_bound_s` of the repair
+    recovery_bound_s: float
+    settle_s: float  # how long PENDING orders are given to be finalized after the run
+
+
+def check_outage(
+    result: ScenarioResult,
+    shop: Shop,
+    outage: Outage,
+    while_down: list[Outcome],
+    promises: Promises,
+) -> None:
+    """Count the calls, read the ledger once PENDING orders settled, record every check."""
+    outcomes = outage.outcomes
+    result.count(outcomes)
+    after = outage.after_repair()
+    result.recovery_s = outage.recovery_s()
+    where = source(shop)
+    settled = seconds_until(lambda: pending_count(where) == 0, promises.settle_s)
+    ledger = read_ledger(where, order_ids(outcomes))
+    result.tally(ledger)
+    result.figures.update(
+        max_latency_while_down_s=round(max((o.latency_s for o in while_down), default=0), 3),
+        orders_stored=ledger.orders,
+        orders_paid=ledger.paid,
+        charges_recorded=ledger.charges,
+    )
+    result.check("calls were made while it was down", bool(while_down))
+    result.check(
+        f"{promises.answer_while_down} while down",
+        all(o.ok or (o.status == 503 and o.enveloped) for o in while_down),
+    )
+    result.check("no 500 at any time", not any(o.status == 500 for o in outcomes))
+    result.check(
+        "no call hangs beyond the deadline",
+        all(o.latency_s <= promises.hang_bound_s for o in outcomes),
+    )
+    result.check("calls succeed after its return", any(o.ok for o in after))
+    result.check(
+        f"{promises.recovery} within {promises.recovery_bound_s:.0f} s",
+        result.recovery_s <= promises.recovery_bound_s,
+    )
+    lost_before = set(outage.acked_before) & set(ledger.missing)
+    result.check(f"no order acknowledged before {promises.the_break} lost", not lost_before)
+    result.check("no acknowledged order lost", not ledger.missing)
+    result.check("no order charged twice", ledger.charged_twice == 0)
+    result.check("no charge without its order", ledger.charge_without_order == 0)
+    result.check("every PENDING order finalized", settled is not None and ledger.pending == 0)
