@@ -20,6 +20,8 @@ from services.harness.polling import seconds_until
 from services.harness.shop import Shop
 
 USERS = 10
+DEADLINE_S = 1.0  # SHOP_REQUEST_TIMEOUT_S of the chaos shop
+SLACK_S = 1.5  # what "no hang" tolerates beyond the deadline on a loaded machine
 
 
 @dataclass(frozen=True)
@@ -74,16 +76,16 @@ def run_outage(
     return Outage(outcomes, acked_before, breaking_at, broken_at, repairing_at, repaired_at)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Promises:
     """What a scenario promises around its outage, and the words its checks are named with."""
 
     the_break: str  # "the stop": no order acknowledged before it is lost
-    answer_while_down: str  # "503 in the envelope": what the gateway answers meanwhile
-    hang_bound_s: float  # no call lasts longer: the gateway's deadline plus some slack
-    recovery: str  # "recovery": calls succeed again within `recovery_bound_s` of the repair
-    recovery_bound_s: float
-    settle_s: float  # how long PENDING orders are given to be finalized after the run
+    recovery_bound_s: float  # calls succeed again this soon after the repair
+    recovery: str = "recovery"  # what the recovery check calls it
+    answer_while_down: str = "503 in the envelope"  # what the gateway answers meanwhile
+    hang_bound_s: float = DEADLINE_S + SLACK_S  # no call lasts longer
+    settle_s: float = 20.0  # how long PENDING orders are given to be finalized after the run
 
 
 def check_outage(

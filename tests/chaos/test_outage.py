@@ -38,14 +38,7 @@ def test_no_failure_after_the_repair_is_no_recovery_time() -> None:
     assert _outage([_outcome(2.0, 3.9, 503), _outcome(3.6, 3.7, 201)]).recovery_s() == 0.0
 
 
-PROMISES = Promises(
-    the_break="the stop",
-    answer_while_down="503 in the envelope",
-    hang_bound_s=2.0,
-    recovery="recovery",
-    recovery_bound_s=1.0,
-    settle_s=0.5,
-)
+PROMISES = Promises(the_break="the stop", recovery_bound_s=1.0, hang_bound_s=2.0, settle_s=0.5)
 DOWN = {"error": {"status": "UNAVAILABLE"}}
 
 
