@@ -77,6 +77,39 @@ def selected_workloads(objects: list[Manifest], selector: Manifest) -> list[Mani
     return [w for w in workloads(objects) if selector_matches(selector, pod_labels(w))]
 
 
+def app_name(workload: Manifest) -> str:
+    """The pod template's `app.kubernetes.io/name` label."""
+    return pod_labels(workload)["app.kubernetes.io/name"]
+
+
+def workload_ports(workload: Manifest) -> dict[str, int]:
+    """containerPort by port name, over every container of the pod template."""
+    ports: dict[str, int] = {}
+    for container in pod_spec(workload)["containers"]:
+        ports.update(container_ports(container))
+    return ports
+
+
+def ingress_rules(objects: list[Manifest]) -> list[tuple[Manifest, Manifest, Manifest]]:
+    """(policy, workload, rule) for every NetworkPolicy ingress rule and each workload it
+    applies to."""
+    return [
+        (policy, workload, rule)
+        for policy in by_kind(objects, "NetworkPolicy")
+        for workload in selected_workloads(objects, policy["spec"]["podSelector"])
+        for rule in policy["spec"].get("ingress", [])
+    ]
+
+
+def peer_apps(objects: list[Manifest], rule: Manifest) -> set[str]:
+    """The app names of the workloads an ingress rule's `from` peers select by pod."""
+    return {
+        app_name(w)
+        for peer in rule.get("from", [])
+        for w in selected_workloads(objects, peer["podSelector"])
+    }
+
+
 def config_map_data(objects: list[Manifest], name: str) -> dict[str, str]:
     """The data of ConfigMap `name` (as the rendered, hash-suffixed name)."""
     data: dict[str, str] = named(objects, "ConfigMap", name).get("data", {})

@@ -11,12 +11,14 @@ import yaml
 from tests.deploy.manifests import (
     SHOP_SERVICES,
     Manifest,
+    app_name,
     by_kind,
-    container_ports,
+    ingress_rules,
     named,
-    pod_labels,
+    peer_apps,
     pod_spec,
     selected_workloads,
+    workload_ports,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,10 +121,8 @@ def test_the_shop_sends_every_span_of_a_trace_to_one_sampler(objects: list[Manif
 def test_the_samplers_export_to_jaeger(objects: list[Manifest]) -> None:
     exporter = _config(objects, "otel-collector")["exporters"]["otlp/jaeger"]["endpoint"]
     _, behind = _service_target(objects, exporter)
-    assert [pod_labels(w)["app.kubernetes.io/name"] for w in behind] == ["jaeger"]
-    assert container_ports(pod_spec(behind[0])["containers"][0])["otlp-grpc"] == int(
-        exporter.split(":")[1]
-    )
+    assert [app_name(w) for w in behind] == ["jaeger"]
+    assert workload_ports(behind[0])["otlp-grpc"] == int(exporter.split(":")[1])
 
 
 def test_otlp_reaches_each_tier_from_the_one_before_only(objects: list[Manifest]) -> None:
@@ -136,17 +136,11 @@ def test_otlp_reaches_each_tier_from_the_one_before_only(objects: list[Manifest]
     for name, sources in expected.items():
         workload = named(objects, "Deployment", name)
         allowed = set()
-        for policy in by_kind(objects, "NetworkPolicy"):
-            if workload not in selected_workloads(objects, policy["spec"]["podSelector"]):
-                continue
-            for rule in policy["spec"].get("ingress", []):
-                if {p["port"] for p in rule.get("ports", [])} & {"otlp-grpc", "otlp-http"}:
-                    assert all("namespaceSelector" not in peer for peer in rule["from"])
-                    allowed |= {
-                        pod_labels(w)["app.kubernetes.io/name"]
-                        for peer in rule["from"]
-                        for w in selected_workloads(objects, peer["podSelector"])
-                    }
+        for _, target, rule in ingress_rules(objects):
+            otlp = {p["port"] for p in rule.get("ports", [])} & {"otlp-grpc", "otlp-http"}
+            if target is workload and otlp:
+                assert all("namespaceSelector" not in peer for peer in rule["from"])
+                allowed |= peer_apps(objects, rule)
         assert allowed == sources, name
 
 

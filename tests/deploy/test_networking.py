@@ -8,25 +8,20 @@ from tests.deploy.manifests import (
     BACKENDS,
     SHOP_SERVICES,
     Manifest,
+    app_name,
     by_kind,
-    container_ports,
+    ingress_rules,
     named,
+    peer_apps,
     pod_labels,
-    pod_spec,
     selected_workloads,
     selector_matches,
+    workload_ports,
     workloads,
 )
 
 PROMETHEUS = {"app.kubernetes.io/name": "prometheus"}
 GRAFANA = {"app.kubernetes.io/name": "grafana"}
-
-
-def _ports_of(workload: Manifest) -> dict[str, int]:
-    ports: dict[str, int] = {}
-    for container in pod_spec(workload)["containers"]:
-        ports.update(container_ports(container))
-    return ports
 
 
 def test_every_workload_selects_its_own_pods(objects: list[Manifest]) -> None:
@@ -39,7 +34,7 @@ def test_every_service_selects_a_workload_whose_ports_it_targets(objects: list[M
         targets = selected_workloads(objects, {"matchLabels": service["spec"]["selector"]})
         assert targets, f"Service/{service['metadata']['name']} selects no pod"
         for workload in targets:
-            ports = _ports_of(workload)
+            ports = workload_ports(workload)
             for port in service["spec"]["ports"]:
                 target = port["targetPort"]
                 number = ports[target] if isinstance(target, str) else target
@@ -77,10 +72,10 @@ def test_ingress_is_denied_by_default(objects: list[Manifest]) -> None:
 
 def test_only_the_gateway_is_open_beyond_the_namespace(objects: list[Manifest]) -> None:
     """Rules reaching outside the namespace: the gateway's HTTP port, Prometheus, Grafana."""
-    for policy, workload, rule in _ingress_rules(objects):
+    for policy, workload, rule in ingress_rules(objects):
         peers = rule.get("from")
         ports = {p["port"] for p in rule.get("ports", [])}
-        name = pod_labels(workload)["app.kubernetes.io/name"]
+        name = app_name(workload)
         if not peers:  # any source at all
             assert (name, ports) == ("gateway", {"http"}), policy["metadata"]["name"]
             continue
@@ -95,7 +90,7 @@ def test_only_the_gateway_is_open_beyond_the_namespace(objects: list[Manifest]) 
 
 
 def test_admin_ports_are_reachable_from_prometheus_only(objects: list[Manifest]) -> None:
-    for policy, _workload, rule in _ingress_rules(objects):
+    for policy, _workload, rule in ingress_rules(objects):
         if {p["port"] for p in rule.get("ports", [])} & {"admin", "metrics"}:
             assert rule["from"] == [
                 {"namespaceSelector": {}, "podSelector": {"matchLabels": PROMETHEUS}}
@@ -104,7 +99,7 @@ def test_admin_ports_are_reachable_from_prometheus_only(objects: list[Manifest])
         workload = named(objects, "Deployment", name)
         allowed = {
             port["port"]
-            for _, w, rule in _ingress_rules(objects)
+            for _, w, rule in ingress_rules(objects)
             if w is workload
             for port in rule.get("ports", [])
         }
@@ -116,17 +111,12 @@ def test_each_grpc_backend_is_reachable_from_its_callers_only(objects: list[Mani
     for name, expected in callers.items():
         rules = [
             rule
-            for _, w, rule in _ingress_rules(objects)
+            for _, w, rule in ingress_rules(objects)
             if w is named(objects, "Deployment", name)
             and {"port": "grpc", "protocol": "TCP"} in rule.get("ports", [])
         ]
         assert len(rules) == 1, name
-        sources = {
-            pod_labels(w)["app.kubernetes.io/name"]
-            for peer in rules[0]["from"]
-            for w in selected_workloads(objects, peer["podSelector"])
-        }
-        assert sources == expected, name
+        assert peer_apps(objects, rules[0]) == expected, name
 
 
 def test_service_monitors_scrape_every_admin_port_as_its_job(objects: list[Manifest]) -> None:
@@ -158,16 +148,6 @@ def test_budgets_and_autoscalers_point_at_workloads(objects: list[Manifest]) -> 
     for scaler in by_kind(objects, "HorizontalPodAutoscaler"):
         ref = scaler["spec"]["scaleTargetRef"]
         named(objects, ref["kind"], ref["name"])
-
-
-def _ingress_rules(objects: list[Manifest]) -> list[tuple[Manifest, Manifest, Manifest]]:
-    """(policy, workload, rule) for every ingress rule and every workload it applies to."""
-    found = []
-    for policy in by_kind(objects, "NetworkPolicy"):
-        for workload in selected_workloads(objects, policy["spec"]["podSelector"]):
-            for rule in policy["spec"].get("ingress", []):
-                found.append((policy, workload, rule))
-    return found
 
 
 def test_the_grafana_jaeger_datasource_names_the_jaeger_service(objects: list[Manifest]) -> None:
