@@ -30,6 +30,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from bench.cputime import cpu_seconds, cpu_snapshot, cpu_used
 from bench.http_load import order_poster, run_closed
+from bench.order_target import OrderTarget
 from bench.shop import PROCESSES, setting_env
 from services.harness.postgres import ThrowawayPostgres
 from services.harness.shop import Shop
@@ -70,9 +71,7 @@ def measure(duration_s: float, connections: int, users: int) -> dict[str, Any]:
                 f"placing orders for {duration_s:.0f} s on {connections} connections",
                 file=sys.stderr,
             )
-            result = run_closed(
-                order_poster(shop.gateway_url, shop.api_key, shop.user_ids), connections, duration_s
-            )
+            result = run_closed(order_poster(OrderTarget.of(shop)), connections, duration_s)
             cpu = cpu_used(cpu_before, {**cpu_snapshot(shop.pids()), "postgres": _postgres_cpu(db)})
             print("waiting for the last spans to be exported", file=sys.stderr)
             _wait_flushed(sink)
