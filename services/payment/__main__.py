@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.config import Settings
-from services.payment.postgres_store import MIGRATIONS, PostgresChargeStore
+from services.payment.postgres_store import PostgresChargeStore
 from services.payment.server import build_server
-from services.payment.store import ChargeStore, SqliteChargeStore
+from services.payment.store import MIGRATIONS, ChargeStore, SqliteChargeStore
 from services.platform.databases import open_store
 from services.platform.db_telemetry import DbTelemetry
 from services.platform.process import run_store_service

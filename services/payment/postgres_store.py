@@ -1,4 +1,4 @@
-"""ChargeStore on PostgreSQL: the `payment` schema, one row per key by a UNIQUE constraint."""
+"""ChargeStore on PostgreSQL: the `payment` schema (store.py's MIGRATIONS), one row per key."""
 
 from __future__ import annotations
 
@@ -13,29 +13,8 @@ from services.payment.store import (
     charge_outcome,
     refundable,
 )
-from services.platform.migrations import Migration
 from services.platform.postgres import PostgresDatabase, Transaction
 
-MIGRATIONS = (
-    Migration(
-        1,
-        "charges",
-        (
-            """CREATE TABLE charges (
-                id TEXT PRIMARY KEY,
-                idempotency_key TEXT NOT NULL UNIQUE,
-                order_id TEXT NOT NULL,
-                user_id TEXT NOT NULL,
-                amount_cents BIGINT NOT NULL,
-                currency TEXT NOT NULL,
-                status TEXT NOT NULL,
-                decline_reason TEXT NOT NULL DEFAULT '',
-                refund_reason TEXT NOT NULL DEFAULT '',
-                created_at DOUBLE PRECISION NOT NULL
-            )""",
-        ),
-    ),
-)
 _PLACEHOLDERS = ", ".join("%s" for _ in COLUMNS.split(", "))
 
 

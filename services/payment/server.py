@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter
@@ -64,15 +64,28 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):  # type: ignore[
         request_iterator: Iterator[payment_pb2.ReconcileRequest],
         context: grpc.ServicerContext,
     ) -> Iterator[payment_pb2.ReconcileResponse]:
-        for request in request_iterator:
-            key = request.idempotency_key
-            record = self._store.find_by_key(key) if key else None
-            if record is None:
-                yield payment_pb2.ReconcileResponse(idempotency_key=key, found=False)
-            else:
-                yield payment_pb2.ReconcileResponse(
-                    idempotency_key=key, found=True, charge=to_proto(record)
-                )
+        return reconcile_answers(request_iterator, self._record)
+
+    def _record(self, idempotency_key: str) -> payment_pb2.ChargeRecord | None:
+        record = self._store.find_by_key(idempotency_key)
+        return None if record is None else to_proto(record)
+
+
+def reconcile_answers(
+    requests: Iterable[payment_pb2.ReconcileRequest],
+    lookup: Callable[[str], payment_pb2.ChargeRecord | None],
+) -> Iterator[payment_pb2.ReconcileResponse]:
+    """Reconcile's answers: one per request, in order, with the charge `lookup` finds by key.
+
+    An empty key finds nothing without asking `lookup`.
+    """
+    for request in requests:
+        key = request.idempotency_key
+        record = lookup(key) if key else None
+        if record is None:
+            yield payment_pb2.ReconcileResponse(idempotency_key=key, found=False)
+        else:
+            yield payment_pb2.ReconcileResponse(idempotency_key=key, found=True, charge=record)
 
 
 def to_proto(record: Charge) -> payment_pb2.ChargeRecord:

@@ -48,32 +48,17 @@ class NewCharge:
 
     def attempt(self) -> Charge:
         """The charge this request makes if its key is new: a fresh id, created now."""
-        return Charge(
-            id=new_id(),
-            idempotency_key=self.idempotency_key,
-            order_id=self.order_id,
-            user_id=self.user_id,
-            amount_cents=self.amount_cents,
-            currency=self.currency,
-            status=self.status,
-            decline_reason=self.decline_reason,
-            refund_reason="",
-            created_at=time.time(),
-        )
+        return Charge(**vars(self), id=new_id(), refund_reason="", created_at=time.time())
 
 
-@dataclass(frozen=True)
-class Charge:
-    """One stored charge; `created_at` is seconds since the epoch."""
+@dataclass(frozen=True, kw_only=True)
+class Charge(NewCharge):
+    """One stored charge: the request as decided, and what storing it added.
+
+    `created_at` is seconds since the epoch.
+    """
 
     id: str
-    idempotency_key: str
-    order_id: str
-    user_id: str
-    amount_cents: int
-    currency: str
-    status: ChargeStatus
-    decline_reason: str
     refund_reason: str
     created_at: float
 
@@ -144,7 +129,10 @@ class ChargeStore(Protocol):
         ...
 
 
-SQLITE_MIGRATIONS = (
+# The schema on both backends, in SQL both take alike: SQLite gives BIGINT the INTEGER
+# affinity and DOUBLE PRECISION the REAL one (https://sqlite.org/datatype3.html, 3.1
+# "Determination Of Column Affinity"), the types its store always used.
+MIGRATIONS = (
     Migration(
         1,
         "charges",
@@ -154,12 +142,12 @@ SQLITE_MIGRATIONS = (
                 idempotency_key TEXT NOT NULL UNIQUE,
                 order_id TEXT NOT NULL,
                 user_id TEXT NOT NULL,
-                amount_cents INTEGER NOT NULL,
+                amount_cents BIGINT NOT NULL,
                 currency TEXT NOT NULL,
                 status TEXT NOT NULL,
                 decline_reason TEXT NOT NULL DEFAULT '',
                 refund_reason TEXT NOT NULL DEFAULT '',
-                created_at REAL NOT NULL
+                created_at DOUBLE PRECISION NOT NULL
             )""",
         ),
     ),
@@ -172,7 +160,7 @@ class SqliteChargeStore(SqliteStore):
     """ChargeStore in one SQLite file; safe for several processes sharing the file."""
 
     def __init__(self, path: Path, telemetry: DbTelemetry | None = None) -> None:
-        super().__init__(path, SQLITE_MIGRATIONS, telemetry)
+        super().__init__(path, MIGRATIONS, telemetry)
 
     def charge(self, new: NewCharge) -> tuple[Charge, bool]:
         """The charge under `new.idempotency_key` and whether this call created it."""

@@ -18,8 +18,8 @@ from services.order.postgres_store import MIGRATIONS as ORDER_MIGRATIONS
 from services.order.postgres_store import PostgresOrderStore
 from services.order.sqlite_store import SqliteOrderStore
 from services.order.store import EventListener, OrderStore
-from services.payment.postgres_store import MIGRATIONS as PAYMENT_MIGRATIONS
 from services.payment.postgres_store import PostgresChargeStore
+from services.payment.store import MIGRATIONS as PAYMENT_MIGRATIONS
 from services.payment.store import ChargeStore, SqliteChargeStore
 from services.platform.db_telemetry import DbTarget, DbTelemetry
 from services.platform.migrations import Migration

@@ -36,6 +36,7 @@ from services.payment.client import (
     connect_payment,
 )
 from services.payment.server import build_server as build_payment_server
+from services.payment.server import reconcile_answers
 from services.payment.store import SqliteChargeStore
 from services.platform.channels import open_channel
 from services.platform.errors_interceptor import ShopErrorInterceptor
@@ -130,14 +131,11 @@ class FakePayments(payment_pb2_grpc.PaymentServiceServicer):
         request_iterator: Iterator[payment_pb2.ReconcileRequest],
         context: grpc.ServicerContext,
     ) -> Iterator[payment_pb2.ReconcileResponse]:
-        for request in request_iterator:
-            with self._lock:
-                record = self.charges.get(request.idempotency_key)
-            yield payment_pb2.ReconcileResponse(
-                idempotency_key=request.idempotency_key,
-                found=record is not None,
-                charge=record,
-            )
+        return reconcile_answers(request_iterator, self._recorded)
+
+    def _recorded(self, idempotency_key: str) -> payment_pb2.ChargeRecord | None:
+        with self._lock:
+            return self.charges.get(idempotency_key)
 
 
 @dataclass

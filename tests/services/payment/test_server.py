@@ -10,6 +10,7 @@ import pytest
 
 from services.errors import ErrorCode, ShopError
 from services.faults.rules import FaultRule
+from services.payment.server import reconcile_answers
 from shop.payment.v1 import payment_pb2
 from tests.support.servers import (
     Running,
@@ -134,6 +135,25 @@ def test_reconcile_answers_each_key_in_order(payment: Running) -> None:
         ("", False),
     ]
     assert answers[0].charge == charged
+
+
+def test_reconcile_answers_ask_the_lookup_once_per_non_empty_key() -> None:
+    asked: list[str] = []
+    known = payment_pb2.ChargeRecord(id="ch-1", idempotency_key="known")
+
+    def lookup(key: str) -> payment_pb2.ChargeRecord | None:
+        asked.append(key)
+        return known if key == "known" else None
+
+    keys = ["known", "", "unknown"]
+    requests = (payment_pb2.ReconcileRequest(idempotency_key=key) for key in keys)
+    answers = list(reconcile_answers(requests, lookup))
+    assert asked == ["known", "unknown"]
+    assert [(a.idempotency_key, a.found, a.charge.id) for a in answers] == [
+        ("known", True, "ch-1"),
+        ("", False, ""),
+        ("unknown", False, ""),
+    ]
 
 
 def test_reconcile_answers_as_keys_arrive(payment: Running) -> None:

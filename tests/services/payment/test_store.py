@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import fields
 
 import pytest
 
@@ -86,3 +87,11 @@ def test_twenty_concurrent_charges_with_one_key_on_two_replicas_make_one(
     assert len({charge_id for charge_id, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert stores[0].count() == 1
+
+
+def test_an_attempt_is_the_request_with_an_id_and_a_time() -> None:
+    new = NewCharge("k1", "order-1", "user-1", 1000, "USD", DECLINED, "over the limit")
+    attempt = new.attempt()
+    assert NewCharge(**{f.name: getattr(attempt, f.name) for f in fields(NewCharge)}) == new
+    assert attempt.id and attempt.refund_reason == "" and attempt.created_at > 0
+    assert new.attempt().id != attempt.id
