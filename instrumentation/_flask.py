@@ -18,8 +18,9 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from ._exceptions import exception_attributes, qualified_name
 from ._propagation import W3C, Propagation, traceparent
-from ._span import PassThroughSpans, SpanFactory, exception_attributes, qualified_name
+from ._span import PassThroughSpans, SpanFactory
 from ._wsgi import StartResponse, WSGIEnvironment
 from .metrics import HttpMetrics, HttpSeries
 

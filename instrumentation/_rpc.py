@@ -19,8 +19,9 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._codes import GO_NAMES, SERVER_ERROR_CODES
+from ._exceptions import qualified_name
 from ._propagation import W3C, Propagation
-from ._span import PassThroughSpans, SpanFactory, qualified_name
+from ._span import PassThroughSpans, SpanFactory
 from .metrics import GrpcMetrics
 
 __all__ = ["qualified_name"]

@@ -1,4 +1,4 @@
-"""A lean span for RPC calls: the SDK's Tracer.start_span and Span cost most of the overhead.
+"""Starts lean spans for RPC calls: the SDK's Tracer.start_span and Span cost most of the overhead.
 
 Spans made here go through the provider's sampler, span limits and span processors (``on_start``
 and ``on_end``) and reach exporters as ordinary ``ReadableSpan`` objects, so nothing downstream
@@ -12,17 +12,11 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
-import time
-import traceback
-from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import (
-    Event,
-    ReadableSpan,
     SpanLimits,
     SpanProcessor,
     SynchronousMultiSpanProcessor,
@@ -35,23 +29,19 @@ from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
     SpanKind,
-    Status,
-    StatusCode,
     TraceFlags,
 )
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
-from opentelemetry.util import types
+
+from ._lean_span import RpcSpan
 
 log = logging.getLogger("instrumentation")
 
 _SAMPLED = 0x01
 _RANDOM = 0x02  # W3C trace context level 2: the trace id is random (the SDK sets it too)
 _FLAGS = tuple(TraceFlags(i) for i in range(4))
-_END_LOCK = threading.Lock()  # ending is rare and short: one lock for all spans
 _getrandbits = random.getrandbits
-_time_ns = time.time_ns
 _get_current_span = trace.get_current_span
-_UNSET = Status(StatusCode.UNSET)
 _DEFAULT_DELEGATES = (
     ",remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,"
     "localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
@@ -73,22 +63,6 @@ def lean_path_supported(provider: object) -> bool:
         and isinstance(limits, SpanLimits)
         and hasattr(provider.sampler, "should_sample")
     )
-
-
-def qualified_name(exception: BaseException) -> str:
-    """An exception's fully-qualified class name (``exception.type``, ``error.type``)."""
-    module = type(exception).__module__
-    qualname = type(exception).__qualname__
-    return qualname if module == "builtins" else f"{module}.{qualname}"
-
-
-def exception_attributes(exception: BaseException) -> dict[str, Any]:
-    """``exception.type``/``message``/``stacktrace`` (no deprecated ``exception.escaped``)."""
-    return {
-        "exception.type": qualified_name(exception),
-        "exception.message": str(exception),
-        "exception.stacktrace": "".join(traceback.format_exception(exception)),
-    }
 
 
 class SpanFactory:
@@ -258,119 +232,6 @@ def _limit(value: int | None) -> int:
 def note_no_op_on_start(processor_type: type[SpanProcessor]) -> None:
     """Mark a processor type whose ``on_start`` does nothing (skipped on the hot path)."""
     _NOOP_ON_START.add(processor_type.on_start)
-
-
-class RpcSpan(trace.Span, ReadableSpan):
-    """A recording span, ended at most once; after ``end`` it is the ReadableSpan exported."""
-
-    # Class defaults: set on the instance only when something is dropped (the rare case).
-    _dropped_attributes = 0
-    _dropped_events = 0
-
-    def __init__(
-        self,
-        factory: SpanFactory,
-        name: str,
-        context: SpanContext,
-        parent: SpanContext | None,
-        kind: SpanKind,
-        attributes: dict[str, Any],
-    ) -> None:
-        # ReadableSpan's fields, set directly: its __init__ would build a default Resource.
-        self._factory = factory
-        self._name = name
-        self._context = context
-        self._parent = parent
-        self._kind = kind
-        self._attrs = attributes
-        self._attributes = attributes
-        self._span_context = context
-        self._events: list[Event] | tuple[()] = ()
-        self._links = ()
-        self._status = _UNSET
-        self._resource = factory.resource
-        self._instrumentation_scope = factory.scope
-        self._instrumentation_info = None
-        self._start_time = _time_ns()
-        self._end_time: int | None = None
-
-    def get_span_context(self) -> SpanContext:
-        return self._span_context
-
-    def is_recording(self) -> bool:
-        return self._end_time is None
-
-    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        if self._end_time is None:
-            attrs = self._attrs
-            factory = self._factory
-            if key in attrs or len(attrs) < factory.max_attributes:
-                if factory.max_length is not None and isinstance(value, str):
-                    value = value[: factory.max_length]
-                attrs[key] = value
-            else:
-                self._dropped_attributes += 1
-
-    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
-        for key, value in attributes.items():
-            self.set_attribute(key, value)
-
-    def add_event(
-        self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
-    ) -> None:
-        if self._end_time is not None:
-            return
-        factory = self._factory
-        if len(self._events) >= factory.max_events:
-            self._dropped_events += 1
-            return
-        if attributes and len(attributes) > factory.max_event_attributes:
-            attributes = dict(list(attributes.items())[: factory.max_event_attributes])
-        if not self._events:
-            self._events = []
-        self._events.append(Event(name, attributes, timestamp or _time_ns()))  # type: ignore[union-attr]
-
-    @property
-    def dropped_attributes(self) -> int:
-        return self._dropped_attributes
-
-    @property
-    def dropped_events(self) -> int:
-        return self._dropped_events
-
-    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
-        """Links can only be given at start for these spans; ignored."""
-
-    def update_name(self, name: str) -> None:
-        if self._end_time is None:
-            self._name = name
-
-    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        if self._end_time is not None or self._status.status_code is StatusCode.OK:
-            return
-        if isinstance(status, StatusCode):
-            status = Status(status, description)
-        if status.status_code is not StatusCode.UNSET:
-            self._status = status
-
-    def record_exception(
-        self,
-        exception: BaseException,
-        attributes: types.Attributes = None,
-        timestamp: int | None = None,
-        escaped: bool = False,
-    ) -> None:
-        attrs = exception_attributes(exception)
-        if attributes:
-            attrs.update(attributes)
-        self.add_event("exception", attrs, timestamp)
-
-    def end(self, end_time: int | None = None) -> None:
-        with _END_LOCK:
-            if self._end_time is not None:
-                return
-            self._end_time = end_time or _time_ns()
-        self._factory.export(self)
 
 
 class PassThroughSpans:

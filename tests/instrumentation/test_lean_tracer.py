@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanKind, StatusCode
 
 from instrumentation import Telemetry
-from instrumentation._span import RpcSpan
+from instrumentation._lean_span import RpcSpan
 
 from .conftest import finished_spans
 
