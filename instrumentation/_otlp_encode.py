@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import struct
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
@@ -138,19 +138,11 @@ class SpanEncoder:
                 else:
                     parts.append(self._attributes(0x4A, attributes))
             events = span._events
-            if events:
-                for event in events:
-                    parts.append(_ld(0x5A, self._event(event)))
-                dropped = getattr(events, "dropped", 0)
-                if dropped:
-                    parts.append(_varint_field(0x60, dropped))
+            if events:  # Span.events (11), dropped_events_count (12)
+                _append_repeated(parts, 0x5A, events, self._event, 0x60)
             links = span._links
-            if links:
-                for link in links:
-                    parts.append(_ld(0x6A, self._link(link)))
-                dropped = getattr(links, "dropped", 0)
-                if dropped:
-                    parts.append(_varint_field(0x70, dropped))
+            if links:  # Span.links (13), dropped_links_count (14)
+                _append_repeated(parts, 0x6A, links, self._link, 0x70)
             parts.append(_status(span._status))
             parts.append(_T_FLAGS)
             parts.append(_FLAGS_B[parent is not None and parent.is_remote])
@@ -340,6 +332,22 @@ def _string(tag: int, text: str) -> bytes:
 def _ld(tag: int, data: bytes) -> bytes:
     """A length-delimited field: tag, length, bytes."""
     return bytes((tag,)) + _varint(len(data)) + data
+
+
+def _append_repeated(
+    parts: list[bytes],
+    tag: int,
+    items: Iterable[Any],
+    encode: Callable[[Any], bytes],
+    dropped_tag: int,
+) -> None:
+    """Each item as a length-delimited field ``tag``, then the count the SDK's bounded list
+    dropped (if any) as varint field ``dropped_tag``."""
+    for item in items:
+        parts.append(_ld(tag, encode(item)))
+    dropped = getattr(items, "dropped", 0)
+    if dropped:
+        parts.append(_varint_field(dropped_tag, dropped))
 
 
 def _varint_field(tag: int, value: int) -> bytes:
