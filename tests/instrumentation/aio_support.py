@@ -1,4 +1,5 @@
-"""Helpers for the asyncio tests: an echo server on port 0 and calls of every kind."""
+"""Helpers for the asyncio tests: an echo server on port 0, calls of every kind, and the
+checks both asyncio sides make the same way."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
+import pytest
+from prometheus_client import CollectorRegistry
 
 from instrumentation import Telemetry
 
+from .conftest import break_span_start, instrumentation_errors
 from .echo import BIDI, BIDI_WRITE, CLIENT_STREAM, SERVER_STREAM, UNARY, Seen, aio_handler
+from .grpc_cases import Side, handled
 
 
 @asynccontextmanager
@@ -59,3 +64,24 @@ def aio_call(
                 return await aio_invoke(channel, path, payload, **kwargs)
 
     return asyncio.run(run())
+
+
+async def until_cancel_counted(registry: CollectorRegistry, side: Side) -> None:
+    """Keep the event loop (where both ends run) turning until ``side`` has counted the
+    cancelled server stream, for at most 5 s; the caller's checks then say what happened."""
+    for _ in range(500):
+        if handled(registry, side, "server_stream", SERVER_STREAM, "Canceled"):
+            return
+        await asyncio.sleep(0.01)
+
+
+def assert_aio_calls_survive_broken_spans(
+    seen: Seen, tel: Telemetry, monkeypatch: pytest.MonkeyPatch, side: Side, stream: str
+) -> None:
+    """With span starts raising, a unary call and a ``stream`` call instrumented on ``side``
+    still work, and that side counts one instrumentation error a call."""
+    break_span_start(tel, monkeypatch)
+    instrumented: dict[str, Any] = {side: tel}
+    assert aio_call(seen, UNARY, b"ok", **instrumented) == b"ok"
+    assert aio_call(seen, stream, b"ok", **instrumented) == [b"ok"] * 3
+    assert instrumentation_errors(tel.registry, f"grpc_aio_{side}") == 2

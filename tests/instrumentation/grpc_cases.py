@@ -1,4 +1,4 @@
-"""What the four gRPC test modules (sync/aio, client/server) share: the call kinds, the
+"""What the four gRPC sides' tests (sync/aio, client/server) share: the call kinds, the
 metric labels, a sync call of any kind, and the checks every side makes the same way."""
 
 from __future__ import annotations
@@ -14,8 +14,15 @@ from prometheus_client import CollectorRegistry
 
 from instrumentation import Telemetry
 
-from .conftest import break_span_start, finished_spans, instrumentation_errors, sample, wait_for
-from .echo import BIDI, CLIENT_STREAM, SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY
+from .conftest import (
+    break_span_start,
+    finished_spans,
+    instrumentation_errors,
+    sample,
+    sync_server,
+    wait_for,
+)
+from .echo import BIDI, CLIENT_STREAM, SERVER_STREAM, SERVICE, STREAM_COUNT, UNARY, Seen
 
 Side = Literal["client", "server"]
 
@@ -81,6 +88,24 @@ def handled(registry: CollectorRegistry, side: Side, kind: str, path: str, *code
     return sum(sample(registry, name, **labels(kind, path, grpc_code=code)) for code in codes)
 
 
+def sync_call(
+    seen: Seen,
+    path: str,
+    payload: bytes,
+    *,
+    server: Telemetry | None = None,
+    client: Telemetry | None = None,
+) -> object:
+    """One call to a fresh sync echo server, instrumented on the ``server`` side, the
+    ``client`` side, or both by the telemetry given; returns the call's result."""
+    with sync_server(seen, server.server_interceptors() if server else None) as target:
+        channel = grpc.insecure_channel(target)
+        if client is not None:
+            channel = client.intercept_channel(channel, target=target)
+        with channel:
+            return invoke(channel, path, payload)
+
+
 def invoke(channel: grpc.Channel, path: str, payload: bytes, **kwargs: object) -> object:
     """Call ``path`` with ``payload`` (three copies for request streams); return the result."""
     if path == UNARY:
@@ -92,30 +117,47 @@ def invoke(channel: grpc.Channel, path: str, payload: bytes, **kwargs: object) -
     return list(channel.stream_stream(path)(iter([payload] * 3), **kwargs))
 
 
-def one_ok_span(
-    tel: Telemetry, exporter: InMemorySpanExporter, kind: SpanKind, path: str
+def ok_call(
+    tel: Telemetry, exporter: InMemorySpanExporter, seen: Seen, side: Side, case: Case
 ) -> ReadableSpan:
-    """The one span exported, that of a successful call to ``path`` seen from ``kind``'s side."""
+    """One successful call of ``case`` seen by ``side``: its one span (OK, named after the
+    method, of the side's kind), its trace carried across (a client's to the server in the
+    metadata; a server's around the handler), and the call counted (started, handled OK,
+    its messages, its time); returns the span."""
+    wait_for(lambda: handled(tel.registry, side, case.kind, case.path, "OK") == 1)
     (span,) = finished_spans(tel, exporter, 1)
-    assert span.name == path[1:]
-    assert span.kind is kind
+    assert span.name == case.path[1:]
+    assert span.kind is (SpanKind.CLIENT if side == "client" else SpanKind.SERVER)
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes is not None
     assert span.attributes["rpc.response.status_code"] == "OK"
-    return span
-
-
-def assert_ok_counted(registry: CollectorRegistry, side: Side, case: Case) -> None:
-    """One call of ``case`` counted by ``side``: started, handled OK, its messages, its time."""
+    assert span.attributes["rpc.system.name"] == "grpc"
+    assert span.attributes["rpc.method"] == case.path[1:]
+    if side == "client":
+        assert span.attributes["server.address"] == "127.0.0.1"
+        assert span.attributes["server.port"] > 0
+        assert seen.traceparents == [traceparent(span)]
+    else:
+        assert span.attributes["network.peer.address"] == "127.0.0.1"
+        assert span.context is not None
+        assert seen.trace_ids == [format(span.context.trace_id, "032x")]
     sent, received = (
         (case.requests, case.responses) if side == "client" else (case.responses, case.requests)
     )
     lab = labels(case.kind, case.path)
-    assert sample(registry, f"grpc_{side}_started_total", **lab) == 1
-    assert sample(registry, f"grpc_{side}_handled_total", **lab, grpc_code="OK") == 1
-    assert sample(registry, f"grpc_{side}_msg_sent_total", **lab) == sent
-    assert sample(registry, f"grpc_{side}_msg_received_total", **lab) == received
-    assert sample(registry, f"grpc_{side}_handling_seconds_count", **lab) == 1
+    assert sample(tel.registry, f"grpc_{side}_started_total", **lab) == 1
+    assert sample(tel.registry, f"grpc_{side}_handled_total", **lab, grpc_code="OK") == 1
+    assert sample(tel.registry, f"grpc_{side}_msg_sent_total", **lab) == sent
+    assert sample(tel.registry, f"grpc_{side}_msg_received_total", **lab) == received
+    assert sample(tel.registry, f"grpc_{side}_handling_seconds_count", **lab) == 1
+    return span
+
+
+def traceparent(span: ReadableSpan) -> str:
+    """The W3C ``traceparent`` header a client sends for ``span``."""
+    ctx = span.context
+    assert ctx is not None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
 
 
 def assert_status_handled(
