@@ -116,36 +116,26 @@ class Sidecars:
         if self.jaeger is not None:
             config = data_dir / "jaeger.yml"
             _write_yaml(config, jaeger_config(_read_yaml(JAEGER_TEMPLATE), self.ports))
+            jaeger_command = (self.jaeger, "--config", str(config))
+            health = (self.ports.jaeger_health, "/status")
             before.append(
-                ProcessSpec(
-                    name="jaeger",
-                    module="",
-                    env=dict(environ),
-                    admin_port=self.ports.jaeger_health,
-                    ports=self.jaeger_ports()[1:],
-                    command=(self.jaeger, "--config", str(config)),
-                    health_path="/status",
-                )
+                _sidecar("jaeger", jaeger_command, environ, health, self.jaeger_ports()[1:])
             )
         if self.prometheus is not None:
             config = data_dir / "prometheus.yml"
             _write_yaml(config, prometheus_config(_read_yaml(PROMETHEUS_TEMPLATE), layout))
+            prometheus_command = (
+                self.prometheus,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data_dir / 'prometheus'}",
+                f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
+                # The longest rule/panel window (SLO, 30 days); docs/stack.md.
+                "--storage.tsdb.retention.time=30d",
+                "--enable-feature=exemplar-storage",
+            )
             after.append(
-                ProcessSpec(
-                    name="prometheus",
-                    module="",
-                    env=dict(environ),
-                    admin_port=self.ports.prometheus,
-                    command=(
-                        self.prometheus,
-                        f"--config.file={config}",
-                        f"--storage.tsdb.path={data_dir / 'prometheus'}",
-                        f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
-                        # The longest rule/panel window (SLO, 30 days); docs/stack.md.
-                        "--storage.tsdb.retention.time=30d",
-                        "--enable-feature=exemplar-storage",
-                    ),
-                    health_path="/-/ready",
+                _sidecar(
+                    "prometheus", prometheus_command, environ, (self.ports.prometheus, "/-/ready")
                 )
             )
         return before, after
@@ -177,6 +167,19 @@ def jaeger_config(template: dict[str, Any], ports: SidecarPorts) -> dict[str, An
     protocols["grpc"]["endpoint"] = f"127.0.0.1:{ports.otlp_grpc}"
     protocols["http"]["endpoint"] = f"127.0.0.1:{ports.otlp_http}"
     return dict(config)
+
+
+def _sidecar(
+    name: str,
+    command: tuple[str, ...],
+    environ: Mapping[str, str],
+    health: tuple[int, str],
+    ports: tuple[int, ...] = (),
+) -> ProcessSpec:
+    """A sidecar's spec: `command` (not a Python module), healthy when `health` (port, path)
+    answers; `ports`, its other listeners."""
+    admin_port, health_path = health
+    return ProcessSpec(name, "", dict(environ), admin_port, ports, command, health_path)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -13,8 +13,8 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -22,6 +22,8 @@ EXIT_REFUSED = 3  # the service answered with an error (bad token, bad value)
 EXIT_UNREACHABLE = 4  # no answer from the admin port
 
 _TIMEOUT_S = 5.0
+
+N = TypeVar("N", int, float)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -70,24 +72,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
-    return value
+def _bounded(parse: Callable[[str], N], kind: str, low: N, high: N | None) -> Callable[[str], N]:
+    """An argparse `type`: the text as `kind` (by `parse`), from `low` to `high` (None: no top)."""
+
+    def convert(text: str) -> N:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{value} is above {high}")
+        return value
+
+    return convert
 
 
-def _latency(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ms") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("latency must not be negative")
-    return value
+_rate = _bounded(float, "a number", 0.0, 1.0)
+_latency = _bounded(int, "a whole number of ms", 0, None)
 
 
 def _call(method: str, url: str, token: str, body: dict[str, Any] | None) -> int:

@@ -36,6 +36,7 @@ def test_the_prometheus_config_scrapes_this_demos_ports_and_passes_promtool(
     assert before == [] and [s.name for s in after] == ["prometheus"]
     spec = after[0]
     assert spec.admin_port == 9590 and spec.health_path == "/-/ready"
+    assert spec.argv[0] == "/usr/bin/prometheus" and spec.ports == ()
     assert "--web.listen-address=127.0.0.1:9590" in spec.command
     assert "--storage.tsdb.retention.time=30d" in spec.command
     config = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
@@ -62,10 +63,11 @@ def test_the_prometheus_config_scrapes_this_demos_ports_and_passes_promtool(
 def test_the_jaeger_config_listens_on_localhost_at_the_demos_ports(tmp_path: Path) -> None:
     ports = SidecarPorts.shifted(7)
     sidecars = Sidecars(None, "/opt/jaeger", ports)
-    before, after = sidecars.specs(_layout(tmp_path, 7), tmp_path, {})
+    before, after = sidecars.specs(_layout(tmp_path, 7), tmp_path, {"LANG": "C"})
     assert after == [] and [s.name for s in before] == ["jaeger"]
     spec = before[0]
     assert spec.command == ("/opt/jaeger", "--config", str(tmp_path / "jaeger.yml"))
+    assert spec.argv == list(spec.command) and spec.env == {"LANG": "C"}
     assert (spec.admin_port, spec.health_path) == (13140, "/status")
     assert set(spec.ports) == {4324, 4325, 16693, 16692}
     written = yaml.safe_load((tmp_path / "jaeger.yml").read_text())
