@@ -39,7 +39,7 @@ from services.payment.client import connect_payment
 from services.platform.channels import auth_metadata
 from services.platform.no_telemetry import NoTelemetry
 from services.user.client import connect_user
-from services.user.server import build_server
+from services.user.server import USER
 from services.user.store import SqliteUserStore
 from shop.order.v1 import order_pb2, order_pb2_grpc
 from shop.user.v1 import user_pb2, user_pb2_grpc
@@ -97,7 +97,7 @@ def serve_in_process(
     base = Settings(service="user", grpc_port=0, data_dir=data_dir, service_token=token)
     users = SqliteUserStore(base.database_path())
     stack.callback(users.close)
-    user_server = build_server(base, telemetry, users)
+    user_server = USER.build_server(base, telemetry, users)
     user_server.start()
     stack.callback(user_server.stop, 0.5)
     order_settings = base.with_overrides(

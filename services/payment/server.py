@@ -1,4 +1,4 @@
-"""The payment service's handlers and their wiring into the platform's gRPC server."""
+"""The payment service's handlers and its wiring (`PAYMENT`: store, servicer, gRPC server)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterable, Iterator
 import grpc
 from prometheus_client import CollectorRegistry, Counter
 
-from services.config import Settings
-from services.faults.rules import FaultRegistry
 from services.payment.client import PAYMENT_SERVICE
-from services.payment.store import Charge, ChargeStatus, ChargeStore
+from services.payment.postgres_store import PostgresChargeStore
+from services.payment.store import MIGRATIONS, Charge, ChargeStatus, ChargeStore, SqliteChargeStore
 from services.payment.validation import decide
+from services.platform.databases import StoreBackends
 from services.platform.ids import required_id
-from services.platform.server import GrpcServer
+from services.platform.store_service import StoreService
 from services.platform.telemetry import ServiceTelemetry
 from services.platform.text import printable
 from services.platform.timestamps import to_timestamp
@@ -103,20 +103,11 @@ def to_proto(record: Charge) -> payment_pb2.ChargeRecord:
     )
 
 
-def build_server(
-    settings: Settings,
-    telemetry: ServiceTelemetry,
-    store: ChargeStore,
-    faults: FaultRegistry | None = None,
-) -> GrpcServer:
-    """The payment service's gRPC server, ready to start (`faults`: tests script them)."""
+def _add_servicer(store: ChargeStore, telemetry: ServiceTelemetry, server: grpc.Server) -> None:
     servicer = PaymentServicer(store, telemetry.registry)
-    return GrpcServer(
-        settings,
-        telemetry,
-        services=[PAYMENT_SERVICE],
-        register=lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(
-            servicer, server
-        ),
-        faults=faults,
-    )
+    payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server)
+
+
+_STORES = StoreBackends[ChargeStore](SqliteChargeStore, PostgresChargeStore, MIGRATIONS)
+# Its store on SQLite or PostgreSQL, its servicer, its gRPC server (`PAYMENT.build_server`).
+PAYMENT = StoreService("payment", PAYMENT_SERVICE, _STORES, _add_servicer)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from services.config import Settings
 from services.platform.db_telemetry import DbTarget, DbTelemetry, QueryMetrics
@@ -81,3 +82,16 @@ def open_store(
     if settings.database_url is None:
         return sqlite(settings.database_path(), database_telemetry(settings, telemetry))
     return postgres(open_postgres(settings, telemetry, migrations))
+
+
+@dataclass(frozen=True)
+class StoreBackends(Generic[StoreT]):
+    """A service's store on either database: the two classes, and PostgreSQL's migrations."""
+
+    sqlite: Callable[[Path, DbTelemetry], StoreT]
+    postgres: Callable[[PostgresDatabase], StoreT]
+    migrations: Sequence[Migration]
+
+    def open(self, settings: Settings, telemetry: ServiceTelemetry) -> StoreT:
+        """The store on the database `settings` name (`open_store`)."""
+        return open_store(settings, telemetry, self.sqlite, self.postgres, self.migrations)

@@ -1,4 +1,4 @@
-"""The user service's handlers and their wiring into the platform's gRPC server."""
+"""The user service's handlers and its wiring (`USER`: store, servicer, gRPC server)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from collections.abc import Iterator
 
 import grpc
 
-from services.config import Settings
-from services.faults.rules import FaultRegistry
+from services.platform.databases import StoreBackends
 from services.platform.ids import required_id
-from services.platform.server import GrpcServer
+from services.platform.store_service import StoreService
 from services.platform.telemetry import ServiceTelemetry
 from services.platform.timestamps import to_timestamp
 from services.user.client import USER_SERVICE
 from services.user.importer import import_users
-from services.user.store import User, UserStore
+from services.user.postgres_store import MIGRATIONS, PostgresUserStore
+from services.user.store import SqliteUserStore, User, UserStore
 from services.user.validation import validate_new_user
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
@@ -62,18 +62,10 @@ def to_proto(record: User) -> user_pb2.User:
     )
 
 
-def build_server(
-    settings: Settings,
-    telemetry: ServiceTelemetry,
-    store: UserStore,
-    faults: FaultRegistry | None = None,
-) -> GrpcServer:
-    """The user service's gRPC server, ready to start (`faults`: tests script them)."""
-    servicer = UserServicer(store)
-    return GrpcServer(
-        settings,
-        telemetry,
-        services=[USER_SERVICE],
-        register=lambda server: user_pb2_grpc.add_UserServiceServicer_to_server(servicer, server),
-        faults=faults,
-    )
+def _add_servicer(store: UserStore, telemetry: ServiceTelemetry, server: grpc.Server) -> None:
+    user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(store), server)
+
+
+_STORES = StoreBackends[UserStore](SqliteUserStore, PostgresUserStore, MIGRATIONS)
+# Its store on SQLite or PostgreSQL, its servicer, its gRPC server (`USER.build_server`).
+USER = StoreService("user", USER_SERVICE, _STORES, _add_servicer)

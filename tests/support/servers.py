@@ -17,14 +17,13 @@ import instrumentation
 from services.config import Settings
 from services.faults.rules import FaultRegistry
 from services.payment.client import PAYMENT_METHODS, PAYMENT_SERVICE, PaymentClient
-from services.payment.server import build_server as build_payment_server
-from services.payment.store import SqliteChargeStore
+from services.payment.server import PAYMENT
 from services.platform.admin import AdminServer, admin_server
 from services.platform.channels import auth_metadata, open_channel
 from services.platform.server import GrpcServer
+from services.platform.store_service import StoreService
 from services.user.client import USER_METHODS, USER_SERVICE, UserClient
-from services.user.server import build_server as build_user_server
-from services.user.store import SqliteUserStore
+from services.user.server import USER
 
 
 def make_settings(service: str, data_dir: Path, **overrides: Any) -> Settings:
@@ -76,15 +75,10 @@ def running_payment(
 def _running(
     service: str, settings: Settings, rng: random.Random | None
 ) -> AbstractContextManager[Running]:
+    spec: StoreService[Any] = {"user": USER, "payment": PAYMENT}[service]
     telemetry = make_telemetry(service)
-    faults = FaultRegistry(telemetry.registry, rng)
-    store: Any
-    if service == "user":
-        store = SqliteUserStore(settings.database_path())
-        server = build_user_server(settings, telemetry, store, faults)
-    else:
-        store = SqliteChargeStore(settings.database_path())
-        server = build_payment_server(settings, telemetry, store, faults)
+    store = spec.stores.open(settings, telemetry)
+    server = spec.build_server(settings, telemetry, store, FaultRegistry(telemetry.registry, rng))
     return _serving(settings, telemetry, store, server)
 
 

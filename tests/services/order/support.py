@@ -35,14 +35,13 @@ from services.payment.client import (
     PaymentClient,
     connect_payment,
 )
-from services.payment.server import build_server as build_payment_server
-from services.payment.server import reconcile_answers
+from services.payment.server import PAYMENT, reconcile_answers
 from services.payment.store import SqliteChargeStore
 from services.platform.channels import open_channel
 from services.platform.errors_interceptor import ShopErrorInterceptor
 from services.platform.server import GrpcServer
 from services.user.client import USER_METHODS, USER_SERVICE, UserClient, connect_user
-from services.user.server import build_server as build_user_server
+from services.user.server import USER
 from services.user.store import SqliteUserStore
 from shop.payment.v1 import payment_pb2, payment_pb2_grpc
 from shop.user.v1 import user_pb2, user_pb2_grpc
@@ -241,7 +240,7 @@ class ShopRig:
     def start_payments(self) -> None:
         """Start payment again on its old port, over the same database."""
         telemetry = _telemetry(self._telemetry, "payment")
-        self.payment_server = build_payment_server(self.payment_settings, telemetry, self.charges)
+        self.payment_server = PAYMENT.build_server(self.payment_settings, telemetry, self.charges)
         self.payment_server.start()
 
 
@@ -269,13 +268,13 @@ def running_shop(
     )
     user_settings = base.with_overrides(service="user")
     user_store = SqliteUserStore(user_settings.database_path())
-    user_server = build_user_server(user_settings, _telemetry(created, "user"), user_store)
+    user_server = USER.build_server(user_settings, _telemetry(created, "user"), user_store)
     user_server.start()
     payment_settings = base.with_overrides(service="payment")
     charges = SqliteChargeStore(payment_settings.database_path())
     payment_telemetry = _telemetry(created, "payment")
     faults = FaultRegistry(payment_telemetry.registry, payment_rng)
-    payment_server = build_payment_server(payment_settings, payment_telemetry, charges, faults)
+    payment_server = PAYMENT.build_server(payment_settings, payment_telemetry, charges, faults)
     payment_server.start()
     payment_settings = payment_settings.with_overrides(grpc_port=payment_server.port)
     settings = base.with_overrides(

@@ -12,10 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import instrumentation
 from services.database_url import DatabaseUrl
-from services.platform.databases import database_telemetry, open_postgres
-from services.user.postgres_store import MIGRATIONS, PostgresUserStore
-from services.user.server import build_server
-from services.user.store import SqliteUserStore, UserStore
+from services.user.server import USER
 from tests.support.servers import make_settings, user_client
 
 
@@ -32,12 +29,8 @@ def _served(
         database_url=DatabaseUrl.parse(url) if url else None,
         db_spans=db_spans,
     )
-    store: UserStore = (
-        SqliteUserStore(settings.database_path(), database_telemetry(settings, telemetry))
-        if url is None
-        else PostgresUserStore(open_postgres(settings, telemetry, MIGRATIONS))
-    )
-    server = build_server(settings, telemetry, store)
+    store = USER.stores.open(settings, telemetry)
+    server = USER.build_server(settings, telemetry, store)
     server.start()
     try:
         yield f"ipv4:127.0.0.1:{server.port}", exporter
