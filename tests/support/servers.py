@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from prometheus_client import CollectorRegistry
 
 import instrumentation
@@ -56,6 +57,32 @@ class Running:
     def metric(self, name: str, **labels: str) -> float:
         value = self.telemetry.registry.get_sample_value(name, labels)
         return 0.0 if value is None else float(value)
+
+
+class Serve:
+    """Starts services for one test, on free ports, in its data directory (`serve` fixture)."""
+
+    def __init__(self, data_dir: Path, stack: ExitStack) -> None:
+        self._data_dir = data_dir
+        self._stack = stack
+
+    def __call__(self, service: str, rng: random.Random | None = None, **settings: Any) -> Running:
+        """The user or payment service, with these settings; `rng` scripts its faults."""
+        return self._stack.enter_context(_running(service, self._settings(service, settings), rng))
+
+    def echo(self, echo: Echo, **settings: Any) -> Running:
+        """A GrpcServer with `echo` (settings as the user service's)."""
+        return self._stack.enter_context(running_echo(self._settings("user", settings), echo))
+
+    def _settings(self, service: str, overrides: dict[str, Any]) -> Settings:
+        return make_settings(service, self._data_dir, **overrides)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    """Services the test starts (`serve("payment")`, `serve.echo(echo)`), stopped at its end."""
+    with ExitStack() as stack:
+        yield Serve(tmp_path, stack)
 
 
 def running_user(

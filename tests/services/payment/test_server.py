@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,16 +14,14 @@ from shop.payment.v1 import payment_pb2
 from tests.support.servers import (
     Running,
     ScriptedRandom,
-    make_settings,
+    Serve,
     payment_client,
-    running_payment,
 )
 
 
 @pytest.fixture
-def payment(tmp_path: Path) -> Iterator[Running]:
-    with running_payment(make_settings("payment", tmp_path)) as running:
-        yield running
+def payment(serve: Serve) -> Running:
+    return serve("payment")
 
 
 def _request(key: str = "order-1:key", amount: int = 1999) -> payment_pb2.ChargeRequest:
@@ -173,23 +170,22 @@ def test_reconcile_answers_as_keys_arrive(payment: Running) -> None:
     assert seen == ["a", "b", "c"]
 
 
-def test_error_after_commit_then_retry_returns_the_same_charge(tmp_path: Path) -> None:
+def test_error_after_commit_then_retry_returns_the_same_charge(serve: Serve) -> None:
     """UNAVAILABLE after the charge was committed: gRPC's retry gets the first charge back."""
     # Rolls alternate fail / pass: every first attempt commits then fails, its retry passes.
-    scripted = ScriptedRandom([0.0, 0.99])
-    with running_payment(make_settings("payment", tmp_path), scripted) as payment:
-        payment.server.faults.set(FaultRule(error_after_rate=0.5), "Charge")
-        with payment_client(payment.target) as client:
-            results = {key: client.charge(_request(key)) for key in ("a", "b", "c")}
-        for key, result in results.items():
-            stored = payment.store.find_by_key(key)
-            assert stored is not None
-            assert result.id == stored.id
-        assert payment.store.count() == 3
-        assert payment.metric("shop_charges_total", status="succeeded") == 3
-        assert payment.metric("shop_charges_total", status="replayed") == 3
-        failures = payment.metric("shop_faults_injected_total", method="Charge", kind="error_after")
-        assert failures == 3
+    payment = serve("payment", ScriptedRandom([0.0, 0.99]))
+    payment.server.faults.set(FaultRule(error_after_rate=0.5), "Charge")
+    with payment_client(payment.target) as client:
+        results = {key: client.charge(_request(key)) for key in ("a", "b", "c")}
+    for key, result in results.items():
+        stored = payment.store.find_by_key(key)
+        assert stored is not None
+        assert result.id == stored.id
+    assert payment.store.count() == 3
+    assert payment.metric("shop_charges_total", status="succeeded") == 3
+    assert payment.metric("shop_charges_total", status="replayed") == 3
+    failures = payment.metric("shop_faults_injected_total", method="Charge", kind="error_after")
+    assert failures == 3
 
 
 def test_error_after_on_every_attempt_still_one_charge(payment: Running) -> None:

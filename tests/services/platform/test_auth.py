@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -14,11 +11,9 @@ from shop.user.v1 import user_pb2
 from tests.support.servers import (
     Echo,
     Running,
+    Serve,
     call_echo,
-    make_settings,
     raw_channel,
-    running_echo,
-    running_user,
     user_client,
 )
 
@@ -27,9 +22,8 @@ KINDS = ["Unary", "ClientStream", "ServerStream", "Bidi"]
 
 
 @pytest.fixture
-def echo_server(tmp_path: Path) -> Iterator[Running]:
-    with running_echo(make_settings("user", tmp_path, service_token=TOKEN), Echo()) as running:
-        yield running
+def echo_server(serve: Serve) -> Running:
+    return serve.echo(Echo(), service_token=TOKEN)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -53,15 +47,11 @@ def test_wrong_token_is_permission_denied(echo_server: Running, header: str) -> 
 @pytest.mark.parametrize("header", ["Bearer ", "Bearer     ", "bearer ", "Bearer", ""])
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_empty_token_is_refused_and_the_handler_never_runs(
-    tmp_path: Path, header: str, kind: str
+    serve: Serve, header: str, kind: str
 ) -> None:
     echo = Echo()
-    settings = make_settings("user", tmp_path, service_token=TOKEN)
-    with (
-        running_echo(settings, echo) as running,
-        raw_channel(running.target) as channel,
-        pytest.raises(grpc.RpcError) as failure,
-    ):
+    running = serve.echo(echo, service_token=TOKEN)
+    with raw_channel(running.target) as channel, pytest.raises(grpc.RpcError) as failure:
         call_echo(channel, kind, timeout=5, metadata=[("authorization", header)])
     refused = from_rpc_error(failure.value).code
     assert refused in (ErrorCode.UNAUTHENTICATED, ErrorCode.PERMISSION_DENIED)
@@ -89,13 +79,13 @@ def test_health_needs_no_token(echo_server: Running) -> None:
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_clients_send_the_token(tmp_path: Path) -> None:
-    with running_user(make_settings("user", tmp_path, service_token=TOKEN)) as running:
-        with user_client(running.target, token=TOKEN) as client:
-            created = client.create_user("ann@example.com", "Ann")
-            assert client.get_user(created.id).id == created.id
-            rows = [user_pb2.CreateUserRequest(email="b@example.com", name="B")]
-            assert client.import_users(rows).created == 1
-        with user_client(running.target) as anonymous, pytest.raises(ShopError) as failure:
-            anonymous.get_user(created.id)
+def test_clients_send_the_token(serve: Serve) -> None:
+    running = serve("user", service_token=TOKEN)
+    with user_client(running.target, token=TOKEN) as client:
+        created = client.create_user("ann@example.com", "Ann")
+        assert client.get_user(created.id).id == created.id
+        rows = [user_pb2.CreateUserRequest(email="b@example.com", name="B")]
+        assert client.import_users(rows).created == 1
+    with user_client(running.target) as anonymous, pytest.raises(ShopError) as failure:
+        anonymous.get_user(created.id)
     assert failure.value.code == ErrorCode.UNAUTHENTICATED

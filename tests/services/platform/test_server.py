@@ -23,11 +23,9 @@ from tests.support.servers import (
     ECHO_SERVICE,
     Echo,
     Running,
+    Serve,
     call_echo,
-    make_settings,
     raw_channel,
-    running_echo,
-    running_user,
 )
 from tests.support.tls_certs import make_certs
 
@@ -40,12 +38,10 @@ def echo() -> Echo:
 
 
 @pytest.fixture
-def running(tmp_path: Path, echo: Echo) -> Iterator[Running]:
-    settings = make_settings("user", tmp_path, max_concurrent_rpcs=2)
-    with running_echo(settings, echo) as server:
-        yield server
-        assert echo.gate is not None
-        echo.gate.set()  # release anything still held before the fixture stops the server
+def running(serve: Serve, echo: Echo) -> Iterator[Running]:
+    yield serve.echo(echo, max_concurrent_rpcs=2)
+    assert echo.gate is not None
+    echo.gate.set()  # release anything still held before `serve` stops the server
 
 
 def test_stop_reports_not_serving_first_and_lets_in_flight_calls_finish(
@@ -114,46 +110,41 @@ def test_reflection_lists_the_services(running: Running) -> None:
     assert {ECHO_SERVICE, "grpc.health.v1.Health"} <= services
 
 
-def test_reflection_describes_the_user_service(tmp_path: Path) -> None:
-    with (
-        running_user(make_settings("user", tmp_path)) as running,
-        raw_channel(running.target) as channel,
-    ):
+def test_reflection_describes_the_user_service(serve: Serve) -> None:
+    with raw_channel(serve("user").target) as channel:
         database = ProtoReflectionDescriptorDatabase(channel)
         assert USER_SERVICE in database.get_services()
         described = database.FindFileContainingSymbol(USER_SERVICE)
     assert described.package == "shop.user.v1"
 
 
-def test_mtls_accepts_clients_with_a_certificate_and_refuses_others(tmp_path: Path) -> None:
+def test_mtls_accepts_clients_with_a_certificate_and_refuses_others(
+    serve: Serve, tmp_path: Path
+) -> None:
     server_files, client_files = make_certs(tmp_path)
-    settings = make_settings("user", tmp_path, tls=server_files)
-    with running_user(settings) as running:
-        target = f"ipv4:127.0.0.1:{running.server.port}"
-        with open_channel(target, USER_SERVICE, USER_METHODS, client_files) as channel:
-            client = UserClient(channel)
-            created = client.create_user("ann@example.com", "Ann", timeout=5)
-            assert client.get_user(created.id, timeout=5).id == created.id
-        no_cert = grpc.ssl_channel_credentials(root_certificates=client_files.ca.read_bytes())
-        address = f"127.0.0.1:{running.server.port}"
-        with grpc.secure_channel(address, no_cert) as channel, pytest.raises(ShopError) as refused:
-            UserClient(channel).get_user(created.id, timeout=2)
-        with raw_channel(running.target) as plaintext, pytest.raises(ShopError) as plain:
-            UserClient(plaintext).get_user(created.id, timeout=2)
+    running = serve("user", tls=server_files)
+    target = f"ipv4:127.0.0.1:{running.server.port}"
+    with open_channel(target, USER_SERVICE, USER_METHODS, client_files) as channel:
+        client = UserClient(channel)
+        created = client.create_user("ann@example.com", "Ann", timeout=5)
+        assert client.get_user(created.id, timeout=5).id == created.id
+    no_cert = grpc.ssl_channel_credentials(root_certificates=client_files.ca.read_bytes())
+    address = f"127.0.0.1:{running.server.port}"
+    with grpc.secure_channel(address, no_cert) as channel, pytest.raises(ShopError) as refused:
+        UserClient(channel).get_user(created.id, timeout=2)
+    with raw_channel(running.target) as plaintext, pytest.raises(ShopError) as plain:
+        UserClient(plaintext).get_user(created.id, timeout=2)
     assert refused.value.code == ErrorCode.DOWNSTREAM_UNAVAILABLE
     assert plain.value.code == ErrorCode.DOWNSTREAM_UNAVAILABLE
 
 
-def test_unexpected_handler_errors_become_internal_without_details(tmp_path: Path) -> None:
+def test_unexpected_handler_errors_become_internal_without_details(serve: Serve) -> None:
     class Broken(Echo):
         def _unary(self, request: bytes, context: grpc.ServicerContext) -> bytes:
             raise RuntimeError("secret detail")
 
-    with (
-        running_echo(make_settings("user", tmp_path), Broken()) as running,
-        raw_channel(running.target) as channel,
-        pytest.raises(grpc.RpcError) as failure,
-    ):
+    running = serve.echo(Broken())
+    with raw_channel(running.target) as channel, pytest.raises(grpc.RpcError) as failure:
         call_echo(channel, "Unary", timeout=5)
     assert failure.value.code() == grpc.StatusCode.INTERNAL
     error = from_rpc_error(failure.value)

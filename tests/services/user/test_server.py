@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from services.errors import ErrorCode, ShopError
@@ -13,17 +10,15 @@ from services.user.client import UserClient
 from shop.user.v1 import user_pb2
 from tests.support.servers import (
     Running,
+    Serve,
     handled_calls,
-    make_settings,
-    running_user,
     user_client,
 )
 
 
 @pytest.fixture
-def user(tmp_path: Path) -> Iterator[Running]:
-    with running_user(make_settings("user", tmp_path)) as running:
-        yield running
+def user(serve: Serve) -> Running:
+    return serve("user")
 
 
 def test_create_and_get(user: Running) -> None:
@@ -102,45 +97,43 @@ def test_import_of_nothing_is_an_empty_summary(user: Running) -> None:
     assert summary.received == 0
 
 
-def test_two_replicas_share_one_database_and_round_robin_spreads_calls(tmp_path: Path) -> None:
-    settings = make_settings("user", tmp_path)
-    with running_user(settings) as first, running_user(settings) as second:
-        target = f"ipv4:127.0.0.1:{first.server.port},127.0.0.1:{second.server.port}"
-        with user_client(target) as client:
-            created = [client.create_user(f"u{i}@example.com", f"U{i}") for i in range(10)]
-            # Every replica reads what the other wrote: one database file.
-            for user in created:
-                assert client.get_user(user.id).id == user.id
-            with pytest.raises(ShopError) as duplicate:
-                client.create_user("u0@example.com", "again")
-        assert duplicate.value.code == ErrorCode.ALREADY_EXISTS
+def test_two_replicas_share_one_database_and_round_robin_spreads_calls(serve: Serve) -> None:
+    first, second = serve("user"), serve("user")  # two replicas on one data directory
+    target = f"ipv4:127.0.0.1:{first.server.port},127.0.0.1:{second.server.port}"
+    with user_client(target) as client:
+        created = [client.create_user(f"u{i}@example.com", f"U{i}") for i in range(10)]
+        # Every replica reads what the other wrote: one database file.
+        for user in created:
+            assert client.get_user(user.id).id == user.id
+        with pytest.raises(ShopError) as duplicate:
+            client.create_user("u0@example.com", "again")
+    assert duplicate.value.code == ErrorCode.ALREADY_EXISTS
 
-        def served() -> tuple[float, float]:
-            return handled_calls(first, "GetUser"), handled_calls(second, "GetUser")
+    def served() -> tuple[float, float]:
+        return handled_calls(first, "GetUser"), handled_calls(second, "GetUser")
 
-        # The server records a call just after answering it: wait for the last one.
-        wait_until(lambda: sum(served()) == 10, 10, "sum(served()) == 10")
-        counts = served()
+    # The server records a call just after answering it: wait for the last one.
+    wait_until(lambda: sum(served()) == 10, 10, "sum(served()) == 10")
+    counts = served()
     assert min(counts) >= 3, counts  # round_robin alternates; both replicas take a share
 
 
-def test_a_stopped_replica_leaves_the_rotation(tmp_path: Path) -> None:
-    settings = make_settings("user", tmp_path)
-    with running_user(settings) as first, running_user(settings) as second:
-        target = f"ipv4:127.0.0.1:{first.server.port},127.0.0.1:{second.server.port}"
-        with user_client(target) as client:
-            created = client.create_user("ann@example.com", "Ann")
-            wait_until(
-                lambda: _spread(client, created.id, first, second),
-                10,
-                "_spread(client, created.id, first, second)",
-            )
-            first.server.stop(1.0)
-            # Health said NOT_SERVING before the port closed: no call fails, not even writes.
-            for i in range(20):
-                assert client.get_user(created.id).id == created.id
-                client.create_user(f"after{i}@example.com", "After")
-        assert second.store.count() == 21
+def test_a_stopped_replica_leaves_the_rotation(serve: Serve) -> None:
+    first, second = serve("user"), serve("user")  # two replicas on one data directory
+    target = f"ipv4:127.0.0.1:{first.server.port},127.0.0.1:{second.server.port}"
+    with user_client(target) as client:
+        created = client.create_user("ann@example.com", "Ann")
+        wait_until(
+            lambda: _spread(client, created.id, first, second),
+            10,
+            "_spread(client, created.id, first, second)",
+        )
+        first.server.stop(1.0)
+        # Health said NOT_SERVING before the port closed: no call fails, not even writes.
+        for i in range(20):
+            assert client.get_user(created.id).id == created.id
+            client.create_user(f"after{i}@example.com", "After")
+    assert second.store.count() == 21
 
 
 def _spread(client: object, user_id: str, *replicas: Running) -> bool:
