@@ -17,7 +17,7 @@ from services.shop_layout import free_ports
 pytest_plugins = (
     "tests.support.postgres",  # postgres_server, postgres_url
     "tests.support.stores",  # backend: store contract tests on SQLite and PostgreSQL
-    "tests.support.servers",  # serve: user, payment and echo servers a test starts
+    "tests.support.servers",  # serve, user, payment: servers a test starts, stopped at its end
 )
 
 ShopFactory = Callable[..., Shop]

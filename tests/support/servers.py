@@ -85,6 +85,18 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
         yield Serve(tmp_path, stack)
 
 
+@pytest.fixture
+def user(serve: Serve) -> Running:
+    """The user service with the test's default settings."""
+    return serve("user")
+
+
+@pytest.fixture
+def payment(serve: Serve) -> Running:
+    """The payment service with the test's default settings."""
+    return serve("payment")
+
+
 def running_user(
     settings: Settings, rng: random.Random | None = None
 ) -> AbstractContextManager[Running]:

@@ -19,11 +19,6 @@ from tests.support.servers import (
 )
 
 
-@pytest.fixture
-def payment(serve: Serve) -> Running:
-    return serve("payment")
-
-
 def _request(key: str = "order-1:key", amount: int = 1999) -> payment_pb2.ChargeRequest:
     return payment_pb2.ChargeRequest(
         idempotency_key=key, order_id="order-1", user_id="user-1", amount_cents=amount

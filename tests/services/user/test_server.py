@@ -16,11 +16,6 @@ from tests.support.servers import (
 )
 
 
-@pytest.fixture
-def user(serve: Serve) -> Running:
-    return serve("user")
-
-
 def test_create_and_get(user: Running) -> None:
     with user_client(user.target) as client:
         created = client.create_user(" Ann@Example.com ", " Ann ")
