@@ -8,7 +8,8 @@ from types import SimpleNamespace
 from chaos.load import Outcome
 from chaos.outage import Outage, Promises, check_outage
 from chaos.result import ScenarioResult
-from services.order.store import PAID, LineItem, NewOrder, SqliteOrderStore
+from services.order.sqlite_store import SqliteOrderStore
+from services.order.store import PAID, LineItem, NewOrder
 from services.payment.store import SUCCEEDED, NewCharge, SqliteChargeStore
 
 ITEM = LineItem(sku="a", quantity=1, unit_price_cents=100)
