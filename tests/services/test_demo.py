@@ -75,7 +75,8 @@ class Demo:
             return self.process.wait()
 
 
-def _start_demo(data_dir: Path, offset: int, path: str) -> Demo:
+def _demo_process(data_dir: Path, offset: int, path: str) -> subprocess.Popen[str]:
+    """`python -m services.demo` on ports shifted by `offset`, its output piped."""
     env = {
         **os.environ,
         "SHOP_DATA_DIR": str(data_dir),
@@ -84,7 +85,7 @@ def _start_demo(data_dir: Path, offset: int, path: str) -> Demo:
     }
     for variable in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         env.pop(variable, None)
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "services.demo"],
         cwd=REPO_ROOT,
         env=env,
@@ -93,6 +94,10 @@ def _start_demo(data_dir: Path, offset: int, path: str) -> Demo:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _start_demo(data_dir: Path, offset: int, path: str) -> Demo:
+    process = _demo_process(data_dir, offset, path)
     demo = Demo(process, offset)
 
     def read() -> None:
@@ -131,21 +136,12 @@ def _readyz(demo: Demo, key: str) -> int:
 
 def _refusal(data_dir: Path, offset: int, path: str) -> tuple[int, str, str, float]:
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "services.demo"],
-        cwd=REPO_ROOT,
-        env={
-            **os.environ,
-            "SHOP_DATA_DIR": str(data_dir),
-            "SHOP_DEMO_PORT_OFFSET": str(offset),
-            "PATH": path,
-        },
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return result.returncode, result.stdout, result.stderr, time.monotonic() - started
+    with _demo_process(data_dir, offset, path) as second:
+        try:
+            out, err = second.communicate(timeout=60)
+        finally:
+            second.kill()  # a no-op once it has exited, as a refused demo has
+    return second.returncode, out, err, time.monotonic() - started
 
 
 def test_a_second_demo_on_the_same_data_dir_refuses_before_printing_a_key(
