@@ -21,8 +21,9 @@ from __future__ import annotations
 import functools
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -136,28 +137,21 @@ class DbTelemetry:
         return attributes
 
 
+@dataclass(slots=True)
 class _Statement:
     """One (statement, collection) of a store, prepared once: span name, attributes, metric."""
 
-    __slots__ = ("attributes", "duration", "kind", "labels", "name", "ok", "tracer")
+    tracer: trace.Tracer | None
+    name: str
+    kind: SpanKind
+    attributes: dict[str, str | int]
+    duration: Histogram | None
+    labels: tuple[str, str, str]
+    # The `ok` series is made at first use; `error` only when a statement fails.
+    ok: Any = field(init=False)
 
-    def __init__(
-        self,
-        tracer: trace.Tracer | None,
-        name: str,
-        kind: SpanKind,
-        attributes: dict[str, str | int],
-        duration: Histogram | None,
-        labels: tuple[str, str, str],
-    ) -> None:
-        self.tracer = tracer
-        self.name = name
-        self.kind = kind
-        self.attributes = attributes
-        self.duration = duration
-        self.labels = labels
-        # The `ok` series is made at first use; `error` only when a statement fails.
-        self.ok = None if duration is None else duration.labels(*labels, "ok")
+    def __post_init__(self) -> None:
+        self.ok = None if self.duration is None else self.duration.labels(*self.labels, "ok")
 
 
 class StatementRun:
