@@ -183,10 +183,12 @@ def failure(
     context: Any, exc: BaseException
 ) -> tuple[grpc.StatusCode, str | None, BaseException | None]:
     """(code, details, exception to record) for an async handler that raised ``exc``."""
-    if isinstance(exc, grpc.aio.AbortError):
-        return context.code() or grpc.StatusCode.UNKNOWN, context.details() or None, None
-    if isinstance(exc, asyncio.CancelledError):
+    if isinstance(exc, asyncio.CancelledError) and not context.done():
         return _cut_short(context), None, None
+    # abort() sends its status, then raises AbortError; a task cancelled after that send
+    # (the server stopping while abort() awaits it) still ended with the status sent.
+    if isinstance(exc, grpc.aio.AbortError | asyncio.CancelledError):
+        return context.code() or grpc.StatusCode.UNKNOWN, context.details() or None, None
     return grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc).__name__}: {exc}", exc
 
 

@@ -11,6 +11,7 @@ from opentelemetry.trace import StatusCode
 from prometheus_client import CollectorRegistry
 
 from instrumentation import Telemetry
+from instrumentation._grpc_aio_server import failure
 
 from . import grpc_cases
 from .aio_support import (
@@ -97,6 +98,39 @@ def test_cancelled_stream_ends_span_once(
 
     asyncio.run(run())
     grpc_cases.cancelled_stream_span(tel, exporter, "server")
+
+
+class _ContextAfterAbort:
+    """What the servicer context says once abort(UNAVAILABLE) ran: status set, and sent or not."""
+
+    def __init__(self, sent: bool) -> None:
+        self._sent = sent
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self) -> str:
+        return "aborted"
+
+    def done(self) -> bool:
+        return self._sent
+
+    def time_remaining(self) -> float | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("sent", "code"), [(True, grpc.StatusCode.UNAVAILABLE), (False, grpc.StatusCode.CANCELLED)]
+)
+def test_a_task_cancelled_after_abort_sent_its_status_ends_with_that_status(
+    sent: bool, code: grpc.StatusCode
+) -> None:
+    # The server stopping while abort() awaits its send cancels the task: the client has
+    # the aborted status by then, and the span and metrics must say the same.
+    assert failure(_ContextAfterAbort(sent), asyncio.CancelledError())[:2] == (
+        code,
+        "aborted" if sent else None,
+    )
 
 
 def test_unknown_method(tel: Telemetry, seen: Seen, registry: CollectorRegistry) -> None:
