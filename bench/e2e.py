@@ -70,7 +70,7 @@ class Plan(LoadPlan):
 
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
-        """The full plan (5-minute soak, about 11 minutes) or the quick one (under 3 minutes)."""
+        """The full plan (5-minute soak, about 16 minutes) or the quick one (under 3 minutes)."""
         if quick:
             return cls(
                 repeats=3,
@@ -82,7 +82,7 @@ class Plan(LoadPlan):
                 latency_warmup_s=0.5,
                 tail_extra_repeats=0,
             )
-        return cls(repeats=3, warmup_s=2, saturation_s=6, latency_s=10, soak_s=300)
+        return cls(repeats=3, warmup_s=2, saturation_s=6, latency_s=20, soak_s=300)
 
 
 OpenLoop = Callable[[Shop, float, float], LoadResult]
