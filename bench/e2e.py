@@ -70,7 +70,7 @@ class Plan(LoadPlan):
 
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
-        """The full plan (5-minute soak, about 16 minutes) or the quick one (under 3 minutes)."""
+        """The full plan (5-minute soak, about 15 minutes) or the quick one (under 3 minutes)."""
         if quick:
             return cls(
                 repeats=3,
