@@ -18,7 +18,7 @@ from typing import Any
 
 from waitress import wasyncore
 
-from services.platform.http_server import HttpLimits, serve_guarded
+from services.platform.http_server import HttpLimits, serve_guarded, stop_serving
 
 _LOG = logging.getLogger(__name__)
 
@@ -74,11 +74,7 @@ class GatewayServer:
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Close every connection and end the loop and its worker threads."""
-        server = self._server
-        if self._thread.is_alive():
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-            self._thread.join(timeout_s)
-        server.task_dispatcher.shutdown(timeout=timeout_s)
+        stop_serving(self._server, self._thread, timeout_s)
 
 
 class _InFlight:

@@ -16,12 +16,10 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
-from waitress import wasyncore
-
 from services.config import Settings
 from services.errors import ErrorCode, ShopError
 from services.faults.rules import FaultRegistry, FaultRule, FaultRuleError
-from services.platform.http_server import HttpLimits, serve_guarded
+from services.platform.http_server import HttpLimits, serve_guarded, stop_serving
 from services.platform.json_input import decode_json
 from services.platform.server import GrpcServer
 from services.platform.telemetry import ServiceTelemetry
@@ -84,14 +82,7 @@ class AdminServer:
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Close the listening socket and open connections, then join the thread."""
-        server = self._server
-        if self._thread.is_alive():
-            # Closing from inside the loop avoids racing its select() on closed sockets.
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-            self._thread.join(timeout_s)
-        else:
-            server.close()
-        server.task_dispatcher.shutdown(timeout=timeout_s)
+        stop_serving(self._server, self._thread, timeout_s)
 
 
 class _FaultsEndpoint:

@@ -15,11 +15,13 @@ fully arrived within its header or body read timeout.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
@@ -156,3 +158,22 @@ class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
         for channel in idle[:excess]:
             channel.will_close = True
             self.evicted += 1
+
+
+def stop_serving(server: TcpWSGIServer, thread: threading.Thread, timeout_s: float) -> None:
+    """Close `server`'s sockets and end its loop `thread` and worker threads (bounded).
+
+    Sockets are closed from inside the loop (no race with its poll) when its trigger can
+    still wake it. waitress closes that trigger together with the server (its `close()`),
+    which a listener error after a drain can reach; then nothing can wake the loop, so what
+    is left is closed from here and the loop ends on its next poll (1 s at most).
+    """
+    if thread.is_alive():
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        except OSError:
+            wasyncore.close_all(server._map)
+        thread.join(timeout_s)
+    else:
+        server.close()
+    server.task_dispatcher.shutdown(timeout=timeout_s)

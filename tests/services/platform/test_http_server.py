@@ -13,12 +13,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from waitress import wasyncore
 
 from services.gateway.serving import gateway_limits
 from services.harness.polling import wait_until
 from services.platform.admin import ADMIN_LIMITS
-from services.platform.http_server import GuardedServer, HttpLimits, serve_guarded
+from services.platform.http_server import GuardedServer, HttpLimits, serve_guarded, stop_serving
 
 # The gateway's limits with a short header timeout and a small connection limit, so the
 # test runs in seconds; the logic is the same at any size.
@@ -40,9 +39,7 @@ def serving(limits: HttpLimits) -> Iterator[GuardedServer]:
     try:
         yield server
     finally:
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        thread.join(5)
-        server.task_dispatcher.shutdown(timeout=2)
+        stop_serving(server, thread, timeout_s=5)
 
 
 def _get(port: int, timeout_s: float = 5.0) -> tuple[int, float]:
@@ -162,3 +159,32 @@ def test_refusals_before_the_app_use_the_error_envelope() -> None:
         assert response.getheader("Content-Type") == "application/json"
         assert json.loads(response.read())["error"]["code"] == 10005
         connection.close()
+
+
+@pytest.mark.parametrize("trigger_closed", [False, True], ids=["trigger-open", "trigger-closed"])
+def test_stop_serving_ends_the_loop_even_when_waitress_closed_its_trigger(
+    trigger_closed: bool,
+) -> None:
+    # waitress closes the loop's trigger with the server itself: stopping must still work
+    # (it raised EBADF once in ~25 gateway drain tests before stop_serving tolerated it).
+    server = serve_guarded(_hello, "127.0.0.1", 0, 2, "test", LIMITS)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    port = int(server.effective_port)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(1024).startswith(b"HTTP/1.1 200")
+    if trigger_closed:
+        server.trigger.close()
+    stop_serving(server, thread, timeout_s=5)
+    assert not thread.is_alive()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_stop_serving_closes_a_server_that_never_ran() -> None:
+    server = serve_guarded(_hello, "127.0.0.1", 0, 2, "test", LIMITS)
+    port = int(server.effective_port)
+    stop_serving(server, threading.Thread(target=server.run), timeout_s=1)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
