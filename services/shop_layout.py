@@ -6,9 +6,11 @@ services.launcher.Launcher, which starts them.
 
 from __future__ import annotations
 
+import collections
 import random
 import secrets
 import socket
+import threading
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -169,14 +171,18 @@ def free_ports(count: int) -> list[int]:
     They are drawn below the kernel's ephemeral range: a port that `bind(0)` hands out is reused at
     once by other processes' outgoing connections and `bind(0)` calls, so between picking it and the
     child binding it another process can take it. Ports below the range are only ever taken by
-    someone asking for that number.
+    someone asking for that number. A port handed out before by this process is not handed out
+    again until many others have been: shops started side by side (bench, tests) each pick while
+    none has bound yet, and would otherwise draw the same free port now and then.
     """
     low = _ephemeral_range_start()
     pool = range(_LOWEST_PICKED_PORT, low)
     candidates = random.sample(pool, k=min(4 * count + 64, len(pool)))
-    with ExitStack() as stack:
+    with _HANDED_OUT_LOCK, ExitStack() as stack:
         picked: list[int] = []
         for port in candidates:
+            if port in _HANDED_OUT:
+                continue
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             try:
                 sock.bind(("127.0.0.1", port))
@@ -184,8 +190,23 @@ def free_ports(count: int) -> list[int]:
                 continue
             picked.append(port)
             if len(picked) == count:
+                _remember(picked)
                 return picked
     raise LaunchError(f"found only {len(picked)} of {count} free ports below {low}")
+
+
+def _remember(ports: list[int]) -> None:
+    # The oldest fall out first: bounded, and far fewer than the ports below the range.
+    for port in ports:
+        if len(_HANDED_OUT_ORDER) == _HANDED_OUT_ORDER.maxlen:
+            _HANDED_OUT.discard(_HANDED_OUT_ORDER[0])
+        _HANDED_OUT_ORDER.append(port)
+        _HANDED_OUT.add(port)
+
+
+_HANDED_OUT_ORDER: collections.deque[int] = collections.deque(maxlen=2048)
+_HANDED_OUT: set[int] = set()
+_HANDED_OUT_LOCK = threading.Lock()
 
 
 _LOWEST_PICKED_PORT = 20000
