@@ -20,7 +20,6 @@ import json
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -38,7 +37,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from bench.latency import percentile
-from bench.otlp_sink import OtlpSink
+from bench.otlp_sink import sink_process
 from instrumentation._otlp_fast import with_fast_encoder
 
 GOAL_RATIO = 0.25
@@ -204,37 +203,11 @@ def gil_wait(
     }
 
 
-@contextmanager
-def receiver_process() -> Iterator[tuple[str, int]]:
-    """A live OTLP receiver (bench.otlp_sink) in a child process: (endpoint, pid)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.export", "--serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = int(proc.stdout.readline().strip())  # type: ignore[union-attr]
-        yield f"http://127.0.0.1:{port}", proc.pid
-    finally:
-        proc.stdin.close()  # type: ignore[union-attr]
-        proc.wait(10)
-
-
-def serve() -> int:
-    """Child process: an OTLP sink until stdin closes."""
-    sink = OtlpSink().start()
-    print(sink.port, flush=True)
-    sys.stdin.read()
-    sink.stop()
-    return 0
-
-
 def measure(plan: Plan, log: Callable[[str], None]) -> dict[str, Any]:
     """Every figure: CPU per span per exporter (interleaved repeats), then GIL waits."""
     spans = shop_like_spans(plan.spans)
     out: dict[str, Any] = {}
-    with receiver_process() as (endpoint, _):
+    with sink_process() as (endpoint, _):
         exporters = {kind: make_exporter(kind, endpoint) for kind in EXPORTERS}
         cpu: dict[str, list[float]] = {kind: [] for kind in EXPORTERS}
         thread: dict[str, list[float]] = {kind: [] for kind in EXPORTERS}
@@ -336,10 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Measure, print the tables, then one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m bench export", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        return serve()
     plan = Plan.for_run(args.quick)
     figures = measure(plan, lambda text: print(f"export: {text}", flush=True))
     print_tables(figures, plan)

@@ -6,8 +6,12 @@ the sink shares the machine with the services it measures, so it does as little 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -62,3 +66,33 @@ class OtlpSink:
             self.requests += 1
             self.bytes += len(request)
         return _EMPTY_REPLY
+
+
+@contextmanager
+def sink_process() -> Iterator[tuple[str, int]]:
+    """An OtlpSink in a child process, so its CPU is not the measured process's: (endpoint, pid)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.otlp_sink"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(proc.stdout.readline().strip())  # type: ignore[union-attr]
+        yield f"http://127.0.0.1:{port}", proc.pid
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait(10)
+
+
+def main() -> int:
+    """Child process: print the sink's port, serve until stdin closes."""
+    sink = OtlpSink().start()
+    print(sink.port, flush=True)
+    sys.stdin.read()
+    sink.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, Tr
 from prometheus_client import CollectorRegistry
 
 import instrumentation
+from bench.otlp_sink import sink_process
 
 VARIANTS = ("bare", "noop", "contrib", "ours", "ours_sampled10", "ours_otlp", "ours_user_sdk")
 # Where the OTLP variants send spans: a sink in its own process (its CPU is not counted).
@@ -124,34 +125,6 @@ class Hooks:
 
 def _sink_endpoint() -> str:
     return os.environ.get(SINK_ENV, "http://127.0.0.1:4317")
-
-
-@contextmanager
-def otlp_sink_process() -> Iterator[str]:
-    """An OTLP sink (bench/otlp_sink.py) in a child process; yields its endpoint."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.overhead", "--sink"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = int(proc.stdout.readline().strip())  # type: ignore[union-attr]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stdin.close()  # type: ignore[union-attr]
-        proc.wait(10)
-
-
-def serve_sink() -> int:
-    """Child process: an OTLP sink until stdin closes."""
-    from bench.otlp_sink import OtlpSink
-
-    sink = OtlpSink().start()
-    print(sink.port, flush=True)
-    sys.stdin.read()
-    sink.stop()
-    return 0
 
 
 @contextmanager
@@ -333,13 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="interleaved repeats per variant")
     parser.add_argument("--seconds", type=float, help="seconds per measurement")
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.sink:
-        return serve_sink()
     if args.serve:
         return serve(args.serve)
-    with otlp_sink_process() as endpoint:
+    with sink_process() as (endpoint, _):
         os.environ[SINK_ENV] = endpoint  # the server child processes inherit it
         return _run(args)
 

@@ -6,28 +6,47 @@ import os
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bench.cputime import cpu_seconds, cpu_snapshot, cpu_used
 from bench.memory import RssSampler, RssTrace, peak_rss_bytes, rss_bytes
-from bench.otlp_sink import OtlpSink
+from bench.otlp_sink import OtlpSink, sink_process
 from bench.shop import SETTINGS, setting_env
+
+
+def _export_one_span(endpoint: str) -> None:
+    provider = TracerProvider()
+    exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=5)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("test").start_as_current_span("one"):
+        pass
+    provider.shutdown()
 
 
 def test_sink_accepts_real_otlp_exports() -> None:
     sink = OtlpSink().start()
     try:
-        provider = TracerProvider()
-        exporter = OTLPSpanExporter(endpoint=sink.endpoint, insecure=True, timeout=5)
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        with provider.get_tracer("test").start_as_current_span("one"):
-            pass
-        provider.shutdown()
+        _export_one_span(sink.endpoint)
         requests, size = sink.counts()
     finally:
         sink.stop()
     assert requests == 1
     assert size > 0
+
+
+def test_sink_process_serves_from_a_child_until_closed() -> None:
+    with sink_process() as (endpoint, pid):
+        assert pid != os.getpid()
+        assert rss_bytes(pid) > 0  # alive
+        spans = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(spans))
+        provider.get_tracer("test").start_span("one").end()
+        exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=5)
+        assert exporter.export(spans.get_finished_spans()) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+    assert rss_bytes(pid) == 0  # waited for: gone
 
 
 def test_rss_of_this_process() -> None:
