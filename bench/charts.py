@@ -173,7 +173,9 @@ def overhead_chart(f: Figures, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     variants = [
-        v for v in ("bare", "noop", "contrib", "ours", "ours_sampled10") if f"proc_{v}_cpu_us" in f
+        v
+        for v in ("bare", "noop", "contrib", "ours", "ours_sampled10", "ours_metrics")
+        if f"proc_{v}_cpu_us" in f
     ]
     values = [f[f"proc_{v}_cpu_us"] for v in variants]
     fig, ax = plt.subplots(figsize=(7, 3.4))

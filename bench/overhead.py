@@ -34,7 +34,16 @@ from prometheus_client import CollectorRegistry
 import instrumentation
 from bench.otlp_sink import sink_process
 
-VARIANTS = ("bare", "noop", "contrib", "ours", "ours_sampled10", "ours_otlp", "ours_user_sdk")
+VARIANTS = (
+    "bare",
+    "noop",
+    "contrib",
+    "ours",
+    "ours_sampled10",
+    "ours_metrics",
+    "ours_otlp",
+    "ours_user_sdk",
+)
 # Where the OTLP variants send spans: a sink in its own process (its CPU is not counted).
 SINK_ENV = "BENCH_OVERHEAD_OTLP_ENDPOINT"
 METHOD = "/bench.v1.Echo/Say"
@@ -77,6 +86,8 @@ class Hooks:
             self._contrib()
         elif variant == "ours_user_sdk":
             self._ours_in_user_pipeline()
+        elif variant == "ours_metrics":
+            self._ours(ParentBased(ALWAYS_ON), {"OTEL_SDK_DISABLED": "true"})
         elif variant == "ours_otlp":
             self._ours(ParentBased(ALWAYS_ON), {"OTEL_EXPORTER_OTLP_ENDPOINT": _sink_endpoint()})
         elif variant.startswith("ours"):
@@ -95,7 +106,7 @@ class Hooks:
         self._closers.append(provider.shutdown)
 
     def _ours(self, sampler: Sampler, environ: dict[str, str] | None = None) -> None:
-        exporter = None if environ else NullExporter()
+        exporter = None if environ and "OTEL_SDK_DISABLED" not in environ else NullExporter()
         tel = instrumentation.setup(
             "bench", CollectorRegistry(), exporter, sampler, environ=environ or {}
         )
@@ -153,7 +164,7 @@ def measure(stub: Callable[..., Any], seconds: float, server_pid: int | None = N
     than throughput is.
     """
     calls = 0
-    cpu0 = time.process_time() + _cpu_of(server_pid)
+    client0, server0 = time.process_time(), _cpu_of(server_pid)
     began = time.perf_counter()
     deadline = began + seconds
     while True:
@@ -162,8 +173,10 @@ def measure(stub: Callable[..., Any], seconds: float, server_pid: int | None = N
         calls += 50
         now = time.perf_counter()
         if now >= deadline:
-            cpu = time.process_time() + _cpu_of(server_pid) - cpu0
-            return Sample(calls / (now - began), cpu * 1e6 / calls)
+            client = time.process_time() - client0
+            server = _cpu_of(server_pid) - server0
+            per_call = 1e6 / calls
+            return Sample(calls / (now - began), (client + server) * per_call, server * per_call)
 
 
 class Sample(NamedTuple):
@@ -171,6 +184,8 @@ class Sample(NamedTuple):
 
     rps: float
     cpu_us: float
+    # The server process's share of cpu_us (0 when the server runs in the client's process).
+    server_cpu_us: float = 0.0
 
 
 def _cpu_of(pid: int | None) -> float:
@@ -265,6 +280,11 @@ def summarize(results: dict[str, list[Sample]], prefix: str) -> dict[str, float]
         cpu = statistics.median(s.cpu_us for s in samples)
         out[f"{prefix}{variant}_rps"] = round(rps, 1)
         out[f"{prefix}{variant}_cpu_us"] = round(cpu, 1)
+        if prefix:
+            server = statistics.median(s.server_cpu_us for s in samples)
+            out[f"{prefix}{variant}_server_cpu_us"] = round(server, 1)
+            client = statistics.median(s.cpu_us - s.server_cpu_us for s in samples)
+            out[f"{prefix}{variant}_client_cpu_us"] = round(client, 1)
         if variant != "bare":
             out[f"{prefix}{variant}_ratio"] = round(rps / bare_rps, 3)
             out[f"{prefix}{variant}_added_us"] = round(1e6 / rps - 1e6 / bare_rps, 1)
@@ -281,21 +301,32 @@ def summarize(results: dict[str, list[Sample]], prefix: str) -> dict[str, float]
 def print_table(
     title: str, results: dict[str, list[Sample]], figures: dict[str, float], prefix: str
 ) -> None:
-    """One row per variant: throughput (median, spread), CPU per call, costs added."""
+    """One row per variant: throughput (median, spread), CPU per call (median, spread; with
+    the server in its own process, also each side's share), costs added."""
+    split = bool(prefix)
     print(f"\n{title}")
     print(
         f"{'variant':<16} {'rps':>7} {'min':>7} {'max':>7} {'x bare':>7} {'+us/call':>9} "
-        f"{'cpu us':>7} {'+cpu us':>8} {'cpu x':>6}"
+        f"{'cpu us':>7} {'cpu range':>10} {'+cpu us':>8} {'cpu x':>6}"
+        + (f" {'client':>7} {'server':>7}" if split else "")
     )
     for variant, samples in results.items():
         rps = [s.rps for s in samples]
+        cpu = [s.cpu_us for s in samples]
+        sides = (
+            f" {figures[f'{prefix}{variant}_client_cpu_us']:>7.1f}"
+            f" {figures[f'{prefix}{variant}_server_cpu_us']:>7.1f}"
+            if split
+            else ""
+        )
         print(
             f"{variant:<16} {statistics.median(rps):>7.0f} {min(rps):>7.0f} {max(rps):>7.0f} "
             f"{figures.get(f'{prefix}{variant}_ratio', 1.0):>7.3f} "
             f"{figures.get(f'{prefix}{variant}_added_us', 0.0):>9.1f} "
             f"{figures[f'{prefix}{variant}_cpu_us']:>7.1f} "
+            f"{f'{min(cpu):.0f}-{max(cpu):.0f}':>10} "
             f"{figures.get(f'{prefix}{variant}_added_cpu_us', 0.0):>8.1f} "
-            f"{figures.get(f'{prefix}{variant}_cpu_ratio', 1.0):>6.3f}"
+            f"{figures.get(f'{prefix}{variant}_cpu_ratio', 1.0):>6.3f}" + sides
         )
 
 

@@ -13,6 +13,7 @@ REQUIRED = (
     "contrib_rps",
     "ours_rps",
     "ours_sampled10_rps",
+    "ours_metrics_rps",
     "ours_otlp_rps",
     "ours_user_sdk_rps",
 )
@@ -35,3 +36,11 @@ def test_overhead_prints_table_then_json_last() -> None:
     for key in REQUIRED:
         assert figures[key] > 0 and figures[f"proc_{key}"] > 0
     assert "ours_added_cpu_us" in figures and "contrib_added_us" in figures
+    # With the server in its own process, each side's share adds up to the whole.
+    for variant in ("bare", "ours"):
+        client = figures[f"proc_{variant}_client_cpu_us"]
+        server = figures[f"proc_{variant}_server_cpu_us"]
+        assert client > 0 and server > 0
+        assert abs(client + server - figures[f"proc_{variant}_cpu_us"]) < 0.25 * client
+    header = next(line for line in lines if line.startswith("variant") and "server" in line)
+    assert "client" in header and "cpu range" in header
