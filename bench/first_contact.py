@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import json
 import os
-import random
 import re
 import signal
 import subprocess
@@ -32,8 +31,7 @@ from typing import Any
 
 from services import listening
 from services.launcher import REPO_ROOT
-from services.shop_layout import ShopPorts
-from services.sidecars import SidecarPorts
+from services.sidecars import SidecarPorts, free_demo_offset
 
 DASHBOARDS = REPO_ROOT / "dashboards" / "grafana" / "dashboards"
 # What Grafana puts in for its own variables (a 5 s scrape interval).
@@ -49,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if not _which("prometheus"):
         print("first_contact: prometheus is not on PATH; nothing to measure", file=sys.stderr)
         return 0
-    offset = _free_offset()
+    offset = free_demo_offset()
     with tempfile.TemporaryDirectory(prefix="first-contact-") as data_dir:
         env = {**os.environ, "SHOP_DATA_DIR": data_dir, "SHOP_DEMO_PORT_OFFSET": str(offset)}
         for variable in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"):
@@ -284,17 +282,6 @@ def _stop(demo: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
-
-
-def _free_offset() -> int:
-    for _ in range(200):
-        offset = random.randrange(1000, 15000)
-        ports = [*ShopPorts.defaults().shifted(offset).all()]
-        sidecars = SidecarPorts.shifted(offset)
-        ports += [getattr(sidecars, name) for name in SidecarPorts.__dataclass_fields__]
-        if all(listening.port_is_free(port) for port in ports):
-            return offset
-    raise SystemExit("no free port offset found")
 
 
 def _which(name: str) -> bool:

@@ -9,6 +9,7 @@ starts, ready only when the launcher's own child answers its health URL.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from services.launcher import REPO_ROOT, PortsInUse, ProcessSpec, check_ports_free
-from services.shop_layout import ShopLayout
+from services import listening
+from services.launcher import REPO_ROOT, LaunchError, PortsInUse, ProcessSpec, check_ports_free
+from services.shop_layout import ShopLayout, ShopPorts
 
 PROMETHEUS_TEMPLATE = REPO_ROOT / "prometheus" / "prometheus.local.yml"
 JAEGER_TEMPLATE = REPO_ROOT / "jaeger" / "jaeger.local.yml"
@@ -40,6 +42,19 @@ class SidecarPorts:
         """The default ports plus `offset`."""
         base = cls()
         return cls(*(getattr(base, name) + offset for name in cls.__dataclass_fields__))
+
+
+def free_demo_offset(attempts: int = 200) -> int:
+    """A `SHOP_DEMO_PORT_OFFSET` at which every port of a demo, shop and sidecars, is free
+    right now (for running a whole demo beside another: tests, `bench first-contact`)."""
+    for _ in range(attempts):
+        offset = random.randrange(1000, 15000)
+        sidecars = SidecarPorts.shifted(offset)
+        ports = [*ShopPorts.defaults().shifted(offset).all()]
+        ports += [getattr(sidecars, name) for name in SidecarPorts.__dataclass_fields__]
+        if all(listening.port_is_free(port) for port in ports):
+            return offset
+    raise LaunchError(f"no port offset with every demo port free in {attempts} tries")
 
 
 @dataclass(frozen=True)

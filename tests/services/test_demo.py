@@ -6,7 +6,6 @@ its own data directory, so it never touches the default ports other work on this
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
 import signal
@@ -24,24 +23,18 @@ from pathlib import Path
 import pytest
 
 from services import listening
-from services.launcher import REPO_ROOT
+from services.launcher import REPO_ROOT, LaunchError
 from services.shop_layout import ShopPorts
-from services.sidecars import SidecarPorts, Sidecars
+from services.sidecars import SidecarPorts, Sidecars, free_demo_offset
 
 START_TIMEOUT_S = 60
 
 
 def _free_offset() -> int:
-    """An offset at which every port of a demo (and its sidecars) is free right now."""
-    for _ in range(200):
-        offset = random.randrange(1000, 15000)
-        ports = [*ShopPorts.defaults().shifted(offset).all()]
-        ports += [
-            getattr(SidecarPorts.shifted(offset), n) for n in SidecarPorts.__dataclass_fields__
-        ]
-        if all(listening.port_is_free(p) for p in ports):
-            return offset
-    pytest.skip("no free port offset found")
+    try:
+        return free_demo_offset()
+    except LaunchError as error:
+        pytest.skip(str(error))
 
 
 @dataclass

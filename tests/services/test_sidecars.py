@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
+from services import listening
+from services.launcher import LaunchError
 from services.shop_layout import ShopLayout, ShopPorts, ShopTokens
-from services.sidecars import JAEGER_TEMPLATE, SidecarPorts, Sidecars
+from services.sidecars import JAEGER_TEMPLATE, SidecarPorts, Sidecars, free_demo_offset
 from tests.stack.contract import require_tool
 
 
@@ -91,3 +95,31 @@ def _without_endpoints(node: object) -> object:
     if isinstance(node, dict):
         return {k: _without_endpoints(v) for k, v in node.items() if k != "endpoint"}
     return node
+
+
+def _demo_ports(offset: int) -> list[int]:
+    shifted = SidecarPorts.shifted(offset)
+    extra = [getattr(shifted, name) for name in SidecarPorts.__dataclass_fields__]
+    return [*ShopPorts.defaults().shifted(offset).all(), *extra]
+
+
+def test_free_demo_offset_skips_an_offset_with_one_port_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = free_demo_offset()
+    port = SidecarPorts.shifted(first).jaeger_ui
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        # The first offset tried has the demo's Jaeger UI port taken; the one after is free.
+        offsets = iter([first, free_demo_offset()])
+        monkeypatch.setattr("random.randrange", lambda *_: next(offsets))
+        offset = free_demo_offset()
+        assert offset != first
+        assert all(listening.port_is_free(p) for p in _demo_ports(offset))
+
+
+def test_free_demo_offset_gives_up_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.listening.port_is_free", lambda port: False)
+    with pytest.raises(LaunchError, match="no port offset with every demo port free in 3 tries"):
+        free_demo_offset(attempts=3)
