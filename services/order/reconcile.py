@@ -1,6 +1,8 @@
 """Charging an order, and reconciliation: finalizing orders left PENDING by asking payment.
 
 `charge_order` charges and records the outcome; CreateOrder and reconciliation share it.
+Both it and `settle` hand back the order as they finalized it, so CreateOrder answers
+without reading back the order it just wrote.
 
 An order stays PENDING when its Charge failed transiently or the process died between
 charge and status update. Every `interval_s` the loop takes the PENDING orders older than
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from services.errors import ShopError
-from services.order.store import PAID, PAYMENT_FAILED, Order, OrderStore
+from services.order.store import PAID, PAYMENT_FAILED, Order, OrderStatus, OrderStore, finalized
 from shop.payment.v1 import payment_pb2
 
 _log = logging.getLogger(__name__)
@@ -89,7 +91,7 @@ class Reconciler:
                     continue
                 if not answer.found:
                     missing.append(order)
-                elif settle(self.store, order.id, answer.charge):
+                elif settle(self.store, order, answer.charge) is not None:
                     report.finalized += 1
                 else:
                     report.still_pending += 1
@@ -111,7 +113,7 @@ class Reconciler:
                 report.gave_up += 1
             return
         report.recharged += 1
-        error = charge_order(self.payments, self.store, order, self.timeout_s)
+        error = charge_order(self.payments, self.store, order, self.timeout_s).error
         if error is not None:
             report.errors.append(f"charge {order.id}: {error}")
             report.still_pending += 1
@@ -147,15 +149,25 @@ class ReconcileLoop:
                 _log.exception("reconciliation round failed")
 
 
+@dataclass(frozen=True)
+class ChargeOutcome:
+    """What `charge_order` did to a PENDING order.
+
+    `order` is the order as this call finalized it (what the store holds now), None when
+    this call did not finalize it: another path did first, or `error` left it PENDING.
+    `error` is the transient error (timeout, unavailable, overloaded, auth misconfigured)
+    after which the charge may or may not have happened, so only payment's own record,
+    asked again later, can decide.
+    """
+
+    order: Order | None = None
+    error: ShopError | None = None
+
+
 def charge_order(
     payments: Payments, store: OrderStore, order: Order, timeout_s: float
-) -> ShopError | None:
-    """Charge `order` under its idempotency key and finalize it from the answer.
-
-    Returns None when the order is final, or the transient error that left it PENDING
-    (timeout, unavailable, overloaded, auth misconfigured): the charge may or may not have
-    happened, so only payment's own record, asked again later, can decide.
-    """
+) -> ChargeOutcome:
+    """Charge the PENDING `order` under its idempotency key and finalize it from the answer."""
     request = payment_pb2.ChargeRequest(
         idempotency_key=order.idempotency_key,
         order_id=order.id,
@@ -168,26 +180,35 @@ def charge_order(
     except ShopError as error:
         if is_transient(error):
             _log.warning("charge of order %s left pending: %s", order.id, error)
-            return error
+            return ChargeOutcome(error=error)
         # Payment refused the request itself (invalid, precondition): retrying cannot help.
-        store.finalize(order.id, PAYMENT_FAILED, f"charge rejected: {error.message}")
-        return None
-    settle(store, order.id, record)
+        reason = f"charge rejected: {error.message}"
+        return ChargeOutcome(_finalize(store, order, PAYMENT_FAILED, reason))
+    return ChargeOutcome(settle(store, order, record))
+
+
+def settle(store: OrderStore, order: Order, record: payment_pb2.ChargeRecord) -> Order | None:
+    """Finalize the PENDING `order` from payment's record of its charge.
+
+    The order as finalized, or None if nothing changed (not PENDING any more, or a charge
+    that is not final).
+    """
+    if record.status == payment_pb2.CHARGE_STATUS_SUCCEEDED:
+        return _finalize(store, order, PAID, "charge succeeded", record.id)
+    if record.status == payment_pb2.CHARGE_STATUS_DECLINED:
+        reason = record.decline_reason or "charge declined"
+        return _finalize(store, order, PAYMENT_FAILED, reason, record.id)
+    if record.status == payment_pb2.CHARGE_STATUS_REFUNDED:
+        return _finalize(store, order, PAYMENT_FAILED, "charge refunded", record.id)
     return None
 
 
-def settle(store: OrderStore, order_id: str, record: payment_pb2.ChargeRecord) -> bool:
-    """Finalize an order from payment's record of its charge; False if nothing changed."""
-    if record.status == payment_pb2.CHARGE_STATUS_SUCCEEDED:
-        event = store.finalize(order_id, PAID, "charge succeeded", charge_id=record.id)
-    elif record.status == payment_pb2.CHARGE_STATUS_DECLINED:
-        reason = record.decline_reason or "charge declined"
-        event = store.finalize(order_id, PAYMENT_FAILED, reason, charge_id=record.id)
-    elif record.status == payment_pb2.CHARGE_STATUS_REFUNDED:
-        event = store.finalize(order_id, PAYMENT_FAILED, "charge refunded", charge_id=record.id)
-    else:
-        return False
-    return event is not None
+def _finalize(
+    store: OrderStore, order: Order, status: OrderStatus, reason: str, charge_id: str = ""
+) -> Order | None:
+    """`store.finalize`, answered with the order as it left it (None when not PENDING)."""
+    event = store.finalize(order.id, status, reason, charge_id=charge_id)
+    return None if event is None else finalized(order, event, charge_id)
 
 
 def is_transient(error: ShopError) -> bool:

@@ -86,8 +86,13 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
             order, _ = self.store.create(new)
         _require_same(order, new)
         if order.status == PENDING:
-            self._charge(order, context)
-        return order_to_proto(self.store.get(order.id))
+            charged = self._charge(order, context)
+            if charged is not None:
+                return order_to_proto(charged)
+            # Left PENDING, or finalized meanwhile by another path: only the store knows.
+            order = self.store.get(order.id)
+        # A final order never changes again: as read, it is what GetOrder answers.
+        return order_to_proto(order)
 
     def GetOrder(
         self, request: order_pb2.GetOrderRequest, context: grpc.ServicerContext
@@ -162,13 +167,14 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):  # type: ignore[misc]
         finally:
             self.watchers.unsubscribe(subscription)
 
-    def _charge(self, order: Order, context: grpc.ServicerContext) -> None:
+    def _charge(self, order: Order, context: grpc.ServicerContext) -> Order | None:
+        """The order as this charge finalized it; None when it did not finalize it."""
         try:
             timeout_s = downstream_timeout(context, self.downstream_timeout_s)
         except ShopError:
             _log.warning("order %s left pending: caller's deadline spent before charge", order.id)
-            return
-        charge_order(self.payments, self.store, order, timeout_s)
+            return None
+        return charge_order(self.payments, self.store, order, timeout_s).order
 
 
 def order_to_proto(order: Order) -> order_pb2.Order:

@@ -16,7 +16,7 @@ import enum
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from services.errors import not_found
@@ -188,6 +188,27 @@ class Finalization:
     def event(self, sequence: int) -> OrderEvent:
         """The event recording this move as the order's `sequence`-th."""
         return OrderEvent(self.order_id, sequence, self.status, self.reason, self.time)
+
+    def applied_to(self, order: Order) -> Order:
+        """`order` as this move leaves its row (the columns `tables.final_values` writes)."""
+        return replace(
+            order,
+            status=self.status,
+            charge_id=self.charge_id,
+            failure_reason=self.failure_reason,
+            updated_at=self.time,
+        )
+
+
+def finalized(order: Order, event: OrderEvent, charge_id: str = "") -> Order:
+    """The PENDING `order` as the `finalize(..., charge_id)` that returned `event` left it.
+
+    Exactly what `get` would read, without reading it: a final order never changes again.
+    """
+    if event.order_id != order.id:
+        raise ValueError(f"event of order {event.order_id}, not of {order.id}")
+    change = Finalization(order.id, event.status, event.reason, charge_id, event.time)
+    return change.applied_to(order)
 
 
 class OrderStoreBase(ABC):

@@ -21,7 +21,7 @@ from services.order.store import EventListener, OrderStore
 from services.payment.postgres_store import PostgresChargeStore
 from services.payment.store import MIGRATIONS as PAYMENT_MIGRATIONS
 from services.payment.store import ChargeStore, SqliteChargeStore
-from services.platform.db_telemetry import DbTarget, DbTelemetry
+from services.platform.db_telemetry import DbTarget, DbTelemetry, QueryMetrics
 from services.platform.migrations import Migration
 from services.platform.postgres import PostgresDatabase
 from services.user.postgres_store import MIGRATIONS as USER_MIGRATIONS
@@ -56,15 +56,22 @@ class Backend:
         return self._keep(PostgresChargeStore(self.database("payment", PAYMENT_MIGRATIONS)))
 
     def order_store(
-        self, listeners: Sequence[EventListener] = (), clock: Callable[[], float] = time.time
+        self,
+        listeners: Sequence[EventListener] = (),
+        clock: Callable[[], float] = time.time,
+        metrics: QueryMetrics | None = None,
     ) -> OrderStore:
+        """An order store; each statement it runs is counted in `metrics`, when given."""
         if self._url is None:
-            store = SqliteOrderStore(self._data_dir / "order.db", listeners, clock)
+            telemetry = DbTelemetry(DbTarget("sqlite", "order"), metrics=metrics)
+            store = SqliteOrderStore(self._data_dir / "order.db", listeners, clock, telemetry)
             return self._keep(store)
-        database = self.database("order", ORDER_MIGRATIONS)
+        database = self.database("order", ORDER_MIGRATIONS, metrics)
         return self._keep(PostgresOrderStore(database, listeners, clock))
 
-    def database(self, schema: str, migrations: Sequence[Migration]) -> PostgresDatabase:
+    def database(
+        self, schema: str, migrations: Sequence[Migration], metrics: QueryMetrics | None = None
+    ) -> PostgresDatabase:
         """A pool on `schema` of the test's database, migrated (PostgreSQL only)."""
         assert self._url is not None
         target = DbTarget("postgresql", f"{self._url.database}|{schema}")
@@ -75,7 +82,7 @@ class Backend:
             pool_size=8,
             acquire_timeout_s=5.0,
             start_timeout_s=10.0,
-            telemetry=DbTelemetry(target),
+            telemetry=DbTelemetry(target, metrics=metrics),
         )
 
     def close_all(self) -> None:

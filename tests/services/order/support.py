@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from services.order.server import (
     build_service,
 )
 from services.order.sqlite_store import SqliteOrderStore
+from services.order.store import EventListener, OrderStore
 from services.order.watchers import OrderWatchers
 from services.payment.client import (
     PAYMENT_METHODS,
@@ -96,6 +97,8 @@ class FakePayments(payment_pb2_grpc.PaymentServiceServicer):
         # An error code to answer with after (or instead of) committing a charge.
         self.fail_after_commit: ErrorCode | None = None
         self.fail_before_commit: ErrorCode | None = None
+        # Called with each committed charge before it is answered (another path's turn).
+        self.before_answer: Callable[[payment_pb2.ChargeRecord], object] | None = None
         self._lock = threading.Lock()
 
     def Charge(
@@ -121,6 +124,8 @@ class FakePayments(payment_pb2_grpc.PaymentServiceServicer):
                     decline_reason="insufficient funds" if declined else "",
                 )
                 self.charges[request.idempotency_key] = record
+        if self.before_answer is not None:
+            self.before_answer(record)
         if self.fail_after_commit is not None:
             abort(context, ShopError(self.fail_after_commit, "failed after commit"))
         return record
@@ -142,7 +147,7 @@ class OrderRig:
     """The order service on a real port, its fakes downstream, and handles into both."""
 
     client: OrderClient
-    store: SqliteOrderStore
+    store: OrderStore
     watchers: OrderWatchers
     registry: CollectorRegistry
     users: FakeUsers
@@ -167,18 +172,29 @@ class OrderRig:
         return value or 0.0
 
 
+# Opens the rig's order store, given the listeners (watchers, metrics) it must tell.
+StoreOpener = Callable[[Sequence[EventListener]], OrderStore]
+
+
 @contextmanager
-def running_rig(data_dir: Path) -> Iterator[OrderRig]:
-    """Fakes and the order service, all on free ports, stopped on exit."""
+def running_rig(data_dir: Path, open_store: StoreOpener | None = None) -> Iterator[OrderRig]:
+    """Fakes and the order service, all on free ports, stopped on exit.
+
+    The store is `open_store`'s (closed on exit), SQLite in `data_dir` by default.
+    """
+
+    def sqlite(listeners: Sequence[EventListener]) -> OrderStore:
+        return SqliteOrderStore(data_dir / "order.db", listeners)
+
     stack: list[Callable[[], object]] = []
     try:
-        yield _build_rig(data_dir, stack)
+        yield _build_rig(open_store or sqlite, stack)
     finally:
         for stop in reversed(stack):
             stop()
 
 
-def _build_rig(data_dir: Path, stack: list[Callable[[], object]]) -> OrderRig:
+def _build_rig(open_store: StoreOpener, stack: list[Callable[[], object]]) -> OrderRig:
     users, payments = FakeUsers(), FakePayments()
     user_server, user_port = start_server(
         lambda s: user_pb2_grpc.add_UserServiceServicer_to_server(users, s)
@@ -195,7 +211,7 @@ def _build_rig(data_dir: Path, stack: list[Callable[[], object]]) -> OrderRig:
     registry = CollectorRegistry()
     watchers = OrderWatchers()
     metrics = OrderMetrics(registry)
-    store = SqliteOrderStore(data_dir / "order.db", listeners=[watchers.publish, metrics.record])
+    store = open_store([watchers.publish, metrics.record])
     stack.append(store.close)
     user_client, payment_client = UserClient(user_channel), PaymentClient(payment_channel)
     servicer = OrderServicer(store, watchers, user_client, payment_client, 1.0, 5.0)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from google.protobuf.json_format import MessageToDict
+from prometheus_client import CollectorRegistry
 
 from services.errors import ErrorCode, ShopError
 from services.faults.rules import FaultRule
 from services.harness.polling import wait_until
-from services.order.store import PAID, PAYMENT_FAILED, PENDING, LineItem, NewOrder
+from services.order.store import PAID, PAYMENT_FAILED, PENDING, LineItem, NewOrder, Order
+from services.platform.db_telemetry import QueryMetrics
 from shop.order.v1 import order_pb2
+from shop.payment.v1 import payment_pb2
 from tests.services.order.support import USER_ID, OrderRig, running_rig, running_shop
+from tests.support.stores import Backend
 
 
 @pytest.fixture
@@ -211,6 +216,127 @@ def test_pending_order_is_returned_when_payment_fails_transiently(rig: OrderRig)
     assert again.id == order.id
     assert again.status == PAID
     assert len(rig.payments.charges) == 1
+
+
+# CreateOrder's answer on both backends: built from what it holds, read back only when the
+# outcome is not its own. Each case sets the rig up and gives the request to send, the
+# status expected, the orders read back (`get`) and the reads of items (any order read).
+_Setup = Callable[[OrderRig], order_pb2.CreateOrderRequest]
+
+
+def _paid(rig: OrderRig) -> order_pb2.CreateOrderRequest:
+    return _request("paid")
+
+
+def _declined(rig: OrderRig) -> order_pb2.CreateOrderRequest:
+    rig.payments.decline_over_cents = 100
+    return _request("declined")
+
+
+def _rejected(rig: OrderRig) -> order_pb2.CreateOrderRequest:
+    rig.payments.fail_before_commit = ErrorCode.INVALID_ARGUMENT
+    return _request("rejected")
+
+
+def _left_pending(rig: OrderRig) -> order_pb2.CreateOrderRequest:
+    rig.payments.fail_after_commit = ErrorCode.INTERNAL
+    return _request("left-pending")
+
+
+def _finalized_elsewhere(rig: OrderRig) -> order_pb2.CreateOrderRequest:
+    """Reconciliation gives up on the order while CreateOrder's charge is being answered."""
+
+    def give_up(charge: payment_pb2.ChargeRecord) -> None:
+        rig.store.finalize(charge.order_id, PAYMENT_FAILED, "no charge after 5 attempts")
+
+    rig.payments.before_answer = give_up
+    return _request("elsewhere")
+
+
+def _repeat_of_paid(rig: OrderRig) -> order_pb2.CreateOrderRequest:
+    rig.client.create_order(_request("repeat"))
+    return _request("repeat")
+
+
+def _repeat_of_pending(rig: OrderRig) -> order_pb2.CreateOrderRequest:
+    _pending_order(rig, "repeat-pending")
+    return _request("repeat-pending")
+
+
+_CASES = [
+    pytest.param(_paid, PAID, 0, 0, id="paid"),
+    pytest.param(_declined, PAYMENT_FAILED, 0, 0, id="declined"),
+    pytest.param(_rejected, PAYMENT_FAILED, 0, 0, id="rejected"),
+    pytest.param(_left_pending, PENDING, 1, 1, id="left-pending"),
+    pytest.param(_finalized_elsewhere, PAYMENT_FAILED, 1, 1, id="finalized-elsewhere"),
+    # find_by_key reads the order with its items; a final one is answered as read.
+    pytest.param(_repeat_of_paid, PAID, 0, 1, id="repeat-of-paid"),
+    pytest.param(_repeat_of_pending, PAID, 0, 1, id="repeat-of-pending"),
+]
+
+
+@pytest.fixture
+def queries() -> CollectorRegistry:
+    """Where `backend_rig`'s store counts the statements it runs."""
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def backend_rig(backend: Backend, tmp_path: Path, queries: CollectorRegistry) -> Iterator[OrderRig]:
+    """The rig on SQLite, then on PostgreSQL."""
+    metrics = QueryMetrics(queries)
+    with running_rig(tmp_path, lambda tell: backend.order_store(tell, metrics=metrics)) as rig:
+        yield rig
+
+
+@pytest.mark.parametrize(("setup", "status", "read_backs", "item_reads"), _CASES)
+def test_create_order_answers_what_get_order_reads(
+    backend_rig: OrderRig, setup: _Setup, status: int, read_backs: int, item_reads: int
+) -> None:
+    created = backend_rig.client.create_order(setup(backend_rig))
+    read = backend_rig.client.get_order(created.id)
+    assert created.status == status
+    assert MessageToDict(created) == MessageToDict(read)  # a diff by field when one differs
+    assert created == read
+    if status == PAYMENT_FAILED:
+        assert created.failure_reason
+    if status == PAID:
+        assert created.charge_id and not created.failure_reason
+
+
+@pytest.mark.parametrize(("setup", "status", "read_backs", "item_reads"), _CASES)
+def test_create_order_reads_the_order_back_only_when_its_outcome_is_not_its_own(
+    backend_rig: OrderRig,
+    backend: Backend,
+    queries: CollectorRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+    setup: _Setup,
+    status: int,
+    read_backs: int,
+    item_reads: int,
+) -> None:
+    request = setup(backend_rig)
+    gets: list[str] = []
+    get = backend_rig.store.get
+
+    def counted_get(order_id: str) -> Order:
+        gets.append(order_id)
+        return get(order_id)
+
+    monkeypatch.setattr(backend_rig.store, "get", counted_get)
+    items_before = _item_reads(queries, backend.kind)
+    backend_rig.client.create_order(request)
+    assert len(gets) == read_backs
+    # Statements, not calls: every read of an order reads its items, whichever method.
+    assert _item_reads(queries, backend.kind) - items_before == item_reads
+
+
+def _item_reads(queries: CollectorRegistry, db_system: str) -> float:
+    labels = {"db_system": db_system, "operation": "SELECT", "collection": "order_items"}
+    value = queries.get_sample_value(
+        "shop_db_query_duration_seconds_count", {**labels, "outcome": "ok"}
+    )
+    return value or 0.0
 
 
 def test_list_orders_is_newest_first_with_limit(rig: OrderRig) -> None:

@@ -21,8 +21,10 @@ from services.order.store import (
     NewOrder,
     Order,
     OrderEvent,
+    OrderStatus,
     OrderStore,
     OrderStoreBase,
+    finalized,
     placed,
 )
 from tests.support.stores import Backend
@@ -122,6 +124,34 @@ def test_failure_reason_is_kept_for_failed_orders(store: OrderStore) -> None:
     store.finalize(order.id, PAYMENT_FAILED, "insufficient funds", charge_id="ch-9")
     failed = store.get(order.id)
     assert failed is not None and failed.failure_reason == "insufficient funds"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "charge_id"),
+    [
+        (PAID, "charge succeeded", "ch-1"),
+        (PAYMENT_FAILED, "insufficient funds", "ch-2"),
+        (PAYMENT_FAILED, "charge rejected: bad amount", ""),
+    ],
+    ids=["paid", "declined", "rejected"],
+)
+def test_finalized_is_the_order_as_get_reads_it_after_finalize(
+    store: OrderStore, clock: _Clock, status: OrderStatus, reason: str, charge_id: str
+) -> None:
+    """What lets CreateOrder answer without reading back: the same order, field by field."""
+    order, _ = store.create(_new("k1"))
+    clock.now = 1_000.123456789  # a time that must survive the round trip exactly
+    event = store.finalize(order.id, status, reason, charge_id)
+    assert event is not None
+    built = finalized(order, event, charge_id)
+    assert built == store.get(order.id)
+    assert (built.status, built.updated_at) == (status, 1_000.123456789)
+
+
+def test_finalized_refuses_another_orders_event() -> None:
+    order, _ = placed(_new("k1"), "o1", 5.0)
+    with pytest.raises(ValueError):
+        finalized(order, OrderEvent("o2", 2, PAID, "charge succeeded", 6.0), "ch-1")
 
 
 def test_events_survive_a_restart(backend: Backend) -> None:
