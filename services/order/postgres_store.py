@@ -136,13 +136,7 @@ class PostgresOrderStore(OrderStoreBase):
             )
             if changed is None:
                 return None
-            row = tx.one(
-                "SELECT COALESCE(MAX(sequence), 0) + 1 FROM order_events WHERE order_id = %s",
-                (change.order_id,),
-                collection="order_events",
-            )
-            event = change.event(int(row[0]))
-            tables.write_event(tx, _MARK, event)
+            event = tables.append_event(tx, _MARK, change)
             # Delivered to every replica's event feed at commit (services/order/event_feed.py).
             tx.execute("SELECT pg_notify(%s, %s)", (CHANNEL, change.order_id), collection="orders")
             return event

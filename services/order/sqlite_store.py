@@ -127,14 +127,7 @@ class SqliteOrderStore(SqliteStore, OrderStoreBase):
             ).rowcount
             if not changed:
                 return None
-            (last,) = db.execute(
-                "SELECT COALESCE(MAX(sequence), 0) FROM order_events WHERE order_id = ?",
-                (change.order_id,),
-                collection="order_events",
-            ).fetchone()
-            event = change.event(int(last) + 1)
-            tables.write_event(db, _MARK, event)
-        return event
+            return tables.append_event(db, _MARK, change)
 
     def _find(self, column: str, value: str) -> Order | None:
         with self._locked() as db:

@@ -72,10 +72,18 @@ def insert(table: str, mark: str) -> str:
     return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
 
 
+class Rows(Protocol):
+    """What a statement returns, as both drivers' cursors read it."""
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        ...
+
+
 class Session(Protocol):
     """The statements of one transaction, as both backends run them (their own placeholders)."""
 
-    def execute(self, query: str, params: Sequence[Any] = (), *, collection: str) -> object:
+    def execute(self, query: str, params: Sequence[Any] = (), *, collection: str) -> Rows:
         """Run one statement on `collection` (its table)."""
         ...
 
@@ -92,6 +100,19 @@ def write_items(session: Session, mark: str, order: Order) -> None:
 def write_event(session: Session, mark: str, event: OrderEvent) -> None:
     """Append `event` to `order_events`."""
     session.execute(insert("order_events", mark), event_row(event), collection="order_events")
+
+
+def append_event(session: Session, mark: str, change: Finalization) -> OrderEvent:
+    """Append the event of `change` as its order's next one: numbered and written in one
+    statement (the caller's transaction holds the order, so no other event can interleave)."""
+    (sequence,) = session.execute(
+        f"INSERT INTO order_events ({EVENT_COLUMNS}) "
+        f"SELECT {mark}, COALESCE(MAX(sequence), 0) + 1, {mark}, {mark}, {mark} "
+        f"FROM order_events WHERE order_id = {mark} RETURNING sequence",
+        (change.order_id, int(change.status), change.reason, change.time, change.order_id),
+        collection="order_events",
+    ).fetchone()
+    return change.event(int(sequence))
 
 
 def order_row(order: Order) -> tuple[Any, ...]:

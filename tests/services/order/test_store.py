@@ -10,6 +10,7 @@ import threading
 from dataclasses import replace
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from services.errors import ErrorCode, ShopError
 from services.order.store import (
@@ -27,6 +28,7 @@ from services.order.store import (
     finalized,
     placed,
 )
+from services.platform.db_telemetry import QueryMetrics
 from tests.support.stores import Backend
 
 
@@ -117,6 +119,31 @@ def test_finalize_happens_once_and_notifies_listeners(backend: Backend) -> None:
     assert [e.status for e in seen] == [PENDING, PAID]
     with pytest.raises(ValueError):
         store.finalize(order.id, PENDING)
+
+
+def test_finalize_numbers_and_writes_its_event_in_one_statement(backend: Backend) -> None:
+    registry = CollectorRegistry()
+    store = backend.order_store(metrics=QueryMetrics(registry))
+    order, _ = store.create(_new("k1"))
+    before = _statement_counts(registry)
+    paid = store.finalize(order.id, PAID, "charge succeeded", charge_id="ch-1")
+    ran = {k: v - before.get(k, 0) for k, v in _statement_counts(registry).items()}
+    ran = {k: v for k, v in ran.items() if v}
+    # PostgreSQL also notifies the other replicas (`SELECT pg_notify`, labelled `orders`).
+    notify = {("SELECT", "orders"): 1.0} if backend.kind == "postgresql" else {}
+    assert ran == {("UPDATE", "orders"): 1.0, ("INSERT", "order_events"): 1.0, **notify}
+    assert paid is not None and paid.sequence == 2
+    assert [(e.sequence, e.status) for e in store.events(order.id)] == [(1, PENDING), (2, PAID)]
+
+
+def _statement_counts(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+    counts: dict[tuple[str, str], float] = {}
+    for metric in registry.collect():
+        for sample in metric.samples:
+            if sample.name == "shop_db_query_duration_seconds_count":
+                key = (sample.labels["operation"], sample.labels["collection"])
+                counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
 
 
 def test_failure_reason_is_kept_for_failed_orders(store: OrderStore) -> None:
