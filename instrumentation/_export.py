@@ -52,8 +52,10 @@ class BoundedSpanProcessor(SpanProcessor):
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._woken = False
         self._wake = threading.Condition(threading.Lock())
+        # Set while the export thread holds no batch; `_exported_batch` is told after each.
         self._idle = threading.Event()
         self._idle.set()
+        self._exported_batch = threading.Condition(threading.Lock())
         self._stopping = False
         self._closed = False
         self._warned_export = False
@@ -101,15 +103,21 @@ class BoundedSpanProcessor(SpanProcessor):
                 self._wake.notify()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Export what is queued; True if done within the timeout."""
+        """Export what is queued; True if done within the timeout.
+
+        Blocks without spinning: the export thread says when each batch is done.
+        """
         deadline = time.monotonic() + timeout_millis / 1000
-        while time.monotonic() < deadline:
-            if not self._queue and self._idle.is_set():
-                return True
-            with self._wake:
-                self._wake.notify()
-            self._idle.wait(min(0.01, max(0.0, deadline - time.monotonic())))
-        return not self._queue and self._idle.is_set()
+        with self._exported_batch:
+            while self._queue or not self._idle.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._worker.is_alive():
+                    return False
+                with self._wake:
+                    self._wake.notify()
+                # Bounded: a batch queued meanwhile is exported without any wake-up of ours.
+                self._exported_batch.wait(min(remaining, 0.1))
+            return True
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Flush for at most ``timeout_s``, count the rest dropped, close the exporter."""
@@ -158,7 +166,9 @@ class BoundedSpanProcessor(SpanProcessor):
             try:
                 self._export(self._take_batch())
             finally:
-                self._idle.set()
+                with self._exported_batch:
+                    self._idle.set()
+                    self._exported_batch.notify_all()
 
     def _take_batch(self) -> list[ReadableSpan]:
         # Cleared before taking: a batch filling up meanwhile wakes us again (and the loop
