@@ -29,6 +29,7 @@ import grpc
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
 import instrumentation
@@ -43,7 +44,12 @@ VARIANTS = (
     "ours_metrics",
     "ours_otlp",
     "ours_user_sdk",
+    "spans1",
+    "spans4",
 )
+# What a span costs inside a real call path rather than in a loop: bare grpcio, and the
+# client starts and ends this many spans (ours, 100% sampled) before each call.
+SPANS_BEFORE_CALL = {"spans1": 1, "spans4": 4}
 # Where the OTLP variants send spans: a sink in its own process (its CPU is not counted).
 SINK_ENV = "BENCH_OVERHEAD_OTLP_ENDPOINT"
 METHOD = "/bench.v1.Echo/Say"
@@ -86,6 +92,8 @@ class Hooks:
             self._contrib()
         elif variant == "ours_user_sdk":
             self._ours_in_user_pipeline()
+        elif variant in SPANS_BEFORE_CALL:
+            self._spans_before_call(SPANS_BEFORE_CALL[variant])
         elif variant == "ours_metrics":
             self._ours(ParentBased(ALWAYS_ON), {"OTEL_SDK_DISABLED": "true"})
         elif variant == "ours_otlp":
@@ -114,6 +122,12 @@ class Hooks:
         self.wrap_channel = tel.intercept_channel
         self._closers.append(lambda: tel.shutdown(2))
 
+    def _spans_before_call(self, count: int) -> None:
+        tel = instrumentation.setup("bench", CollectorRegistry(), NullExporter(), environ={})
+        tracer = tel.lean_tracer_provider.get_tracer("bench")
+        self.wrap_channel = lambda ch: SpansBeforeCall(ch, tracer, count)  # type: ignore[assignment,return-value]
+        self._closers.append(lambda: tel.shutdown(2))
+
     def _ours_in_user_pipeline(self) -> None:
         # What a service with its own OpenTelemetry set-up has: the SDK's batch processor
         # and OTLP exporter on its provider, which setup() then uses (no second pipeline).
@@ -132,6 +146,51 @@ class Hooks:
         """Shut the variant's telemetry down."""
         for close in self._closers:
             close()
+
+
+class SpansBeforeCall:
+    """A channel whose unary-unary calls first start and end ``count`` spans (no hooks)."""
+
+    def __init__(self, channel: grpc.Channel, tracer: Any, count: int) -> None:
+        self._channel = channel
+        self._tracer = tracer
+        self._count = count
+
+    def unary_unary(self, method: str, *args: Any) -> Callable[[bytes], Any]:
+        """The bare multi-callable, preceded by the spans."""
+        inner = self._channel.unary_unary(method, *args)
+        start, spans = self._tracer.start_span, range(self._count)
+
+        def call(request: bytes) -> Any:
+            for _ in spans:
+                start("bench span", kind=SpanKind.CLIENT, attributes=SPAN_ATTRIBUTES).end()
+            return inner(request)
+
+        return call
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+
+SPAN_ATTRIBUTES = {"rpc.system.name": "grpc", "rpc.method": "bench.v1.Echo/Say"}
+
+
+def span_in_a_loop_us(batches: int = 20, batch: int = 1000) -> float:
+    """CPU microseconds of one such span in a tight loop, export thread included (each
+    batch is flushed before the next, so none is dropped from a full queue)."""
+    tel = instrumentation.setup("bench", CollectorRegistry(), NullExporter(), environ={})
+    start = tel.lean_tracer_provider.get_tracer("bench").start_span
+    spans = range(batch)
+    began = time.process_time()
+    for _ in range(batches):
+        for _ in spans:
+            start("bench span", kind=SpanKind.CLIENT, attributes=SPAN_ATTRIBUTES).end()
+        tel.force_flush(10)
+    used = time.process_time() - began
+    calls = batches * batch
+    tel.shutdown(2)
+    return used * 1e6 / calls
 
 
 def _sink_endpoint() -> str:
@@ -330,6 +389,25 @@ def print_table(
         )
 
 
+def span_costs(figures: dict[str, float]) -> dict[str, float]:
+    """A span in a tight loop against in a call path (client CPU added by spans1/spans4)."""
+    loop = span_in_a_loop_us()
+    bare = figures["proc_bare_client_cpu_us"]
+    one = figures["proc_spans1_client_cpu_us"] - bare
+    four = figures["proc_spans4_client_cpu_us"] - bare
+    costs = {
+        "span_loop_us": round(loop, 2),
+        "span_first_in_call_us": round(one, 1),
+        "span_next_in_call_us": round((four - one) / 3, 1),
+    }
+    print(
+        f"\none span: {loop:.1f} us of CPU in a tight loop; before a real call, the first "
+        f"costs {one:.1f} us and each next one {costs['span_next_in_call_us']:.1f} us "
+        "(client CPU added by spans1 and spans4, server in its own process)"
+    )
+    return costs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both set-ups, print the tables, then one JSON line with every figure."""
     parser = argparse.ArgumentParser(prog="python -m bench overhead", description=__doc__)
@@ -354,6 +432,7 @@ def _run(args: argparse.Namespace) -> int:
     split = run_two_processes(repeats, seconds)
     figures.update(summarize(split, "proc_"))
     print_table("server in a separate process", split, figures, "proc_")
+    figures.update(span_costs(figures))
     figures.update(
         {
             "repeats": repeats,

@@ -16,6 +16,8 @@ REQUIRED = (
     "ours_metrics_rps",
     "ours_otlp_rps",
     "ours_user_sdk_rps",
+    "spans1_rps",
+    "spans4_rps",
 )
 
 
@@ -42,5 +44,8 @@ def test_overhead_prints_table_then_json_last() -> None:
         server = figures[f"proc_{variant}_server_cpu_us"]
         assert client > 0 and server > 0
         assert abs(client + server - figures[f"proc_{variant}_cpu_us"]) < 0.25 * client
+    assert figures["span_loop_us"] > 0
+    assert "span_first_in_call_us" in figures and "span_next_in_call_us" in figures
+    assert any(line.startswith("one span:") for line in lines)
     header = next(line for line in lines if line.startswith("variant") and "server" in line)
     assert "client" in header and "cpu range" in header
