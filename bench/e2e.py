@@ -1,20 +1,30 @@
 """`python -m bench e2e [--quick]`: the whole order path under load, with and without telemetry.
 
 POST /v1/orders -> gateway -> order -> user + payment (SQLite writes), over loopback, every
-process separate and the load from its own process. One shop per setting (fresh data dir):
-telemetry off, full (100% sampling, exporting to a live OTLP sink), sampled 10%, full with
-the exporter's endpoint down, full with no exporter (splits the hooks' cost from the
-export's), and full without database spans (their share). Measured in interleaved repeats
-(the order of settings rotates each round; every other shop is paused while one is
-measured): saturation throughput and CPU per order (wrk, or a closed-loop client);
-p50/p95/p99 at a fixed open-loop rate of half the telemetry-off saturation, each run after
-a warm-up, with extra runs for off and full; then a soak of the full shop at that rate with
-the RSS of each process sampled. Prints tables, then one JSON line.
+process separate and the load from its own process. Settings: telemetry off, full (100%
+sampling, exporting to a live OTLP sink), sampled 10%, full with the exporter's endpoint
+down, full with no exporter (splits the hooks' cost from the export's), and full without
+database spans (their share). Every phase measures in interleaved rounds (the order of
+settings rotates each round) with one shop running and every other one paused:
+
+1. Saturation throughput and CPU per order (wrk, or a closed-loop client) on one long-lived
+   shop per setting (fresh data dir, warmed up).
+2. p50/p95/p99 at a fixed open-loop rate of half the telemetry-off saturation. Each run has
+   a shop of its own, started for it (new processes, new data dir), then a warm-up at that
+   rate, not counted, then the measured run; off and full get extra runs. So no run
+   measures a database that earlier runs grew, or processes that saturation or other runs
+   left behind, and every setting and repeat starts from the same state.
+3. A soak of the long-lived full shop at that rate, with the RSS of each process sampled.
+
+The full plan: 3 rounds of 6 s saturation runs; fixed-load runs of 3 s warm-up + 20 s
+(5 for off and full, 3 for the others), each after its shop's start-up of a few seconds;
+a 300 s soak; about 15 minutes plus start-up. Prints tables, then one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -63,8 +73,9 @@ class Plan(LoadPlan):
 
     latency_s: float
     soak_s: float
-    # Fixed load: each run starts with a warm-up at the same rate, not counted.
-    latency_warmup_s: float = 2.0
+    # Fixed load: each run's new shop first takes a warm-up at the same rate, not counted
+    # (its first connections and calls, and SQLite's write-ahead log filled to checkpoint).
+    latency_warmup_s: float = 3.0
     # Extra fixed-load repeats of TAIL_SETTINGS, so their p99 spread is measured, not guessed.
     tail_extra_repeats: int = 2
 
@@ -79,7 +90,7 @@ class Plan(LoadPlan):
                 latency_s=3,
                 soak_s=15,
                 users=10,
-                latency_warmup_s=0.5,
+                latency_warmup_s=1,
                 tail_extra_repeats=0,
             )
         return cls(repeats=3, warmup_s=2, saturation_s=6, latency_s=20, soak_s=300)
@@ -160,21 +171,33 @@ def run(
             )
             rate = max(1.0, statistics.median(r.rps for r in saturation["off"]) / 2)
             log(f"fixed offered load: {rate:.1f} orders/s (half the telemetry-off saturation)")
+            fresh_shops = itertools.count(1)
+            dropped_down: list[float] = []  # by the exporter_down shops of the fixed-load runs
 
-            def warm_then_measure(setting: str) -> LoadResult:
-                fixed_load(shops[setting], rate, plan.latency_warmup_s)  # not counted
-                return fixed_load(shops[setting], rate, plan.latency_s)
+            def fresh_shop_run(setting: str) -> LoadResult:
+                # Every run on a shop of its own, started for it: no run measures a database
+                # that earlier runs grew (the long-lived shops are paused meanwhile).
+                root = Path(tmp) / "fixed" / f"{next(fresh_shops)}-{setting}"
+                shop = make_shop(setting, root, sink.endpoint)
+                try:
+                    with paused(shops.values()):
+                        shop.start(plan.users)
+                        fixed_load(shop, rate, plan.latency_warmup_s)  # not counted
+                        result = fixed_load(shop, rate, plan.latency_s)
+                    if setting == "exporter_down":
+                        dropped_down.append(shop.metric_total("telemetry_spans_dropped_total"))
+                    return result
+                finally:
+                    shop.stop()
 
-            latency = _rounds(
-                LATENCY_SETTINGS, plan.repeats, log, "fixed load", alone(warm_then_measure)
-            )
+            latency = _rounds(LATENCY_SETTINGS, plan.repeats, log, "fixed load", fresh_shop_run)
             if plan.tail_extra_repeats:
                 more = _rounds(
                     TAIL_SETTINGS,
                     plan.tail_extra_repeats,
                     log,
                     "fixed load (extra)",
-                    alone(warm_then_measure),
+                    fresh_shop_run,
                 )
                 for setting, results in more.items():
                     latency[setting].extend(results)
@@ -202,9 +225,8 @@ def run(
                 soak_window_s=window,
                 peak_rss=peaks,
                 spans_exported=shops["full"].metric_total("telemetry_spans_exported_total"),
-                spans_dropped_down=shops["exporter_down"].metric_total(
-                    "telemetry_spans_dropped_total"
-                ),
+                spans_dropped_down=sum(dropped_down)
+                + shops["exporter_down"].metric_total("telemetry_spans_dropped_total"),
                 sink_requests=requests,
                 sink_bytes=size,
             )
@@ -244,6 +266,7 @@ def summarize(m: Measurements, plan: Plan) -> dict[str, Any]:
         out[f"{setting}_p99_range_ms"] = round(max(p99s) - min(p99s), 1)
         out[f"{setting}_p99_min_ms"] = round(min(p99s), 1)
         out[f"{setting}_p99_max_ms"] = round(max(p99s), 1)
+        out[f"{setting}_p99_runs_ms"] = [round(p99, 1) for p99 in p99s]  # in run order: drift
         middle = statistics.median(p99s)
         spread = (max(p99s) - min(p99s)) / middle if middle else 0.0
         out[f"{setting}_p99_spread_pct"] = round(100 * spread, 1)

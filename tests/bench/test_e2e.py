@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -17,7 +19,7 @@ from bench import e2e, http_load
 from bench.latency import LoadResult
 from bench.order_target import OrderTarget
 from bench.otlp_sink import OtlpSink
-from bench.shop import bench_shop
+from bench.shop import SETTINGS, bench_shop
 from services.harness.polling import wait_until
 from services.harness.shop import Shop
 from tests.bench.fake_gateway import FakeGateway
@@ -41,7 +43,15 @@ REQUIRED = (
     "full_cpu_ms_per_order",
     "off_idle_cpu_pct",
 )
-TINY = e2e.Plan(repeats=2, warmup_s=0.1, saturation_s=0.2, latency_s=0.3, soak_s=0.3, users=2)
+TINY = e2e.Plan(
+    repeats=2,
+    warmup_s=0.1,
+    saturation_s=0.2,
+    latency_s=0.3,
+    soak_s=0.3,
+    users=2,
+    latency_warmup_s=0.1,
+)
 
 
 class StandInShop:
@@ -139,16 +149,112 @@ def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
     assert figures["off_idle_cpu_pct"] == 3.5
     assert figures["full_p99_spread_pct"] == round(100 * 4 / 12, 1)
     assert figures["full_p99_repeats"] == 2
+    assert figures["full_p99_runs_ms"] == [10.0, 14.0]  # in run order, so a drift shows
     assert figures["full_p99_within_noise"] is True  # 1 ms apart, each moves 2 to 4 ms
     assert figures["tail_method_stable"] is False  # full's p99 moved by a third
     assert figures["goal_cpu_met"] is False  # 8 / 6 is above 1.10
     assert figures["goal_p99_met"] is True
 
 
-def test_paused_shops_stop_and_resume(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+class ChildShop:
+    """A shop whose one 'process' is a sleeping child: it can be paused and its state read."""
 
+    made: list[ChildShop] = []
+
+    def __init__(self, setting: str, root: Path, sink_endpoint: str) -> None:
+        self.setting, self.root = setting, root
+        self.api_key, self.user_ids, self.gateway_url = "k", ["usr_1"], "http://127.0.0.1:9"
+        self.child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        self.started = self.stopped = False
+        ChildShop.made.append(self)
+
+    def start(self, users: int) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.child.kill()
+        self.child.wait(5)
+
+    def pids(self) -> dict[str, int]:
+        return {"gateway": self.child.pid}
+
+    def metric_total(self, name: str) -> float:
+        return 3.0
+
+
+@pytest.mark.timeout(60)
+def test_every_fixed_load_run_has_a_fresh_shop_of_its_own_with_the_others_paused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(e2e, "IDLE_S", 0.01)
+    monkeypatch.setattr(ChildShop, "made", [])
+    plan = e2e.Plan(
+        repeats=2,
+        warmup_s=0.1,
+        saturation_s=0.2,
+        latency_s=0.3,
+        soak_s=0.5,
+        users=2,
+        latency_warmup_s=0.1,
+        tail_extra_repeats=1,
+    )
+    saturated: list[ChildShop] = []
+    loads: list[tuple[ChildShop, float]] = []
+
+    def saturate(shop: Shop, seconds: float) -> LoadResult:
+        saturated.append(shop)  # type: ignore[arg-type]
+        return _result(99.0 if seconds == plan.saturation_s else 1.0, ok=200)
+
+    def fixed_load(shop: Shop, rate: float, seconds: float) -> LoadResult:
+        assert isinstance(shop, ChildShop)
+        assert shop.started and not shop.stopped
+        loads.append((shop, seconds))
+        if seconds != plan.soak_s:
+            long_lived = [s for s in ChildShop.made if s in saturated]
+            assert len(long_lived) == len(SETTINGS)
+            wait_until(
+                lambda: all(_state(s.child.pid) == "T" for s in long_lived),
+                5,
+                "every long-lived shop to be paused",
+            )
+            assert _state(shop.child.pid) in "RS"
+        return _result(10.0)
+
+    try:
+        measured = e2e.run(
+            plan, saturate, lambda text: None, fixed_load=fixed_load, make_shop=ChildShop
+        )
+    finally:
+        for shop in ChildShop.made:
+            if not shop.stopped:
+                shop.stop()
+    runs = [(shop, s) for shop, s in loads if s != plan.soak_s]
+    warmups, measured_runs = runs[0::2], runs[1::2]
+    assert [s for _, s in warmups] == [plan.latency_warmup_s] * len(warmups)
+    assert [s for _, s in measured_runs] == [plan.latency_s] * len(measured_runs)
+    # Each measured run on its own new shop, warmed up just before, stopped after.
+    assert [shop for shop, _ in warmups] == [shop for shop, _ in measured_runs]
+    fresh = [shop for shop, _ in measured_runs]
+    assert len(set(map(id, fresh))) == len(fresh) == 2 * len(e2e.LATENCY_SETTINGS) + 2
+    assert not any(shop in saturated for shop in fresh)
+    assert len({shop.root for shop in ChildShop.made}) == len(ChildShop.made)
+    assert all(shop.stopped for shop in fresh)
+    for setting, results in measured.latency.items():
+        shops_of = [shop for shop in fresh if shop.setting == setting]
+        assert len(shops_of) == len(results) == (3 if setting in e2e.TAIL_SETTINGS else 2)
+    # The soak stays on the long-lived full shop, which also saturated.
+    (soaked,) = [shop for shop, s in loads if s == plan.soak_s]
+    assert soaked.setting == "full" and soaked in saturated
+    # Spans dropped with the exporter down: the long-lived shop's and each fixed-load run's.
+    assert measured.spans_dropped_down == 3.0 * (1 + 2)
+
+
+def _result(p99: float, ok: int = 100) -> LoadResult:
+    return LoadResult(sent=ok, ok=ok, duration_s=1.0, p50_ms=1.0, p95_ms=2.0, p99_ms=p99)
+
+
+def test_paused_shops_stop_and_resume(tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
 
