@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from bench.e2e_tables import print_tables
 from bench.latency import LoadResult
 from bench.memory import RssSampler, RssTrace, peak_rss_bytes
 from bench.order_target import OrderTarget
+from bench.other_work import OtherWork
 from bench.otlp_sink import OtlpSink
 from bench.saturation import CLIENTS, LoadPlan, Saturate, interleaved, pick_client, saturator
 from bench.shop import PROCESSES, SETTINGS, bench_shop
@@ -64,6 +65,9 @@ GOAL_THROUGHPUT_RATIO = 0.90
 GOAL_P99_RATIO = 1.25
 # A method whose p99 moves less than this between repeats (max - min over median) is stable.
 STABLE_P99_SPREAD = 0.20
+# A fixed-load run during which the rest of the machine used at most this % of one core had
+# a quiet machine (the bench's own processes are not counted: kernel threads and the like).
+QUIET_OTHER_CPU_PCT = 10.0
 IDLE_S = 3.0
 
 
@@ -119,6 +123,8 @@ class Measurements:
     spans_dropped_down: float
     sink_requests: int
     sink_bytes: int
+    # % of one core the rest of the machine used during each fixed-load run (setting -> runs).
+    other_cpu: dict[str, list[float]] = field(default_factory=dict)
 
 
 def open_loop(shop: Shop, rate: float, seconds: float) -> LoadResult:
@@ -173,6 +179,7 @@ def run(
             log(f"fixed offered load: {rate:.1f} orders/s (half the telemetry-off saturation)")
             fresh_shops = itertools.count(1)
             dropped_down: list[float] = []  # by the exporter_down shops of the fixed-load runs
+            other_cpu: dict[str, list[float]] = {}
 
             def fresh_shop_run(setting: str) -> LoadResult:
                 # Every run on a shop of its own, started for it: no run measures a database
@@ -183,7 +190,9 @@ def run(
                     with paused(shops.values()):
                         shop.start(plan.users)
                         fixed_load(shop, rate, plan.latency_warmup_s)  # not counted
-                        result = fixed_load(shop, rate, plan.latency_s)
+                        with OtherWork(shop.pids()) as other:
+                            result = fixed_load(shop, rate, plan.latency_s)
+                    other_cpu.setdefault(setting, []).append(other.pct)
                     if setting == "exporter_down":
                         dropped_down.append(shop.metric_total("telemetry_spans_dropped_total"))
                     return result
@@ -229,6 +238,7 @@ def run(
                 + shops["exporter_down"].metric_total("telemetry_spans_dropped_total"),
                 sink_requests=requests,
                 sink_bytes=size,
+                other_cpu=other_cpu,
             )
         finally:
             for shop in shops.values():
@@ -289,6 +299,12 @@ def summarize(m: Measurements, plan: Plan) -> dict[str, Any]:
     out["tail_method_stable"] = all(
         out[f"{s}_p99_spread_pct"] < 100 * STABLE_P99_SPREAD for s in TAIL_SETTINGS
     )
+    for setting, pcts in m.other_cpu.items():
+        out[f"{setting}_other_cpu_pct_runs"] = [round(pct, 1) for pct in pcts]
+    others = [pct for pcts in m.other_cpu.values() for pct in pcts]
+    out["fixed_load_other_cpu_pct_median"] = round(_median(others), 1) if others else 0.0
+    out["fixed_load_other_cpu_pct_max"] = round(max(others, default=0.0), 1)
+    out["fixed_load_machine_quiet"] = out["fixed_load_other_cpu_pct_max"] <= QUIET_OTHER_CPU_PCT
     out["goal_cpu_met"] = 0 < out["full_cpu_ratio"] <= GOAL_CPU_RATIO
     out["goal_throughput_met"] = out["full_rps_ratio"] >= GOAL_THROUGHPUT_RATIO
     out["goal_p99_met"] = out["full_p99_ratio"] <= GOAL_P99_RATIO

@@ -46,11 +46,18 @@ def print_tables(m: Measurements, figures: dict[str, Any], client: str) -> None:
             f" {figures[f'{setting}_p99_repeats']:>5}"
             f" {figures[f'{setting}_errors']:>7}"
         )
+    quiet = figures["fixed_load_machine_quiet"]
+    print(
+        f"other work on the machine during these runs: median "
+        f"{figures['fixed_load_other_cpu_pct_median']:.0f}%, at most "
+        f"{figures['fixed_load_other_cpu_pct_max']:.0f}% of one core "
+        + ("(a quiet machine)" if quiet else "(NOT a quiet machine)")
+    )
     within = figures["full_p99_within_noise"]
     print(
         f"full vs off: p99 x{figures['full_p99_ratio']:.2f} "
         + ("(WITHIN the noise: the two cannot be told apart in this run)" if within else "")
-        + ("" if figures["tail_method_stable"] else "; p99 spread over 20%: an unquiet machine")
+        + _spread_verdict(figures["tail_method_stable"], quiet)
     )
     verdict = "within" if figures["exporter_down_within_noise"] else "OUTSIDE"
     print(
@@ -73,3 +80,11 @@ def print_tables(m: Measurements, figures: dict[str, Any], client: str) -> None:
         f"spans exported {figures['full_spans_exported']}, dropped with exporter down "
         f"{figures['exporter_down_spans_dropped']}"
     )
+
+
+def _spread_verdict(stable: bool, quiet: bool) -> str:
+    if stable:
+        return ""
+    if quiet:
+        return "; p99 spread over 20% on a quiet machine: the method's own noise"
+    return "; p99 spread over 20% with other work on the machine"

@@ -104,6 +104,10 @@ def test_main_runs_every_phase_and_prints_every_key_last(
     assert figures["full_spans_exported"] == 3  # what the shop's metric_total said
     assert any(line.startswith("saturation") for line in out)
     assert any("exporter down vs full" in line for line in out)
+    assert any(line.startswith("other work on the machine during these runs") for line in out)
+    runs = 2 * len(e2e.LATENCY_SETTINGS) + 2 * len(e2e.TAIL_SETTINGS)
+    assert len(figures["off_other_cpu_pct_runs"]) == figures["off_p99_repeats"] == 4
+    assert sum(len(figures[f"{s}_other_cpu_pct_runs"]) for s in e2e.LATENCY_SETTINGS) == runs
 
 
 def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
@@ -133,6 +137,7 @@ def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
         spans_dropped_down=7,
         sink_requests=1,
         sink_bytes=2,
+        other_cpu={"off": [3.0, 12.0], "full": [1.0, 2.0]},
     )
     figures = e2e.summarize(measured, TINY)
     assert figures["full_rps_ratio"] == 0.9
@@ -150,6 +155,10 @@ def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
     assert figures["full_p99_spread_pct"] == round(100 * 4 / 12, 1)
     assert figures["full_p99_repeats"] == 2
     assert figures["full_p99_runs_ms"] == [10.0, 14.0]  # in run order, so a drift shows
+    assert figures["off_other_cpu_pct_runs"] == [3.0, 12.0]
+    assert figures["fixed_load_other_cpu_pct_median"] == 2.5
+    assert figures["fixed_load_other_cpu_pct_max"] == 12.0
+    assert figures["fixed_load_machine_quiet"] is False  # one run had 12% of a core elsewhere
     assert figures["full_p99_within_noise"] is True  # 1 ms apart, each moves 2 to 4 ms
     assert figures["tail_method_stable"] is False  # full's p99 moved by a third
     assert figures["goal_cpu_met"] is False  # 8 / 6 is above 1.10
