@@ -182,8 +182,9 @@ def run(
             other_cpu: dict[str, list[float]] = {}
 
             def fresh_shop_run(setting: str) -> LoadResult:
-                # Every run on a shop of its own, started for it: no run measures a database
-                # that earlier runs grew (the long-lived shops are paused meanwhile).
+                # Every run on a shop of its own, started for it: no run inherits a database,
+                # processes or backlogs from saturation or earlier runs, so every setting and
+                # repeat starts alike (the long-lived shops are paused meanwhile).
                 root = Path(tmp) / "fixed" / f"{next(fresh_shops)}-{setting}"
                 shop = make_shop(setting, root, sink.endpoint)
                 try:
