@@ -178,7 +178,7 @@ def overhead_chart(f: Figures, path: Path) -> Path:
         if f"proc_{v}_cpu_us" in f
     ]
     values = [f[f"proc_{v}_cpu_us"] for v in variants]
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = plt.subplots(figsize=(8, 3.6))
     bars = ax.bar(variants, values, color="#8c564b")
     for bar, variant in zip(bars, variants, strict=True):
         ratio = f.get(f"proc_{variant}_cpu_ratio", 1.0)
@@ -188,6 +188,7 @@ def overhead_chart(f: Figures, path: Path) -> Path:
             ha="center",
             va="bottom",
         )
+    ax.tick_params(axis="x", labelrotation=15)
     ax.set_ylabel("CPU us per call (client + server)")
     ax.set_title("Unary call, server in its own process (label: bare CPU / variant CPU)")
     ax.set_ylim(0, max(values) * 1.2)
