@@ -10,6 +10,7 @@ import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -198,16 +199,7 @@ def test_every_fixed_load_run_has_a_fresh_shop_of_its_own_with_the_others_paused
 ) -> None:
     monkeypatch.setattr(e2e, "IDLE_S", 0.01)
     monkeypatch.setattr(ChildShop, "made", [])
-    plan = e2e.Plan(
-        repeats=2,
-        warmup_s=0.1,
-        saturation_s=0.2,
-        latency_s=0.3,
-        soak_s=0.5,
-        users=2,
-        latency_warmup_s=0.1,
-        tail_extra_repeats=1,
-    )
+    plan = replace(TINY, soak_s=0.5, tail_extra_repeats=1)
     saturated: list[ChildShop] = []
     loads: list[tuple[ChildShop, float]] = []
 
