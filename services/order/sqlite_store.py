@@ -6,6 +6,7 @@ atomic across threads and processes; the tables are `tables.py`'s.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,6 +40,8 @@ SQLITE_MIGRATIONS = (
 
 # sqlite3's placeholder.
 _MARK = "?"
+# `RETURNING` came with SQLite 3.35 (2021); some distributions' Python 3.11 links an older one.
+RETURNING_SUPPORTED = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 class SqliteOrderStore(SqliteStore, OrderStoreBase):
@@ -127,7 +130,16 @@ class SqliteOrderStore(SqliteStore, OrderStoreBase):
             ).rowcount
             if not changed:
                 return None
-            return tables.append_event(db, _MARK, change)
+            if RETURNING_SUPPORTED:
+                return tables.append_event(db, _MARK, change)
+            (last,) = db.execute(
+                "SELECT COALESCE(MAX(sequence), 0) FROM order_events WHERE order_id = ?",
+                (change.order_id,),
+                collection="order_events",
+            ).fetchone()
+            event = change.event(int(last) + 1)
+            tables.write_event(db, _MARK, event)
+            return event
 
     def _find(self, column: str, value: str) -> Order | None:
         with self._locked() as db:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -134,6 +135,28 @@ def test_finalize_numbers_and_writes_its_event_in_one_statement(backend: Backend
     assert ran == {("UPDATE", "orders"): 1.0, ("INSERT", "order_events"): 1.0, **notify}
     assert paid is not None and paid.sequence == 2
     assert [(e.sequence, e.status) for e in store.events(order.id)] == [(1, PENDING), (2, PAID)]
+
+
+def test_finalize_on_sqlite_without_returning_reads_the_last_number_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite before 3.35 (some distributions' Python 3.11) has no RETURNING.
+    monkeypatch.setattr("services.order.sqlite_store.RETURNING_SUPPORTED", False)
+    registry = CollectorRegistry()
+    sqlite = Backend("sqlite", tmp_path, None)
+    store = sqlite.order_store(metrics=QueryMetrics(registry))
+    order, _ = store.create(_new("k1"))
+    before = _statement_counts(registry)
+    paid = store.finalize(order.id, PAID, "charge succeeded", charge_id="ch-1")
+    ran = {k: v - before.get(k, 0) for k, v in _statement_counts(registry).items()}
+    assert {k: v for k, v in ran.items() if v} == {
+        ("UPDATE", "orders"): 1.0,
+        ("SELECT", "order_events"): 1.0,
+        ("INSERT", "order_events"): 1.0,
+    }
+    assert paid is not None and paid.sequence == 2
+    assert [(e.sequence, e.status) for e in store.events(order.id)] == [(1, PENDING), (2, PAID)]
+    sqlite.close_all()
 
 
 def _statement_counts(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
