@@ -12,6 +12,9 @@ from services.platform.migrations import Migration, migrate_sqlite
 
 # How long a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 5_000
+# The oldest SQLite the stores run on: `INSERT ... ON CONFLICT DO NOTHING` came with 3.24.
+# (3.35's `RETURNING` is used when present: services/order/sqlite_store.py.)
+MIN_SQLITE_VERSION = (3, 24, 0)
 _RETRY_PAUSE_S = (0.005, 0.05)
 
 
@@ -29,6 +32,7 @@ def connect(
     set-up is retried, with a short random pause, until `busy_timeout_ms` has passed; any
     other error, or a lock still held after that, is raised as before.
     """
+    require_sqlite()
     deadline = time.monotonic() + busy_timeout_ms / 1000
     while True:
         connection = sqlite3.connect(
@@ -49,6 +53,17 @@ def connect(
             connection.close()
             raise
         return connection
+
+
+def require_sqlite(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Refuse, with what to do, an SQLite older than the stores' statements need."""
+    if version < MIN_SQLITE_VERSION:
+        found = ".".join(map(str, version))
+        needed = ".".join(map(str, MIN_SQLITE_VERSION))
+        raise sqlite3.NotSupportedError(
+            f"this Python links SQLite {found}; the shop's stores need {needed} or later "
+            "(use a Python built with a newer SQLite, or SHOP_DATABASE_URL for PostgreSQL)"
+        )
 
 
 def is_locked(error: sqlite3.OperationalError) -> bool:

@@ -93,3 +93,16 @@ def test_is_locked_reads_the_error_code() -> None:
     other = sqlite3.OperationalError("no such table: x")
     other.sqlite_errorcode = sqlite3.SQLITE_ERROR  # type: ignore[attr-defined]
     assert not sqlite.is_locked(other)
+
+
+def test_an_sqlite_older_than_the_stores_need_is_refused_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(sqlite3.NotSupportedError, match=r"SQLite 3\.23\.1; .* need 3\.24\.0"):
+        sqlite.require_sqlite((3, 23, 1))
+    sqlite.require_sqlite((3, 24, 0))
+    require = sqlite.require_sqlite
+    monkeypatch.setattr(sqlite, "require_sqlite", lambda: require((3, 20, 0)))
+    with pytest.raises(sqlite3.NotSupportedError):
+        sqlite.connect(tmp_path / "x.db", "CREATE TABLE t (a INTEGER)")
+    assert not (tmp_path / "x.db").exists()  # refused before the file is made
