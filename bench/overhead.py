@@ -33,6 +33,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
 import instrumentation
+from bench.cputime import cpu_seconds
 from bench.otlp_sink import sink_process
 
 VARIANTS = (
@@ -84,7 +85,7 @@ class Hooks:
         self.variant = variant
         self._closers: list[Callable[[], None]] = []
         self.server_interceptors: list[Any] = []
-        self.wrap_channel: Callable[[grpc.Channel], grpc.Channel] = lambda ch: ch
+        self.wrap_channel: Callable[[grpc.Channel], Any] = lambda ch: ch
         if variant == "noop":
             self.server_interceptors = [NoopServerInterceptor()]
             self.wrap_channel = lambda ch: grpc.intercept_channel(ch, NoopClientInterceptor())
@@ -125,7 +126,7 @@ class Hooks:
     def _spans_before_call(self, count: int) -> None:
         tel = instrumentation.setup("bench", CollectorRegistry(), NullExporter(), environ={})
         tracer = tel.lean_tracer_provider.get_tracer("bench")
-        self.wrap_channel = lambda ch: SpansBeforeCall(ch, tracer, count)  # type: ignore[assignment,return-value]
+        self.wrap_channel = lambda ch: SpansBeforeCall(ch, tracer, count)
         self._closers.append(lambda: tel.shutdown(2))
 
     def _ours_in_user_pipeline(self) -> None:
@@ -248,15 +249,8 @@ class Sample(NamedTuple):
 
 
 def _cpu_of(pid: int | None) -> float:
-    """CPU seconds used so far by another process (Linux /proc); 0 when unknown."""
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds used so far by the server process; 0 when it is this one."""
+    return 0.0 if pid is None else cpu_seconds(pid)
 
 
 class Client:
