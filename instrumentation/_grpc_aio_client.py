@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from opentelemetry import context as otel_context
 
-from ._rpc import UNARY, Call, Method, RpcRecorder, grpc_type, qualified_name
+from ._rpc import UNARY, Call, Method, RpcRecorder, counted_async, grpc_type, qualified_name
 
 _OK = grpc.StatusCode.OK
 _UNKNOWN = grpc.StatusCode.UNKNOWN
@@ -116,7 +116,7 @@ def _streaming(request_streaming: bool, response_streaming: bool) -> Callable[..
         grpc_call = await continuation(details, request)
         self._finish_when_done(call, grpc_call, not response_streaming)
         if response_streaming:
-            return _count_responses(grpc_call, method.msg_received)
+            return counted_async(grpc_call, method.msg_received)
         return grpc_call
 
     return intercept
@@ -150,12 +150,6 @@ def _final_status(grpc_call: Any) -> tuple[grpc.StatusCode, str] | None:
         return _CODES.get(status.code(), _UNKNOWN), status.details()
     except Exception:
         return None
-
-
-async def _count_responses(grpc_call: Any, counter: Any) -> AsyncIterator[Any]:
-    async for item in grpc_call:
-        counter(1)
-        yield item
 
 
 async def _count_requests(iterator: Any, counter: Any) -> AsyncIterator[Any]:

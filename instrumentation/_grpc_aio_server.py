@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from ._grpc_server import NOT_FOUND_DETAILS, HandlerCache
-from ._rpc import UNARY, Call, Method, RpcRecorder, grpc_type
+from ._rpc import UNARY, Call, Method, RpcRecorder, counted_async, grpc_type
 
 _OK = grpc.StatusCode.OK
 _EOF = grpc.aio.EOF  # type: ignore[attr-defined]
@@ -70,7 +70,7 @@ def _unary(
         if call is None:
             return await inner(request, context)
         if req_stream:
-            request = _count(request, received)
+            request = counted_async(request, received)
             context = _Context(context, method)
         call.attach()
         try:
@@ -103,7 +103,7 @@ def _begin_stream(
     if call is None:
         return None, request
     if req_stream:
-        request = _count(request, method.msg_received)
+        request = counted_async(request, method.msg_received)
     context.add_done_callback(lambda _: _terminated(rec, call, context))
     call.attach()
     return call, request
@@ -202,12 +202,6 @@ def _cut_short(context: Any) -> grpc.StatusCode:
 def _terminated(rec: RpcRecorder, call: Call, context: Any) -> None:
     if not call.done:
         rec.finish(call, _cut_short(context))
-
-
-async def _count(iterator: Any, counter: Any) -> AsyncIterator[Any]:
-    async for item in iterator:
-        counter(1)
-        yield item
 
 
 def _unknown_handler(rec: RpcRecorder, full_method: str) -> Any:

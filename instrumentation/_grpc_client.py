@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 from opentelemetry import context as otel_context
 
-from ._rpc import Call, Method, RpcRecorder, grpc_type, qualified_name
+from ._rpc import Call, Method, RpcRecorder, counted, grpc_type, qualified_name
 
 _OK = grpc.StatusCode.OK
 _UNKNOWN = grpc.StatusCode.UNKNOWN
@@ -84,7 +84,7 @@ class _Multicallable:
             except Exception:
                 self._rec.error()
         if self._req_stream:
-            request = _count(request, self._method.msg_sent)
+            request = counted(request, self._method.msg_sent)
         return call, request, metadata
 
     def _on_done(self, call: Call, unary_response: bool) -> Any:
@@ -194,9 +194,3 @@ def _rpc_error(err: grpc.RpcError) -> tuple[grpc.StatusCode, str | None]:
     code = err.code() if hasattr(err, "code") else None
     details = err.details() if hasattr(err, "details") else None
     return code or _UNKNOWN, details
-
-
-def _count(iterator: Any, counter: Any) -> Iterator[Any]:
-    for item in iterator:
-        counter(1)
-        yield item

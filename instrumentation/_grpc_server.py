@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -13,6 +13,7 @@ from ._rpc import (
     Call,
     Method,
     RpcRecorder,
+    counted,
     detach,
     grpc_type,
 )
@@ -101,7 +102,7 @@ def _unary_response(
         if call is None:
             return inner(request, context)
         if req_stream:
-            request = _count(request, received)
+            request = counted(request, received)
         token = call.attach()
         try:
             response = inner(request, context)
@@ -131,7 +132,7 @@ def _stream_response(
         if call is None:
             return inner(request, context)
         if req_stream:
-            request = _count(request, received)
+            request = counted(request, received)
         # Runs when the RPC terminates, including cancellation and deadline. False: it has
         # terminated already (cancelled before this handler started) and never will run.
         if not context.add_callback(lambda: _terminated(rec, call, context)):
@@ -218,12 +219,6 @@ def _details(context: Any) -> str | None:
     if isinstance(details, bytes):
         return details.decode("utf-8", "replace")
     return details  # type: ignore[no-any-return]
-
-
-def _count(iterator: Any, counter: Any) -> Iterator[Any]:
-    for item in iterator:
-        counter(1)
-        yield item
 
 
 def _unknown_handler(rec: RpcRecorder, full_method: str) -> Any:

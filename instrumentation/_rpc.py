@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
@@ -123,6 +124,20 @@ class Call:
     def attach(self) -> object:
         """Make this call's span current; give the token to ``detach``."""
         return _attach(self.ctx)  # type: ignore[arg-type]
+
+
+def counted(messages: Any, counter: Any) -> Iterator[Any]:
+    """``messages`` passed through, each counted (``counter(1)``) as it goes by."""
+    for item in messages:
+        counter(1)
+        yield item
+
+
+async def counted_async(messages: Any, counter: Any) -> AsyncIterator[Any]:
+    """The same for an async iterator."""
+    async for item in messages:
+        counter(1)
+        yield item
 
 
 def detach(token: object) -> None:
