@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from ._grpc_server import NOT_FOUND_DETAILS, HandlerCache
+from ._grpc_server import NOT_FOUND_DETAILS, HandlerCache, cut_short, terminated
 from ._rpc import UNARY, Call, Method, RpcRecorder, counted_async, grpc_type
 
 _OK = grpc.StatusCode.OK
@@ -104,7 +104,7 @@ def _begin_stream(
         return None, request
     if req_stream:
         request = counted_async(request, method.msg_received)
-    context.add_done_callback(lambda _: _terminated(rec, call, context))
+    context.add_done_callback(lambda _: terminated(rec, call, context))
     call.attach()
     return call, request
 
@@ -184,24 +184,12 @@ def failure(
 ) -> tuple[grpc.StatusCode, str | None, BaseException | None]:
     """(code, details, exception to record) for an async handler that raised ``exc``."""
     if isinstance(exc, asyncio.CancelledError) and not context.done():
-        return _cut_short(context), None, None
+        return cut_short(context), None, None
     # abort() sends its status, then raises AbortError; a task cancelled after that send
     # (the server stopping while abort() awaits it) still ended with the status sent.
     if isinstance(exc, grpc.aio.AbortError | asyncio.CancelledError):
         return context.code() or grpc.StatusCode.UNKNOWN, context.details() or None, None
     return grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc).__name__}: {exc}", exc
-
-
-def _cut_short(context: Any) -> grpc.StatusCode:
-    remaining = context.time_remaining()
-    if remaining is not None and remaining <= 0:
-        return grpc.StatusCode.DEADLINE_EXCEEDED
-    return grpc.StatusCode.CANCELLED
-
-
-def _terminated(rec: RpcRecorder, call: Call, context: Any) -> None:
-    if not call.done:
-        rec.finish(call, _cut_short(context))
 
 
 def _unknown_handler(rec: RpcRecorder, full_method: str) -> Any:

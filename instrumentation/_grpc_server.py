@@ -135,8 +135,8 @@ def _stream_response(
             request = counted(request, received)
         # Runs when the RPC terminates, including cancellation and deadline. False: it has
         # terminated already (cancelled before this handler started) and never will run.
-        if not context.add_callback(lambda: _terminated(rec, call, context)):
-            rec.finish(call, _cut_short(context))
+        if not context.add_callback(lambda: terminated(rec, call, context)):
+            rec.finish(call, cut_short(context))
             return inner(request, context)
         token = call.attach()
         try:
@@ -187,7 +187,7 @@ def outcome(context: Any) -> grpc.StatusCode:
     code = context.code()
     if code is None or code is _OK:
         if not context.is_active():
-            return _cut_short(context)
+            return cut_short(context)
         return _OK
     return code  # type: ignore[no-any-return]
 
@@ -203,15 +203,19 @@ def failure(
     return grpc.StatusCode.UNKNOWN, f"Exception calling application: {exc}", exc
 
 
-def _cut_short(context: Any) -> grpc.StatusCode:
-    if context.time_remaining() <= 0:
+def cut_short(context: Any) -> grpc.StatusCode:
+    """How a call that ended before its handler did ended: deadline, else cancelled
+    (sync and aio contexts; aio's ``time_remaining()`` is None without a deadline)."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.CANCELLED
 
 
-def _terminated(rec: RpcRecorder, call: Call, context: Any) -> None:
+def terminated(rec: RpcRecorder, call: Call, context: Any) -> None:
+    """The callback run when an RPC terminates: finish a call nothing else finished."""
     if not call.done:
-        rec.finish(call, _cut_short(context))
+        rec.finish(call, cut_short(context))
 
 
 def _details(context: Any) -> str | None:
