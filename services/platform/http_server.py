@@ -7,9 +7,12 @@ waitress alone has two gaps (checked in waitress 3.0.2's server.py and channel.p
   line every 2 s is never idle, and a request may take forever to arrive.
 
 `GuardedServer` closes the gaps: at the limit it closes the connections that are doing
-the least (no request being served, nothing left to send, oldest activity first) so
-a new client is always accepted, and it closes any connection whose request has not
-fully arrived within its header or body read timeout.
+the least (no request being served, nothing left to send) so a new client is always
+accepted, and it closes any connection whose request has not fully arrived within its
+header or body read timeout. Among those, the first closed is the one waiting longest for
+its request: since the request's first byte when one is arriving (a drip-feeder's bytes
+keep it active, never young), else since its last activity. So a client that has just
+connected, and has not sent its request yet, goes last, not first.
 """
 
 from __future__ import annotations
@@ -112,6 +115,14 @@ class _TimedChannel(HTTPChannel):  # type: ignore[misc]
         """No request being served and nothing left to send: closing it loses nothing."""
         return not self.requests and not self.total_outbufs_len and not self.will_close
 
+    def waiting_since(self, mono_now: float, wall_now: float) -> float:
+        """Since when (monotonic) this connection has been waiting for a whole request: its
+        first byte's time when one is arriving, else its last activity (waitress keeps that
+        in wall-clock time)."""
+        if self.reading_since is not None:
+            return self.reading_since
+        return mono_now - (wall_now - float(self.last_activity))
+
 
 class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
     """TcpWSGIServer that makes room for new clients and times out slow requests."""
@@ -154,7 +165,10 @@ class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
         excess = len(open_channels) + 1 - self.limits.connection_limit
         if excess <= 0:
             return
-        idle = sorted((c for c in open_channels if c.idle()), key=lambda c: c.last_activity)
+        mono, wall = time.monotonic(), time.time()
+        idle = sorted(
+            (c for c in open_channels if c.idle()), key=lambda c: c.waiting_since(mono, wall)
+        )
         for channel in idle[:excess]:
             channel.will_close = True
             self.evicted += 1

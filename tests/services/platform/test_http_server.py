@@ -94,6 +94,47 @@ def test_drip_fed_headers_are_cut_off_and_never_lock_new_clients_out() -> None:
         wait_until(lambda: len(server.active_channels) == 0, 5, "every drip-feeder closed")
 
 
+def test_at_the_limit_a_drip_feeder_is_closed_before_a_client_that_just_connected() -> None:
+    # A drip-feeder's bytes keep its last activity fresh; making room must still close it
+    # before a client that has connected and not yet sent its request (it once closed the
+    # newcomer: the oldest last activity). At the limit the server closes one connection
+    # at once, to keep a place free: 4 drip-feeders + the newcomer + 1 reach 6.
+    limits = replace(LIMITS, connection_limit=6, header_timeout_s=30.0)
+    with serving(limits) as server, ExitStack() as stack:
+        port = int(server.effective_port)
+        drips = _connections(port, 4, stack)
+        for sock in drips:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        wait_until(lambda: len(server.active_channels) == 4, 5, "4 drip-feeders accepted")
+        newcomer = _connections(port, 1, stack)[0]
+        wait_until(lambda: len(server.active_channels) == 5, 5, "the newcomer accepted")
+        time.sleep(0.1)  # the drip-feeders' next lines come after the newcomer connected
+        for sock in drips:
+            sock.sendall(b"X-Drip: 1\r\n")
+        wait_until(
+            lambda: all(c.last_activity > newcomer_since(server) for c in drip_channels(server)),
+            5,
+            "the drip-feeders' lines read",
+        )
+        assert server.evicted == 0
+        _connections(port, 1, stack)  # the limit is reached: one connection is closed
+        wait_until(lambda: server.evicted == 1, 5, "one connection closed to make room")
+        newcomer.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = newcomer.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+
+
+def drip_channels(server: GuardedServer) -> list[Any]:
+    """The connections with a request partly received."""
+    return [c for c in server.active_channels.values() if c.reading_since is not None]
+
+
+def newcomer_since(server: GuardedServer) -> float:
+    """The last activity of the one connection that has sent nothing."""
+    (silent,) = [c for c in server.active_channels.values() if c.reading_since is None]
+    return float(silent.last_activity)
+
+
 def test_a_slow_body_is_cut_off_after_the_body_timeout() -> None:
     limits = replace(LIMITS, body_timeout_s=1.0)
     with (
