@@ -19,7 +19,7 @@ settings rotates each round) with one shop running and every other one paused:
 The full plan: 3 rounds of 6 s saturation runs; fixed-load runs of 3 s warm-up + 40 s
 (5 for off and full, 3 for the others; 40 s, because the p99 of 20 s runs, about the 50th
 slowest of 5,000 orders, moved up to 28% between runs), each after its shop's start-up of a
-few seconds; a 300 s soak; about 22 minutes plus start-up. Prints tables, then one JSON line.
+few seconds; a 300 s soak; about 21 minutes with start-ups. Prints tables, then one JSON line.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Plan(LoadPlan):
 
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
-        """The full plan (5-minute soak, about 22 minutes) or the quick one (under 3 minutes)."""
+        """The full plan (5-minute soak, about 21 minutes) or the quick one (under 3 minutes)."""
         if quick:
             return cls(
                 repeats=3,
