@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from ._exceptions import exception_attributes, qualified_name
 from ._propagation import W3C, Propagation, traceparent
 from ._span import PassThroughSpans, SpanFactory
+from ._span_context import IS_VALID, TRACE_FLAGS, TRACE_ID
 from ._wsgi import StartResponse, WSGIEnvironment
 from .metrics import HttpMetrics, HttpSeries
 
@@ -228,9 +229,9 @@ class _Request:
         extra = (
             [
                 ("traceresponse", traceparent(span_context)),
-                ("X-Trace-Id", format(span_context.trace_id, "032x")),
+                ("X-Trace-Id", format(span_context[TRACE_ID], "032x")),
             ]
-            if span_context.is_valid
+            if span_context[IS_VALID]
             else []
         )
 
@@ -262,7 +263,7 @@ class _Request:
                 span.set_attribute("error.type", error_type)
                 span.set_status(Status(StatusCode.ERROR))
             ctx = span.get_span_context()
-            histogram.observe(elapsed, ctx.trace_id if ctx.trace_flags & 1 else None)
+            histogram.observe(elapsed, ctx[TRACE_ID] if ctx[TRACE_FLAGS] & 1 else None)
             span.end()
         else:
             histogram.observe(elapsed)

@@ -9,6 +9,7 @@ import grpc
 from opentelemetry import context as otel_context
 
 from ._rpc import Call, Method, RpcRecorder, counted, grpc_type, qualified_name
+from ._span_context import IS_VALID
 
 _OK = grpc.StatusCode.OK
 _UNKNOWN = grpc.StatusCode.UNKNOWN
@@ -78,7 +79,7 @@ class _Multicallable:
         if call is None:
             return None, request, metadata
         span_context = call.span.get_span_context()
-        if self._rec.inject and span_context.is_valid:
+        if self._rec.inject and span_context[IS_VALID]:
             try:
                 metadata = self._rec.propagation.inject_metadata(metadata, span_context, parent)
             except Exception:

@@ -23,15 +23,21 @@ if TYPE_CHECKING:
 
 _END_LOCK = threading.Lock()  # ending is rare and short: one lock for all spans
 _time_ns = time.time_ns
-_UNSET = Status(StatusCode.UNSET)
+UNSET_STATUS = Status(StatusCode.UNSET)  # every RpcSpan's status until one is set
 
 
 class RpcSpan(trace.Span, ReadableSpan):
     """A recording span, ended at most once; after ``end`` it is the ReadableSpan exported."""
 
-    # Class defaults: set on the instance only when something is dropped (the rare case).
+    # Class defaults, set on the instance only when they change: something dropped, an
+    # event added, a status set, the span ended. Five fewer stores for every span made.
     _dropped_attributes = 0
     _dropped_events = 0
+    _events: list[Event] | tuple[()] = ()
+    _links = ()
+    _status = UNSET_STATUS
+    _instrumentation_info = None
+    _end_time: int | None = None
     # Narrower than ReadableSpan's: always a context, and the span's own dict (set in place).
     _context: SpanContext
     _attributes: dict[str, Any]
@@ -52,14 +58,9 @@ class RpcSpan(trace.Span, ReadableSpan):
         self._parent = parent
         self._kind = kind
         self._attributes = attributes
-        self._events: list[Event] | tuple[()] = ()
-        self._links = ()
-        self._status = _UNSET
         self._resource = factory.resource
         self._instrumentation_scope = factory.scope
-        self._instrumentation_info = None
         self._start_time = _time_ns()
-        self._end_time: int | None = None
 
     def get_span_context(self) -> SpanContext:
         return self._context

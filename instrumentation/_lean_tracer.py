@@ -84,7 +84,12 @@ class LeanTracer(trace.Tracer):
                 record_exception,
                 set_status_on_exception,
             )
-        own: dict[str, Any] = dict(attributes) if isinstance(attributes, Mapping) else {}
+        # A dict is the common case: checked first, without the ABC's isinstance.
+        own: dict[str, Any] = (
+            dict(attributes)
+            if attributes.__class__ is dict or isinstance(attributes, Mapping)
+            else {}
+        )
         return self._factory.start(name, context, kind, own)
 
     def start_as_current_span(  # type: ignore[override]

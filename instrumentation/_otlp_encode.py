@@ -23,6 +23,9 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, Status
 
+from ._lean_span import UNSET_STATUS
+from ._span_context import IS_REMOTE, SPAN_ID, TRACE_ID, TRACE_STATE, has_trace_state
+
 __all__ = ["SpanEncoder", "encode_spans"]
 
 log = logging.getLogger("instrumentation.export")
@@ -105,17 +108,17 @@ class SpanEncoder:
             ctx: Any = span._context
             parts = [
                 _T_TRACE_ID,
-                ctx.trace_id.to_bytes(16, "big"),
+                ctx[TRACE_ID].to_bytes(16, "big"),
                 _T_SPAN_ID,
-                ctx.span_id.to_bytes(8, "big"),
+                ctx[SPAN_ID].to_bytes(8, "big"),
             ]
-            state = ctx.trace_state
-            if state:
+            state = ctx[TRACE_STATE]
+            if has_trace_state(state):
                 parts.append(_string(0x1A, _trace_state(state)))
             parent = span._parent
             if parent is not None:
                 parts.append(_T_PARENT_ID)
-                parts.append(parent.span_id.to_bytes(8, "big"))
+                parts.append(parent[SPAN_ID].to_bytes(8, "big"))
             name_kind = self._names.get((span._name, id(span._kind)))
             if name_kind is None:
                 name_kind = self._name_kind(span._name, span._kind)
@@ -143,9 +146,10 @@ class SpanEncoder:
             links = span._links
             if links:  # Span.links (13), dropped_links_count (14)
                 _append_repeated(parts, 0x6A, links, self._link, 0x70)
-            parts.append(_status(span._status))
+            status = span._status
+            parts.append(_UNSET_STATUS if status is UNSET_STATUS else _status(status))
             parts.append(_T_FLAGS)
-            parts.append(_FLAGS_B[parent is not None and parent.is_remote])
+            parts.append(_FLAGS_B[parent is not None and parent[IS_REMOTE]])
             body = b"".join(parts)
         except Exception:
             log.exception("span %r could not be encoded; left out of the batch", span.name)
@@ -366,3 +370,4 @@ def _varint(value: int) -> bytes:
 
 
 _SMALL = tuple(bytes((i,)) for i in range(0x80))
+_UNSET_STATUS = _status(UNSET_STATUS)  # most spans' status, matched by identity

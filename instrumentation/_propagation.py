@@ -23,6 +23,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, Trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ._header_limits import within_limits
+from ._span_context import NO_STATE, TRACE_STATE, has_trace_state, valid_span_context
 
 PROPAGATION_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
 # The common case, version 00, parsed here; anything else goes to the reference propagator.
@@ -80,16 +81,18 @@ def remote_parent(metadata: Iterable[Any] | None) -> tuple[SpanContext | None, C
         if match is None:  # other versions, odd spacing: the reference parser decides
             ctx = _TRACECONTEXT.extract({"traceparent": header, "tracestate": state or ""})
             remote = trace.get_current_span(ctx).get_span_context()
+            if not remote.is_valid:
+                remote = None
         else:
-            remote = SpanContext(
-                int(match[1], 16),
-                int(match[2], 16),
-                True,
-                _trace_flags(int(match[3], 16)),
-                TraceState.from_header([state]) if state else None,
-            )
-        if not remote.is_valid:
-            remote = None
+            trace_id, span_id = int(match[1], 16), int(match[2], 16)
+            if trace_id and span_id:  # 32 and 16 hex digits: within range by construction
+                remote = valid_span_context(
+                    trace_id,
+                    span_id,
+                    True,
+                    _trace_flags(int(match[3], 16)),
+                    TraceState.from_header([state]) if state else NO_STATE,
+                )
     return remote, _BAGGAGE.extract(carrier) if carrier else None
 
 
@@ -99,8 +102,9 @@ def inject_metadata(
     """``metadata`` plus traceparent (tracestate, baggage) for ``span_context``."""
     out = [(k, v) for k, v in metadata if k not in PROPAGATION_KEYS] if metadata else []
     out.append(("traceparent", traceparent(span_context)))
-    if span_context.trace_state:
-        out.append(("tracestate", span_context.trace_state.to_header()))
+    state = span_context[TRACE_STATE]
+    if has_trace_state(state):
+        out.append(("tracestate", state.to_header()))
     if baggage.get_all(ctx):
         carrier: dict[str, str] = {}
         _BAGGAGE.inject(carrier, ctx)
@@ -123,10 +127,8 @@ def _trace_flags(value: int) -> TraceFlags:
 
 def traceparent(span_context: SpanContext) -> str:
     """The W3C ``traceparent`` value of ``span_context``."""
-    return (
-        f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
-        f"{int(span_context.trace_flags):02x}"
-    )
+    trace_id, span_id, _, flags = span_context[:4]  # the layout _span_context.py reads
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
 
 
 class Propagation(Protocol):

@@ -23,6 +23,7 @@ from ._codes import GO_NAMES, SERVER_ERROR_CODES
 from ._exceptions import qualified_name
 from ._propagation import W3C, Propagation
 from ._span import PassThroughSpans, SpanFactory
+from ._span_context import TRACE_FLAGS, TRACE_ID
 from .metrics import GrpcMetrics
 
 __all__ = ["qualified_name"]
@@ -251,8 +252,8 @@ class RpcRecorder:
                     span.set_status(Status(StatusCode.ERROR, details or _CODE_NAMES[code]))
             # The exemplar links to the current trace even when the span is someone else's.
             ctx = span.get_span_context()
-            if ctx.trace_flags & 1:
-                trace_id = ctx.trace_id
+            if ctx[TRACE_FLAGS] & 1:
+                trace_id = ctx[TRACE_ID]
             go_code = "OK" if code is _OK else GO_NAMES.get(code, "Unknown")
             call.method.series.finish(go_code, elapsed, trace_id, received, sent)
             # Metrics first: whoever sees the ended span also sees the call counted.

@@ -14,6 +14,7 @@ import logging
 import random
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import (
@@ -31,9 +32,17 @@ from opentelemetry.trace import (
     SpanKind,
     TraceFlags,
 )
-from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from ._lean_span import RpcSpan
+from ._span_context import (
+    IS_VALID,
+    NO_STATE,
+    TRACE_FLAGS,
+    TRACE_ID,
+    TRACE_STATE,
+    valid_span_context,
+)
 
 log = logging.getLogger("instrumentation")
 
@@ -42,6 +51,19 @@ _RANDOM = 0x02  # W3C trace context level 2: the trace id is random (the SDK set
 _FLAGS = tuple(TraceFlags(i) for i in range(4))
 _getrandbits = random.getrandbits
 _get_current_span = trace.get_current_span
+_get_current = otel_context.get_current
+
+
+def _parent_span_context(parent: Context | None) -> SpanContext:
+    """``trace.get_current_span(parent).get_span_context()``, without its ABC isinstance
+    check and method call for the two span types the hot path meets."""
+    span = (parent if parent is not None else _get_current()).get(_SPAN_KEY)
+    cls = span.__class__
+    if cls is RpcSpan or cls is NonRecordingSpan:
+        return span._context  # type: ignore[no-any-return,attr-defined]
+    return _get_current_span(parent).get_span_context()
+
+
 _DEFAULT_DELEGATES = (
     ",remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,"
     "localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
@@ -123,20 +145,22 @@ class SpanFactory:
             return self._tracer.start_span(name, parent, kind, attributes)
         parent_ctx: SpanContext | None = remote
         if remote is None:
-            parent_ctx = _get_current_span(parent).get_span_context()
+            parent_ctx = _parent_span_context(parent)
         elif not self._fast or self._on_start_processors():
             parent = trace.set_span_in_context(NonRecordingSpan(remote), parent)
-        if parent_ctx is not None and parent_ctx.is_valid:
-            trace_id = parent_ctx.trace_id
-            random_flag = parent_ctx.trace_flags & _RANDOM
+        if parent_ctx is not None and parent_ctx[IS_VALID]:
+            trace_id = parent_ctx[TRACE_ID]
+            parent_flags = parent_ctx[TRACE_FLAGS]
+            random_flag = parent_flags & _RANDOM
             if self._follows_parent:
                 # The decision the sampler would take, without asking it (a hot path).
-                sampled = parent_ctx.trace_flags & _SAMPLED
-                context = _span_context(
+                sampled = parent_flags & _SAMPLED
+                context = valid_span_context(
                     trace_id,
                     _getrandbits(64) or 1,
+                    False,
                     _FLAGS[sampled | random_flag],
-                    parent_ctx.trace_state,
+                    parent_ctx[TRACE_STATE],
                 )
                 if not sampled:
                     return NonRecordingSpan(context)
@@ -146,11 +170,12 @@ class SpanFactory:
             trace_id = _getrandbits(128) or 1
             random_flag = _RANDOM
         if self._always_on:
-            context = _span_context(
+            context = valid_span_context(
                 trace_id,
                 _getrandbits(64) or 1,
+                False,
                 _FLAGS[_SAMPLED | random_flag],
-                parent_ctx.trace_state if parent_ctx is not None else _NO_STATE,
+                parent_ctx[TRACE_STATE] if parent_ctx is not None else NO_STATE,
             )
             return self._started(name, context, parent_ctx, kind, attributes, parent)
         result = self._sampler.should_sample(parent, trace_id, name, kind, attributes)
@@ -256,15 +281,3 @@ class PassThroughSpans:
             return current
         context = current.get_span_context()
         return NonRecordingSpan(context if context.is_valid else INVALID_SPAN_CONTEXT)
-
-
-_NO_STATE = DEFAULT_TRACE_STATE
-_new_tuple = tuple.__new__
-
-
-def _span_context(trace_id: int, span_id: int, flags: TraceFlags, state: TraceState) -> SpanContext:
-    """A local, valid SpanContext: ``SpanContext.__new__`` without its checks, which the ids
-    made here pass by construction (a trace id of 128 random bits or the valid parent's, a
-    non-zero 64-bit span id); the tuple layout is the API's own (``__getnewargs__`` + is_valid).
-    """
-    return _new_tuple(SpanContext, (trace_id, span_id, False, flags, state, True))  # type: ignore[no-any-return]

@@ -6,12 +6,23 @@ import bisect
 import collections
 import heapq
 import itertools
+import operator
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
+
+from ._lean_span import UNSET_STATUS
+
+# ReadableSpan's own fields, which RpcSpan and the SDK's spans both set.
+_fields = operator.attrgetter("_name", "_start_time", "_end_time", "_status", "_context")
+_ERROR = StatusCode.ERROR
+_bisect_right = bisect.bisect_right
+_heappush, _heapreplace = heapq.heappush, heapq.heapreplace
+_starmap, _repeat = itertools.starmap, itertools.repeat
 
 # The latency boundaries of OpenCensus/OpenTelemetry zPages, in nanoseconds.
 LATENCY_BOUNDS_NS = (10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 10**9, 10**10, 10**11)
@@ -88,57 +99,63 @@ class SpanStore:
     def drain(self) -> None:
         """Fold every buffered span into the samples now."""
         pending = self._pending
+        if not pending:
+            return
         with self._lock:
-            while pending:
-                self._add(pending.popleft())
+            # Taken in one C-level pass; spans offered meanwhile wait for the next drain.
+            self._fold(list(_starmap(pending.popleft, _repeat((), len(pending)))))
 
     def add(self, spans: Iterable[ReadableSpan]) -> None:
         """Record ``spans``, each under its name."""
         with self._lock:
-            for span in spans:
-                self._add(span)
+            self._fold(list(spans))
 
     def _run(self) -> None:
         while not self._stop.wait(self._period_s):
             self.drain()
 
-    def _add(self, span: ReadableSpan) -> None:
-        self._add_to_trace(span)
-        duration = (span.end_time or 0) - (span.start_time or 0)
-        samples = self._by_name.get(span.name)
-        if samples is None:
-            if len(self._by_name) >= self._max_names:
-                return
-            samples = SpanSamples(
-                collections.deque(maxlen=self._per_name),
-                collections.deque(maxlen=self._per_name),
-            )
-            self._by_name[span.name] = samples
-        samples.total += 1
-        samples.recent.append(span)
-        samples.latency_counts[_bucket(duration)] += 1
-        if span.status.status_code is StatusCode.ERROR:
-            samples.error_total += 1
-            samples.errors.append(span)
-        slowest = samples.slowest
-        if len(slowest) < self._per_name:
-            heapq.heappush(slowest, (duration, next(self._seq), span))
-        elif duration > slowest[0][0]:
-            heapq.heapreplace(slowest, (duration, next(self._seq), span))
-
-    def _add_to_trace(self, span: ReadableSpan) -> None:
-        context = span.get_span_context()
-        if context is None or not context.trace_id:
-            return
-        spans = self._traces.get(context.trace_id)
-        if spans is None:
-            spans = self._traces[context.trace_id] = []
-            if len(self._traces) > self._max_traces:
-                self._traces.popitem(last=False)
-        else:
-            self._traces.move_to_end(context.trace_id)
-        if len(spans) < self._per_trace:
-            spans.append(span)
+    def _fold(self, spans: list[ReadableSpan]) -> None:
+        # Runs for every span the process ends (16 per order in the demo): one loop with
+        # everything in locals, ReadableSpan's fields read by one C-level getter rather than
+        # five Python properties, the trace id by index (SpanContext is a tuple).
+        traces, by_name = self._traces, self._by_name
+        per_trace, per_name = self._per_trace, self._per_name
+        move_to_end = traces.move_to_end
+        for span in spans:
+            try:
+                name, start, end, status, context = _fields(span)
+            except AttributeError:  # a ReadableSpan made some other way: its public fields
+                name, start, end = span.name, span.start_time, span.end_time
+                status, context = span.status, span.get_span_context()
+            trace_id = context[0] if context is not None else 0
+            if trace_id:
+                kept = traces.get(trace_id)
+                if kept is None:
+                    kept = traces[trace_id] = []
+                    if len(traces) > self._max_traces:
+                        traces.popitem(last=False)
+                else:
+                    move_to_end(trace_id)
+                if len(kept) < per_trace:
+                    kept.append(span)
+            samples = by_name.get(name)
+            if samples is None:
+                if len(by_name) >= self._max_names:
+                    continue
+                samples = SpanSamples(deque(maxlen=per_name), deque(maxlen=per_name))
+                by_name[name] = samples
+            duration = (end or 0) - (start or 0)
+            samples.total += 1
+            samples.recent.append(span)
+            samples.latency_counts[_bisect_right(LATENCY_BOUNDS_NS, duration)] += 1
+            if status is not UNSET_STATUS and status.status_code is _ERROR:
+                samples.error_total += 1
+                samples.errors.append(span)
+            slowest = samples.slowest
+            if len(slowest) < per_name:
+                _heappush(slowest, (duration, next(self._seq), span))
+            elif duration > slowest[0][0]:
+                _heapreplace(slowest, (duration, next(self._seq), span))
 
     def trace(self, trace_id: int) -> list[ReadableSpan]:
         """The spans of ``trace_id`` this process kept (empty if unknown or already evicted)."""
@@ -179,8 +196,3 @@ class SpanStore:
             if kind == "errors":
                 return list(reversed(s.errors))
             return list(reversed(s.recent))
-
-
-def _bucket(duration_ns: int) -> int:
-    """The index of the first bound above ``duration_ns`` (len(bounds): none is)."""
-    return bisect.bisect_right(LATENCY_BOUNDS_NS, duration_ns)
