@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "export": "bench.export",
     "first_contact": "bench.first_contact",
     "db": "bench.db",
+    "calls": "bench.calls",
 }
 CHARTS = "bench.charts"
 

@@ -84,6 +84,7 @@ class Hooks:
     def __init__(self, variant: str) -> None:
         self.variant = variant
         self._closers: list[Callable[[], None]] = []
+        self._settlers: list[Callable[[], None]] = []
         self.server_interceptors: list[Any] = []
         self.wrap_channel: Callable[[grpc.Channel], Any] = lambda ch: ch
         if variant == "noop":
@@ -122,6 +123,7 @@ class Hooks:
         self.server_interceptors = tel.server_interceptors()
         self.wrap_channel = tel.intercept_channel
         self._closers.append(lambda: tel.shutdown(2))
+        self._settlers.append(lambda: settle(tel))
 
     def _spans_before_call(self, count: int) -> None:
         tel = instrumentation.setup("bench", CollectorRegistry(), NullExporter(), environ={})
@@ -147,6 +149,17 @@ class Hooks:
         """Shut the variant's telemetry down."""
         for close in self._closers:
             close()
+
+    def settle(self) -> None:
+        """Do now the work the calls so far left to background threads (export, store)."""
+        for settle_now in self._settlers:
+            settle_now()
+
+
+def settle(tel: instrumentation.Telemetry) -> None:
+    """Export what is queued and fold the debug-page store's buffer, now."""
+    tel.force_flush(10)
+    tel.span_store.drain()
 
 
 class SpansBeforeCall:
