@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from bench.calls import VARIANTS, Counts, summarize
 
+from .cli import bench_output
+
 
 def test_calls_prints_the_table_then_json_last() -> None:
-    root = Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "calls", "--calls", "20"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
+    lines = bench_output("calls", "--calls", "20", timeout_s=300)
     assert any(line.startswith("ours ") for line in lines)
     figures = json.loads(lines[-1])
     assert figures["calls_measured"] == 20

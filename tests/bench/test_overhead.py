@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+
+from .cli import bench_output
 
 REQUIRED = (
     "bare_rps",
@@ -22,17 +21,7 @@ REQUIRED = (
 
 
 def test_overhead_prints_table_then_json_last() -> None:
-    root = Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "overhead", "--repeats", "1", "--seconds", "0.05"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
+    lines = bench_output("overhead", "--repeats", "1", "--seconds", "0.05", timeout_s=120)
     assert any(line.startswith("ours ") for line in lines)
     figures = json.loads(lines[-1])
     for key in REQUIRED:
