@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from ._lean_span import UNSET_STATUS
+from ._span_context import TRACE_ID
 
 # ReadableSpan's own fields, which RpcSpan and the SDK's spans both set.
 _fields = operator.attrgetter("_name", "_start_time", "_end_time", "_status", "_context")
@@ -115,7 +116,7 @@ class SpanStore:
             self.drain()
 
     def _fold(self, spans: list[ReadableSpan]) -> None:
-        # Runs for every span the process ends (16 per order in the demo): one loop with
+        # Runs for every span the process ends (about 15 an order in the demo): one loop with
         # everything in locals, ReadableSpan's fields read by one C-level getter rather than
         # five Python properties, the trace id by index (SpanContext is a tuple).
         traces, by_name = self._traces, self._by_name
@@ -127,7 +128,7 @@ class SpanStore:
             except AttributeError:  # a ReadableSpan made some other way: its public fields
                 name, start, end = span.name, span.start_time, span.end_time
                 status, context = span.status, span.get_span_context()
-            trace_id = context[0] if context is not None else 0
+            trace_id = context[TRACE_ID] if context is not None else 0
             if trace_id:
                 kept = traces.get(trace_id)
                 if kept is None:
