@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "first_contact": "bench.first_contact",
     "db": "bench.db",
     "calls": "bench.calls",
+    "instructions": "bench.instructions",
 }
 CHARTS = "bench.charts"
 

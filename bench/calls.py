@@ -18,19 +18,15 @@ import json
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from concurrent import futures
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-import grpc
-
-from bench.overhead import METHOD, PAYLOAD, Hooks
+from bench.overhead import PAYLOAD, Client, Hooks, echo_server
 
 VARIANTS = ("bare", "noop", "ours_metrics", "ours_sampled10", "ours")
-WARM_UP_CALLS = 200
 
 
 @dataclass
@@ -94,34 +90,33 @@ def traced_threads(tracer: Tracer) -> Iterator[None]:
 def count_variant(variant: str, calls: int) -> Counts:
     """Calls and steps of ``calls`` unary calls through ``variant``'s hooks."""
     tracer = Tracer()
-    with traced_threads(tracer):  # before any thread starts, so all of them are traced
-        hooks = Hooks(variant)
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=4), interceptors=hooks.server_interceptors
-        )
-        echo = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
-        server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler("bench.v1.Echo", {"Say": echo}),)
-        )
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        channel = hooks.wrap_channel(grpc.insecure_channel(f"127.0.0.1:{port}"))
+    # Installed before any thread starts, so all of them are traced.
+    with traced_threads(tracer), unary_calls(variant) as (stub, settle):
+        tracer.on = True
         try:
-            stub = channel.unary_unary(METHOD)
-            for _ in range(WARM_UP_CALLS):
-                stub(PAYLOAD, timeout=30)
-            hooks.settle()
-            tracer.on = True
             for _ in range(calls):
-                stub(PAYLOAD, timeout=30)
-            hooks.settle()
-            tracer.on = False
+                stub(PAYLOAD)
+            settle()
         finally:
             tracer.on = False
-            channel.close()
-            server.stop(None)
-            hooks.close()
     return tracer.counts
+
+
+@contextmanager
+def unary_calls(variant: str) -> Iterator[tuple[Callable[[bytes], Any], Callable[[], None]]]:
+    """(a unary stub, settle) through ``variant``'s hooks, client and server in this
+    process, warmed up and settled; everything is stopped on the way out."""
+    hooks = Hooks(variant)
+    try:
+        with echo_server(hooks) as port:
+            client = Client(hooks, port)
+            try:
+                hooks.settle()
+                yield client.stub, hooks.settle
+            finally:
+                client.close()
+    finally:
+        hooks.close()
 
 
 def measure(calls: int, variants: Sequence[str] = VARIANTS) -> dict[str, Counts]:

@@ -41,14 +41,14 @@ _PROMQL_WORDS = frozenset(
 )
 
 
-def require_tool(name: str) -> str:
+def require_tool(name: str, packages: str = "prometheus docker-compose") -> str:
     """Path of a binary; skip without it locally, fail in CI (CI=true) where it must exist."""
     path = shutil.which(name)
     if path:
         return path
     if os.environ.get("CI") == "true":
         pytest.fail(f"{name} is not installed, and CI must run this test (.ci/run installs it)")
-    pytest.skip(f"{name} is not installed (apt-get install prometheus docker-compose)")
+    pytest.skip(f"{name} is not installed (apt-get install {packages})")
 
 
 def _section(markdown: str, heading: str) -> str:
