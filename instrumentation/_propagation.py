@@ -23,7 +23,15 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, Trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ._header_limits import within_limits
-from ._span_context import NO_STATE, TRACE_STATE, has_trace_state, valid_span_context
+from ._span_context import (
+    NO_STATE,
+    SPAN_ID,
+    TRACE_FLAGS,
+    TRACE_ID,
+    TRACE_STATE,
+    has_trace_state,
+    valid_span_context,
+)
 
 PROPAGATION_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
 # The common case, version 00, parsed here; anything else goes to the reference propagator.
@@ -127,8 +135,8 @@ def _trace_flags(value: int) -> TraceFlags:
 
 def traceparent(span_context: SpanContext) -> str:
     """The W3C ``traceparent`` value of ``span_context``."""
-    trace_id, span_id, _, flags = span_context[:4]  # the layout _span_context.py reads
-    return f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
+    trace_id, span_id = span_context[TRACE_ID], span_context[SPAN_ID]
+    return f"00-{trace_id:032x}-{span_id:016x}-{span_context[TRACE_FLAGS]:02x}"
 
 
 class Propagation(Protocol):
