@@ -122,14 +122,13 @@ class Hooks:
         )
         self.server_interceptors = tel.server_interceptors()
         self.wrap_channel = tel.intercept_channel
-        self._closers.append(lambda: tel.shutdown(2))
-        self._settlers.append(lambda: settle(tel))
+        self._own(tel)
 
     def _spans_before_call(self, count: int) -> None:
         tel = instrumentation.setup("bench", CollectorRegistry(), NullExporter(), environ={})
         tracer = tel.lean_tracer_provider.get_tracer("bench")
         self.wrap_channel = lambda ch: SpansBeforeCall(ch, tracer, count)
-        self._closers.append(lambda: tel.shutdown(2))
+        self._own(tel)
 
     def _ours_in_user_pipeline(self) -> None:
         # What a service with its own OpenTelemetry set-up has: the SDK's batch processor
@@ -142,8 +141,13 @@ class Hooks:
         tel = instrumentation.setup("bench", CollectorRegistry(), tracer_provider=provider)
         self.server_interceptors = tel.server_interceptors()
         self.wrap_channel = tel.intercept_channel
-        self._closers.append(lambda: tel.shutdown(2))
+        self._own(tel)
         self._closers.append(provider.shutdown)
+
+    def _own(self, tel: instrumentation.Telemetry) -> None:
+        """This variant's telemetry: shut down by ``close``, settled by ``settle``."""
+        self._closers.append(lambda: tel.shutdown(2))
+        self._settlers.append(lambda: settle(tel))
 
     def close(self) -> None:
         """Shut the variant's telemetry down."""
