@@ -113,11 +113,18 @@ def _index(store: SpanStore) -> str:
             f"<td{error_class}>{errors}</td><td>{histogram(buckets)}</td><td>{links}</td></tr>"
         )
     empty = "<tr><td colspan=5 class=muted>no spans yet</td></tr>"
+    mask = store.keep_mask
+    kept = (
+        f" Under the current load, samples and traces are kept for one trace in {mask + 1} "
+        "(and every failed span); counts still cover every span."
+        if mask
+        else ""
+    )
     return page(
         "spans by name",
         "<h1>Spans by name</h1><p class=lead>Spans ended in this process. Counts and latency "
         "distributions cover every span; recent, slowest and failed lists keep a few samples "
-        "each. <a href=/debug/traces>Recent traces</a> draw whole requests.</p>"
+        f"each. <a href=/debug/traces>Recent traces</a> draw whole requests.{kept}</p>"
         "<table><tr><th>name</th><th class=num>total</th><th class=num>errors</th>"
         "<th>latency distribution</th><th>samples</th></tr>"
         f"{''.join(rows) or empty}</table>",

@@ -6,8 +6,10 @@ import bisect
 import collections
 import heapq
 import itertools
+import math
 import operator
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,10 +22,12 @@ from ._span_context import TRACE_ID
 
 # ReadableSpan's own fields, which RpcSpan and the SDK's spans both set.
 _fields = operator.attrgetter("_name", "_start_time", "_end_time", "_status", "_context")
+_timing = operator.attrgetter("_name", "_start_time", "_end_time")
 _ERROR = StatusCode.ERROR
 _bisect_right = bisect.bisect_right
 _heappush, _heapreplace = heapq.heappush, heapq.heapreplace
 _starmap, _repeat = itertools.starmap, itertools.repeat
+_monotonic = time.monotonic
 
 # The latency boundaries of OpenCensus/OpenTelemetry zPages, in nanoseconds.
 LATENCY_BOUNDS_NS = (10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 10**9, 10**10, 10**11)
@@ -61,6 +65,16 @@ class SpanStore:
     ``offer`` (on the call path) only appends to a bounded buffer; a daemon thread folds the
     buffer into the samples a few times a second, independently of any exporter, so the
     pages stay current even when the exporter is down or slow.
+
+    Under load it keeps a sample, not every span. Every span is counted (totals, errors,
+    latency buckets), but span objects are kept only for errors and for the traces whose id
+    has its low bits clear under a mask; the folding thread widens the mask by powers of two
+    while more than ``keep_per_s`` spans a second arrive, and narrows it again when fewer do.
+    Any other span is reduced to its name and times at once, so it is freed as soon as the
+    exporter is done with it rather than kept for seconds (keeping every span cost the busy
+    shop about 0.3 ms of CPU per order: docs/performance.md). The mask is a trace-id test, so a
+    busier process keeps a subset of the traces a quieter one keeps: a kept trace is whole in
+    every process that kept it. Below ``keep_per_s`` (demos, tests) everything is kept.
     """
 
     def __init__(
@@ -71,6 +85,7 @@ class SpanStore:
         period_s: float = 0.25,
         max_traces: int = 1000,
         per_trace: int = 256,
+        keep_per_s: float = 200.0,
     ) -> None:
         self._per_name = per_name
         self._max_names = max_names
@@ -81,10 +96,33 @@ class SpanStore:
         self._lock = threading.Lock()
         self._seq = itertools.count()
         self._pending: collections.deque[ReadableSpan] = collections.deque(maxlen=buffer)
-        self.offer = self._pending.append
+        # (name, start, end) of the spans not kept: counted, then gone.
+        self._counted: collections.deque[tuple[str, int | None, int | None]] = collections.deque(
+            maxlen=buffer
+        )
+        self._keep_per_s = keep_per_s
+        self._mask = 0  # a trace is kept when trace_id & mask == 0
+        self._folded = 0  # spans folded so far (kept or counted), for the rate
         self._period_s = period_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def keep_mask(self) -> int:
+        """The current trace-id mask (0: every span kept)."""
+        return self._mask
+
+    def offer(self, span: ReadableSpan) -> None:
+        """Hand over an ended span (on the call path: a few steps and a lock-free append)."""
+        try:
+            if span._context[TRACE_ID] & self._mask:  # type: ignore[index]
+                status = span._status
+                if status is UNSET_STATUS or status.status_code is not _ERROR:
+                    self._counted.append(_timing(span))
+                    return
+        except (AttributeError, TypeError, IndexError):
+            pass  # a span made some other way: kept, and the fold reads its public fields
+        self._pending.append(span)
 
     def start(self) -> None:
         """Start folding buffered spans in the background."""
@@ -99,12 +137,15 @@ class SpanStore:
 
     def drain(self) -> None:
         """Fold every buffered span into the samples now."""
-        pending = self._pending
-        if not pending:
+        pending, counted = self._pending, self._counted
+        if not pending and not counted:
             return
         with self._lock:
             # Taken in one C-level pass; spans offered meanwhile wait for the next drain.
-            self._fold(list(_starmap(pending.popleft, _repeat((), len(pending)))))
+            if counted:
+                self._count(list(_starmap(counted.popleft, _repeat((), len(counted)))))
+            if pending:
+                self._fold(list(_starmap(pending.popleft, _repeat((), len(pending)))))
 
     def add(self, spans: Iterable[ReadableSpan]) -> None:
         """Record ``spans``, each under its name."""
@@ -112,16 +153,35 @@ class SpanStore:
             self._fold(list(spans))
 
     def _run(self) -> None:
+        since, folded = _monotonic(), self._folded
         while not self._stop.wait(self._period_s):
             self.drain()
+            now = _monotonic()
+            self._mask = keep_mask(self._folded - folded, now - since, self._keep_per_s)
+            since, folded = now, self._folded
+
+    def _count(self, timings: list[tuple[str, int | None, int | None]]) -> None:
+        # The spans not kept: their name's totals and latency buckets only.
+        by_name = self._by_name
+        self._folded += len(timings)
+        for name, start, end in timings:
+            samples = by_name.get(name)
+            if samples is None:
+                if len(by_name) >= self._max_names:
+                    continue
+                samples = SpanSamples(deque(maxlen=self._per_name), deque(maxlen=self._per_name))
+                by_name[name] = samples
+            samples.total += 1
+            samples.latency_counts[_bisect_right(LATENCY_BOUNDS_NS, (end or 0) - (start or 0))] += 1
 
     def _fold(self, spans: list[ReadableSpan]) -> None:
-        # Runs for every span the process ends (about 15 an order in the demo): one loop with
+        # Runs for every span kept (all of them at a demo's rate, about 15 an order): one loop with
         # everything in locals, ReadableSpan's fields read by one C-level getter rather than
         # five Python properties, the trace id by index (SpanContext is a tuple).
         traces, by_name = self._traces, self._by_name
         per_trace, per_name = self._per_trace, self._per_name
         move_to_end = traces.move_to_end
+        self._folded += len(spans)
         for span in spans:
             try:
                 name, start, end, status, context = _fields(span)
@@ -197,3 +257,12 @@ class SpanStore:
             if kind == "errors":
                 return list(reversed(s.errors))
             return list(reversed(s.recent))
+
+
+def keep_mask(spans: int, seconds: float, keep_per_s: float) -> int:
+    """The trace-id mask that keeps about ``keep_per_s`` of ``spans`` in ``seconds``: 0 (all)
+    at or under the rate, else 2**k - 1 for the smallest k that brings it under."""
+    if seconds <= 0 or keep_per_s <= 0 or spans <= keep_per_s * seconds:
+        return 0
+    share = spans / (keep_per_s * seconds)  # > 1
+    return (1 << (math.ceil(share) - 1).bit_length()) - 1

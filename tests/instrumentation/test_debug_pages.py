@@ -172,3 +172,11 @@ def test_the_store_keeps_a_bounded_number_of_recent_traces() -> None:
     assert store.trace(ids[0]) == []  # evicted, oldest first
     assert len(store.trace(ids[2])) == 2  # capped per trace
     assert [t for t, _ in store.recent_traces()] == [ids[2], ids[1]]
+
+
+def test_the_index_says_when_only_a_sample_is_kept() -> None:
+    store, _, _ = _store()
+    client = _client(store)
+    assert "one trace in" not in client.get("/debug").get_data(as_text=True)
+    store._mask = 15
+    assert "kept for one trace in 16" in client.get("/debug").get_data(as_text=True)
