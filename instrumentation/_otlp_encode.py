@@ -170,7 +170,7 @@ class SpanEncoder:
         parts = []
         for key, value in attributes.items():
             cls = value.__class__
-            if cls is str or cls is int or cls is bool or cls is float:
+            if cls is str or cls is int or cls is bool:  # not float: 0.0 == -0.0
                 cache_key = (key, cls, value)
                 encoded = cache.get(cache_key)
                 if encoded is None:

@@ -373,3 +373,39 @@ def test_http_protobuf_sends_what_the_sdk_sends() -> None:
     expected, actual = Request.FromString(body_a), Request.FromString(body_b)
     assert differences(expected, actual) == []
     assert expected == actual
+
+
+def test_equal_values_of_other_types_or_signs_keep_their_own_bytes() -> None:
+    """True == 1 and 0.0 == -0.0, but each is sent as what it is, however often it repeats."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    values: list[Any] = [True, 1, 0.0, -0.0, 1.0, (True,), (1,), "1"] * 3
+    for value in values:
+        with provider.get_tracer("t").start_as_current_span("s", attributes={"x": value}):
+            pass
+    request = Request.FromString(SpanEncoder().encode(memory.get_finished_spans()))
+    sent = [
+        s.attributes[0].value
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for s in ss.spans
+    ]
+    assert len(sent) == len(values)
+    for value, got in zip(values, sent, strict=True):
+        kind = got.WhichOneof("value")
+        if isinstance(value, tuple):
+            inner = got.array_value.values[0]
+            assert (inner.WhichOneof("value"), inner.bool_value or inner.int_value) == (
+                "bool_value" if value[0] is True else "int_value",
+                1,
+            )
+        elif isinstance(value, bool):
+            assert (kind, got.bool_value) == ("bool_value", True)
+        elif isinstance(value, int):
+            assert (kind, got.int_value) == ("int_value", 1)
+        elif isinstance(value, float):
+            assert kind == "double_value"
+            assert str(got.double_value) == str(value)  # keeps the sign of zero
+        else:
+            assert (kind, got.string_value) == ("string_value", "1")
