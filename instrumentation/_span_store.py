@@ -165,14 +165,20 @@ class SpanStore:
         by_name = self._by_name
         self._folded += len(timings)
         for name, start, end in timings:
-            samples = by_name.get(name)
+            samples = by_name.get(name) or self._new_name(name)
             if samples is None:
-                if len(by_name) >= self._max_names:
-                    continue
-                samples = SpanSamples(deque(maxlen=self._per_name), deque(maxlen=self._per_name))
-                by_name[name] = samples
+                continue
             samples.total += 1
             samples.latency_counts[_bisect_right(LATENCY_BOUNDS_NS, (end or 0) - (start or 0))] += 1
+
+    def _new_name(self, name: str) -> SpanSamples | None:
+        """Empty samples for a name seen for the first time; None once ``max_names`` are kept."""
+        if len(self._by_name) >= self._max_names:
+            return None
+        samples = self._by_name[name] = SpanSamples(
+            deque(maxlen=self._per_name), deque(maxlen=self._per_name)
+        )
+        return samples
 
     def _fold(self, spans: list[ReadableSpan]) -> None:
         # Runs for every span kept (all of them at a demo's rate, about 15 an order): one loop with
@@ -199,12 +205,9 @@ class SpanStore:
                     move_to_end(trace_id)
                 if len(kept) < per_trace:
                     kept.append(span)
-            samples = by_name.get(name)
+            samples = by_name.get(name) or self._new_name(name)
             if samples is None:
-                if len(by_name) >= self._max_names:
-                    continue
-                samples = SpanSamples(deque(maxlen=per_name), deque(maxlen=per_name))
-                by_name[name] = samples
+                continue
             duration = (end or 0) - (start or 0)
             samples.total += 1
             samples.recent.append(span)
