@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def print_tables(m: Measurements, figures: dict[str, Any], client: str) -> None:
     """Human tables: saturation, fixed-load latency, memory."""
-    print(f"\nsaturation ({client}; median of {figures['repeats']} interleaved repeats)")
+    print(f"\nsaturation ({client}; median of {figures['saturation_repeats']} interleaved repeats)")
     print(f"{'setting':<14} {'orders/s':>9} {'min':>7} {'max':>7} {'x off':>6} {'p99 ms':>8}")
     for setting, results in m.saturation.items():
         rates = [r.rps for r in results]
@@ -30,6 +30,7 @@ def print_tables(m: Measurements, figures: dict[str, Any], client: str) -> None:
             f"{setting:<14} {figures[f'{setting}_cpu_ms_per_order']:>7.2f} "
             f"{figures.get(f'{setting}_cpu_ratio', 1.0):>6.3f} {each}"
         )
+    _print_paired(m, figures)
     idle = ", ".join(f"{s} {figures[f'{s}_idle_cpu_pct']:.1f}%" for s in m.idle_cpu)
     print(f"idle shops, no load (% of one core, four processes): {idle}")
     print(f"\nlatency at a fixed {m.fixed_rate:.1f} orders/s (open loop, from intended send time)")
@@ -80,6 +81,23 @@ def print_tables(m: Measurements, figures: dict[str, Any], client: str) -> None:
         f"spans exported {figures['full_spans_exported']}, dropped with exporter down "
         f"{figures['exporter_down_spans_dropped']}"
     )
+
+
+def _print_paired(m: Measurements, figures: dict[str, Any]) -> None:
+    rounds = figures["saturation_repeats"]
+    print(f"x off paired per round (median, quartiles over {rounds} rounds):")
+    for setting in m.saturation:
+        if setting == "off" or f"{setting}_cpu_ratio_paired" not in figures:
+            continue
+        cpu, rps = (
+            f"{figures[f'{setting}_{k}_paired']:.3f} "
+            f"({figures[f'{setting}_{k}_q1']:.3f}-{figures[f'{setting}_{k}_q3']:.3f})"
+            for k in ("cpu_ratio", "rps_ratio")
+        )
+        print(f"  {setting:<14} CPU {cpu}  throughput {rps}")
+    for goal in ("cpu", "throughput"):
+        if figures[f"goal_{goal}_within_noise"]:
+            print(f"  the {goal} goal lies WITHIN the quartiles: this run does not tell it apart")
 
 
 def _spread_verdict(stable: bool, quiet: bool) -> str:

@@ -100,7 +100,9 @@ def test_main_runs_every_phase_and_prints_every_key_last(
     assert figures["off_rps"] > 0
     assert figures["fixed_rate_rps"] >= 1.0
     assert figures["off_errors"] == 0
-    assert figures["repeats"] == 2
+    assert figures["repeats"] == figures["saturation_repeats"] == 2
+    assert len(figures["full_cpu_ratio_rounds"]) == 2
+    assert any(line.startswith("x off paired per round") for line in out)
     assert figures["rss_peak_gateway_bytes"] > 1_000_000
     assert figures["full_spans_exported"] == 3  # what the shop's metric_total said
     assert any(line.startswith("saturation") for line in out)
@@ -164,6 +166,51 @@ def test_summary_compares_exporter_down_with_the_noise_of_full() -> None:
     assert figures["tail_method_stable"] is False  # full's p99 moved by a third
     assert figures["goal_cpu_met"] is False  # 8 / 6 is above 1.10
     assert figures["goal_p99_met"] is True
+
+
+def test_ratios_are_paired_per_round_and_say_when_a_goal_is_within_their_quartiles() -> None:
+    def rate(rps: float) -> LoadResult:
+        return LoadResult(sent=int(rps), ok=int(rps), duration_s=1.0, p50_ms=1, p95_ms=2, p99_ms=3)
+
+    # The machine slows down in round 2 for both settings alike: paired, that cancels out.
+    off_cpu, full_cpu = [4.0, 5.0, 6.0, 4.0], [4.4, 5.4, 7.2, 4.4]
+    measured = e2e.Measurements(
+        saturation={
+            "off": [rate(100), rate(80), rate(70), rate(100)],
+            "full": [rate(90), rate(76), rate(56), rate(91)],
+        },
+        cpu_per_order={
+            "off": [{"order": c} for c in off_cpu],
+            "full": [{"order": c} for c in full_cpu],
+        },
+        idle_cpu={},
+        fixed_rate=1.0,
+        latency={},
+        soak=rate(1),
+        soak_trace=e2e.RssTrace([]),
+        soak_window_s=1.0,
+        peak_rss={},
+        spans_exported=0,
+        spans_dropped_down=0,
+        sink_requests=0,
+        sink_bytes=0,
+    )
+    figures = e2e.paired_ratios(measured)
+    assert figures["full_cpu_ratio_rounds"] == [1.1, 1.08, 1.2, 1.1]
+    assert figures["full_cpu_ratio_paired"] == 1.1
+    assert figures["full_cpu_ratio_q1"] == 1.095  # inclusive quartiles of the four
+    assert figures["full_cpu_ratio_q3"] == 1.125
+    assert figures["full_rps_ratio_rounds"] == [0.9, 0.95, 0.8, 0.91]
+    assert e2e.within(e2e.GOAL_CPU_RATIO, figures, "full_cpu_ratio") is True
+    assert e2e.within(1.2, figures, "full_cpu_ratio") is False
+    assert e2e.within(e2e.GOAL_THROUGHPUT_RATIO, figures, "full_rps_ratio") is True
+    assert e2e.within(1.0, figures, "sampled10_cpu_ratio") is False  # not measured: no claim
+
+
+def test_the_full_plan_runs_more_saturation_rounds_than_fixed_load_ones() -> None:
+    plan = e2e.Plan.for_run(quick=False)
+    assert plan.saturation_rounds > plan.repeats
+    assert e2e.Plan.for_run(quick=True).saturation_rounds == e2e.Plan.for_run(True).repeats
 
 
 class ChildShop:
