@@ -26,7 +26,7 @@ from typing import Any
 
 from bench.overhead import PAYLOAD, Client, Hooks, echo_server
 
-VARIANTS = ("bare", "noop", "ours_metrics", "ours_sampled10", "ours")
+VARIANTS = ("bare", "noop", "hooks_only", "ours_metrics", "ours_sampled10", "ours")
 
 
 @dataclass

@@ -34,7 +34,7 @@ import instrumentation
 from bench.calls import unary_calls
 from bench.overhead import PAYLOAD, SPAN_ATTRIBUTES, NullExporter, settle
 
-VARIANTS = ("bare", "noop", "ours_metrics", "ours", "spans4")
+VARIANTS = ("bare", "noop", "hooks_only", "ours_metrics", "ours", "spans4")
 LOOP = "loop_span"
 _IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 

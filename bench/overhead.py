@@ -6,8 +6,11 @@ only); ours (spans + metrics + exemplars) at 100% and at 10% sampling, exporting
 exporter; ours exporting over OTLP/gRPC through its own pipeline (ours_otlp); and ours inside
 the service's own SDK pipeline, a TracerProvider with the SDK's BatchSpanProcessor and OTLP/gRPC
 exporter passed to setup(tracer_provider=...) (ours_user_sdk). Both OTLP variants send to a
-sink in a separate process. Each variant runs with client and server in one process, then
-with the server in a separate process.
+sink in a separate process. ``hooks_only`` is our hooks on both sides with a recorder that
+records nothing: the wrapping and the reads any recorder needs (the current context on the
+client; the metadata and the peer on the server), the floor under ours.
+Each variant runs with client and server in one process, then with the server in a separate
+process.
 """
 
 from __future__ import annotations
@@ -35,10 +38,15 @@ from prometheus_client import CollectorRegistry
 import instrumentation
 from bench.cputime import cpu_seconds
 from bench.otlp_sink import sink_process
+from instrumentation._grpc_client import InstrumentedChannel
+from instrumentation._grpc_server import ServerInterceptor
+from instrumentation._rpc import PASS_THROUGH, Call, Method, RpcRecorder
+from instrumentation.metrics import GrpcMetrics, HealthMetrics
 
 VARIANTS = (
     "bare",
     "noop",
+    "hooks_only",
     "contrib",
     "ours",
     "ours_sampled10",
@@ -78,6 +86,18 @@ class NoopClientInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[m
         return continuation(details, request)
 
 
+class NothingRecorded(RpcRecorder):
+    """Starts no call: each hook passes straight through once it has read its inputs."""
+
+    def start(self, method: Method, parent: Any, sent: int = 0) -> Call | None:
+        return None
+
+    def start_server(
+        self, method: Method, metadata: Any, peer: str, received: int = 0
+    ) -> Call | None:
+        return None
+
+
 class Hooks:
     """How one variant hooks a server and a channel; ``close`` releases its telemetry."""
 
@@ -90,6 +110,8 @@ class Hooks:
         if variant == "noop":
             self.server_interceptors = [NoopServerInterceptor()]
             self.wrap_channel = lambda ch: grpc.intercept_channel(ch, NoopClientInterceptor())
+        elif variant == "hooks_only":
+            self._hooks_only()
         elif variant == "contrib":
             self._contrib()
         elif variant == "ours_user_sdk":
@@ -123,6 +145,18 @@ class Hooks:
         self.server_interceptors = tel.server_interceptors()
         self.wrap_channel = tel.intercept_channel
         self._own(tel)
+
+    def _hooks_only(self) -> None:
+        registry = CollectorRegistry()
+        errors = HealthMetrics(registry).instrumentation_errors
+        server = NothingRecorded(
+            PASS_THROUGH, GrpcMetrics("server", registry), errors, "grpc_server", True, False
+        )
+        client = NothingRecorded(
+            PASS_THROUGH, GrpcMetrics("client", registry), errors, "grpc_client", False, False
+        )
+        self.server_interceptors = [ServerInterceptor(server)]
+        self.wrap_channel = lambda ch: InstrumentedChannel(ch, client)
 
     def _spans_before_call(self, count: int) -> None:
         tel = instrumentation.setup("bench", CollectorRegistry(), NullExporter(), environ={})

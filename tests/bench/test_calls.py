@@ -20,6 +20,7 @@ def test_calls_prints_the_table_then_json_last() -> None:
     assert figures["bare_added_steps"] == 0
     # Full telemetry does more than pass-through interceptors, which do more than nothing.
     assert figures["ours_added_steps"] > figures["noop_added_steps"] > 0
+    assert figures["ours_metrics_added_steps"] > figures["hooks_only_added_steps"] > 0
     assert figures["ours_added_py_calls"] > 0
 
 

@@ -26,10 +26,12 @@ def test_the_total_is_read_from_cachegrind_and_turned_into_a_per_call_cost() -> 
 
 
 def test_the_summary_is_relative_to_bare_and_per_span() -> None:
-    per_call = {"bare": 500.0, "noop": 550.0, "ours_metrics": 600.0, "ours": 700.0}
+    per_call = {"bare": 500.0, "noop": 550.0, "hooks_only": 530.0, "ours_metrics": 600.0}
+    per_call |= {"ours": 700.0}
     per_call |= {"spans4": 900.0, instructions.LOOP: 90.0}
     figures = instructions.summarize(per_call, calls=10, spans=200)
     assert figures["ours_added_instructions"] == 200
+    assert figures["hooks_only_added_instructions"] == 30
     assert figures["spans4_added_instructions_per_span"] == 100
     assert figures["loop_span_instructions"] == 90
     assert figures["calls_measured"] == [10, 30]

@@ -9,6 +9,7 @@ from .cli import bench_output
 REQUIRED = (
     "bare_rps",
     "noop_rps",
+    "hooks_only_rps",
     "contrib_rps",
     "ours_rps",
     "ours_sampled10_rps",
