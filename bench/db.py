@@ -30,7 +30,8 @@ from prometheus_client import CollectorRegistry
 import instrumentation
 from bench.cputime import cpu_snapshot, cpu_used
 from bench.latency import LoadResult
-from bench.saturation import LoadPlan, Saturate, interleaved, saturator
+from bench.rounds import interleaved
+from bench.saturation import LoadPlan, Saturate, saturator
 from bench.shop import READY_TIMEOUT_S, TRACED_NOEXPORT
 from services.database_url import DatabaseUrl
 from services.harness.postgres import ThrowawayPostgres

@@ -52,7 +52,8 @@ from bench.memory import RssSampler, RssTrace, peak_rss_bytes
 from bench.order_target import OrderTarget
 from bench.other_work import OtherWork
 from bench.otlp_sink import OtlpSink
-from bench.saturation import CLIENTS, LoadPlan, Saturate, interleaved, pick_client, saturator
+from bench.rounds import interleaved
+from bench.saturation import CLIENTS, LoadPlan, Saturate, pick_client, saturator
 from bench.shop import PROCESSES, SETTINGS, bench_shop
 from services.harness.shop import Shop
 

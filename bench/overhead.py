@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry
 import instrumentation
 from bench.cputime import cpu_seconds
 from bench.otlp_sink import sink_process
+from bench.rounds import interleaved
 from instrumentation._grpc_client import InstrumentedChannel
 from instrumentation._grpc_server import ServerInterceptor
 from instrumentation._rpc import PASS_THROUGH, Call, Method, RpcRecorder
@@ -321,38 +322,40 @@ class Client:
 
 
 def run_same_process(repeats: int, seconds: float) -> dict[str, list[Sample]]:
-    """Samples per variant and repeat, client and server in this process."""
+    """Samples per variant and repeat, client and server in this process, the order of the
+    variants rotating from round to round."""
     results: dict[str, list[Sample]] = {v: [] for v in VARIANTS}
-    for _ in range(repeats):
-        for variant in VARIANTS:
-            hooks = Hooks(variant)
-            with echo_server(hooks) as port:
-                client = Client(hooks, port)
-                results[variant].append(measure(client.stub, seconds))
-                client.close()
-            hooks.close()
+    for _, variant in interleaved(VARIANTS, repeats):
+        hooks = Hooks(variant)
+        with echo_server(hooks) as port:
+            client = Client(hooks, port)
+            results[variant].append(measure(client.stub, seconds))
+            client.close()
+        hooks.close()
     return results
 
 
 def run_two_processes(repeats: int, seconds: float) -> dict[str, list[Sample]]:
-    """Samples per variant and repeat, each variant's server in its own child process."""
-    servers = {v: _spawn_server(v) for v in VARIANTS}
-    try:
-        hooks = {v: Hooks(v) for v in VARIANTS}
-        clients = {v: Client(hooks[v], port) for v, (_, port) in servers.items()}
-        results: dict[str, list[Sample]] = {v: [] for v in VARIANTS}
-        for _ in range(repeats):
-            for variant in VARIANTS:
-                proc = servers[variant][0]
-                results[variant].append(measure(clients[variant].stub, seconds, proc.pid))
-        for variant in VARIANTS:
-            clients[variant].close()
-            hooks[variant].close()
-        return results
-    finally:
-        for proc, _ in servers.values():
+    """Samples per variant and repeat, the server in a child process, the order rotating.
+
+    Every sample has a server process and a channel of its own, started for it. A process
+    keeps its speed for life (its memory layout, its hash seed): with one long-lived server
+    per variant, one that happened to run 10-20% slower made its variant look slower in
+    every round (docs/performance.md, "A bias found in this bench").
+    """
+    results: dict[str, list[Sample]] = {v: [] for v in VARIANTS}
+    for _, variant in interleaved(VARIANTS, repeats):
+        proc, port = _spawn_server(variant)
+        try:
+            hooks = Hooks(variant)
+            client = Client(hooks, port)
+            results[variant].append(measure(client.stub, seconds, proc.pid))
+            client.close()
+            hooks.close()
+        finally:
             proc.stdin.close()  # type: ignore[union-attr]
             proc.wait(10)
+    return results
 
 
 def _spawn_server(variant: str) -> tuple[subprocess.Popen[str], int]:

@@ -1,13 +1,13 @@
-"""How the shop benches (e2e, db, profile) load their shops: the plan, the client, the rounds.
+"""How the shop benches (e2e, db, profile) load their shops: the plan and the client.
 
 A shop is saturated by a closed-loop client in a process of its own (wrk, or the Python
 client of bench/http_load.py); settings are measured in interleaved rounds whose order
-rotates, so that no setting always follows the same neighbour.
+rotates (bench/rounds.py), so that no setting always follows the same neighbour.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import http_load
@@ -53,11 +53,3 @@ def saturator(connections: int, client: str = "python") -> Saturate:
         return saturate(shop, seconds, connections, client)
 
     return saturate_shop
-
-
-def interleaved(settings: Sequence[str], repeats: int) -> Iterator[tuple[int, str]]:
-    """(round, setting) for `repeats` rounds over every setting, who goes first rotating."""
-    for round_ in range(repeats):
-        first = round_ % len(settings)
-        for setting in (*settings[first:], *settings[:first]):
-            yield round_, setting

@@ -23,13 +23,6 @@ class GatewayShop:
         self.user_ids = USERS
 
 
-def test_rounds_visit_every_setting_once_each_with_the_first_rotating() -> None:
-    rounds = list(saturation.interleaved(("a", "b", "c"), 3))
-    assert [setting for _, setting in rounds] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
-    assert [round_ for round_, _ in rounds] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    assert list(saturation.interleaved(("a", "b"), 0)) == []
-
-
 def test_the_benches_plans_share_the_load_fields_by_keyword_only() -> None:
     plans = (db.Plan.for_run(quick=True), e2e.Plan.for_run(quick=True))
     for plan in plans:

@@ -1,0 +1,17 @@
+"""Interleaved rounds: every setting once per round, who goes first rotating.
+
+A machine's speed drifts, and what runs just before a measurement leaves its traces (caches,
+page cache, a collector's debt): rotating the order gives every setting every position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+
+def interleaved(settings: Sequence[str], repeats: int) -> Iterator[tuple[int, str]]:
+    """(round, setting) for `repeats` rounds over every setting, who goes first rotating."""
+    for round_ in range(repeats):
+        first = round_ % len(settings)
+        for setting in (*settings[first:], *settings[:first]):
+            yield round_, setting

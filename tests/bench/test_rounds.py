@@ -1,0 +1,12 @@
+"""bench/rounds.py: interleaved rounds."""
+
+from __future__ import annotations
+
+from bench.rounds import interleaved
+
+
+def test_rounds_visit_every_setting_once_each_with_the_first_rotating() -> None:
+    rounds = list(interleaved(("a", "b", "c"), 3))
+    assert [setting for _, setting in rounds] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert [round_ for round_, _ in rounds] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert list(interleaved(("a", "b"), 0)) == []
