@@ -5,21 +5,26 @@ process separate and the load from its own process. Settings: telemetry off, ful
 sampling, exporting to a live OTLP sink), sampled 10%, full with the exporter's endpoint
 down, full with no exporter (splits the hooks' cost from the export's), and full without
 database spans (their share). Every phase measures in interleaved rounds (the order of
-settings rotates each round) with one shop running and every other one paused:
+settings rotates each round), every run on a shop of its own, started for it (new processes,
+new data dir), with every other shop paused. So no run measures a database that earlier runs
+grew, or processes that other runs left behind; and a shop whose processes happen to run a
+few percent faster or slower for life (their memory layout: docs/performance.md) weighs on
+one run of its setting, not on every run of it.
 
-1. Saturation throughput and CPU per order (wrk, or a closed-loop client) on one long-lived
-   shop per setting (fresh data dir, warmed up).
-2. p50/p95/p99 at a fixed open-loop rate of half the telemetry-off saturation. Each run has
-   a shop of its own, started for it (new processes, new data dir), then a warm-up at that
-   rate, not counted, then the measured run; off and full get extra runs. So no run
-   measures a database that earlier runs grew, or processes that saturation or other runs
-   left behind, and every setting and repeat starts from the same state.
-3. A soak of the long-lived full shop at that rate, with the RSS of each process sampled.
+1. Saturation throughput and CPU per order (wrk, or a closed-loop client): a warm-up, not
+   counted, then the measured run. The CPU and throughput ratios to `off` are also taken
+   per round, and their quartiles over the rounds are the noise the goals are judged in.
+2. p50/p95/p99 at a fixed open-loop rate of half the telemetry-off saturation: a warm-up at
+   that rate, not counted, then the measured run; off and full get extra runs.
+3. A soak of a long-lived full shop at that rate, with the RSS of each process sampled. One
+   long-lived shop per setting, started and warmed up first, also gives the idle CPU and,
+   with the fresh shops, the peak RSS per process.
 
-The full plan: 3 rounds of 6 s saturation runs; fixed-load runs of 3 s warm-up + 40 s
-(5 for off and full, 3 for the others; 40 s, because the p99 of 20 s runs, about the 50th
-slowest of 5,000 orders, moved up to 28% between runs), each after its shop's start-up of a
-few seconds; a 300 s soak; about 21 minutes with start-ups. Prints tables, then one JSON line.
+The full plan: 10 rounds of 6 s saturation runs after 2 s warm-ups; fixed-load runs of 3 s
+warm-up + 40 s (5 for off and full, 3 for the others; 40 s, because the p99 of 20 s runs,
+about the 50th slowest of 5,000 orders, moved up to 28% between runs); a shop's start-up of
+a second or two before each run; a 300 s soak; about 30 minutes. Prints tables, then one
+JSON line.
 """
 
 from __future__ import annotations
@@ -171,55 +176,62 @@ def run(
                 log(f"started shop '{setting}' ({plan.users} users, warmed up)")
             idle = _idle_cpu({s: shop.pids() for s, shop in shops.items()}, IDLE_S)
             cpu: dict[str, list[dict[str, float]]] = {s: [] for s in THROUGHPUT_SETTINGS}
+            fresh_peaks: dict[str, dict[str, int]] = {}
+            fresh_shops = itertools.count(1)
 
-            def saturate_and_count(setting: str) -> LoadResult:
-                pids = shops[setting].pids()
+            def on_fresh_shop(setting: str, measure: Callable[[Shop], LoadResult]) -> LoadResult:
+                # Every run on a shop of its own, started for it, the long-lived shops paused:
+                # no run inherits a database, processes or backlogs from earlier runs, and a
+                # shop whose processes happen to run a few percent slower or faster for life
+                # (their memory layout) weighs on one run of its setting, not on all of them.
+                root = Path(tmp) / "runs" / f"{next(fresh_shops)}-{setting}"
+                shop = make_shop(setting, root, sink.endpoint)
+                try:
+                    with paused(shops.values()):
+                        shop.start(plan.users)
+                        result = measure(shop)
+                        peaks = fresh_peaks.setdefault(setting, {})
+                        for name, pid in shop.pids().items():
+                            peaks[name] = max(peaks.get(name, 0), peak_rss_bytes(pid))
+                        return result
+                finally:
+                    shop.stop()
+
+            def saturate_and_count(shop: Shop, setting: str) -> LoadResult:
+                saturate(shop, plan.warmup_s)  # not counted: a new shop's first orders
+                pids = shop.pids()
                 before = cpu_snapshot(pids)
-                result = saturate(shops[setting], plan.saturation_s)
+                result = saturate(shop, plan.saturation_s)
                 used = cpu_used(before, cpu_snapshot(pids))
                 ok = max(result.ok, 1)
                 cpu[setting].append({name: 1000 * s / ok for name, s in used.items()})
                 return result
-
-            def alone(measure: Callable[[str], LoadResult]) -> Callable[[str], LoadResult]:
-                # Fewer shops at once: every other shop is paused while one is measured.
-                def measured(setting: str) -> LoadResult:
-                    with paused(s for name, s in shops.items() if name != setting):
-                        return measure(setting)
-
-                return measured
 
             saturation = _rounds(
                 THROUGHPUT_SETTINGS,
                 plan.saturation_rounds,
                 log,
                 "saturation",
-                alone(saturate_and_count),
+                lambda setting: on_fresh_shop(
+                    setting, lambda shop: saturate_and_count(shop, setting)
+                ),
             )
             rate = max(1.0, statistics.median(r.rps for r in saturation["off"]) / 2)
             log(f"fixed offered load: {rate:.1f} orders/s (half the telemetry-off saturation)")
-            fresh_shops = itertools.count(1)
             dropped_down: list[float] = []  # by the exporter_down shops of the fixed-load runs
             other_cpu: dict[str, list[float]] = {}
 
+            def fixed_load_run(shop: Shop, setting: str) -> LoadResult:
+                fixed_load(shop, rate, plan.latency_warmup_s)  # not counted
+                with OtherWork(shop.pids()) as other:
+                    result = fixed_load(shop, rate, plan.latency_s)
+                other_cpu.setdefault(setting, []).append(other.pct)
+                if setting == "exporter_down":
+                    dropped_down.append(shop.metric_total("telemetry_spans_dropped_total"))
+                return result
+
             def fresh_shop_run(setting: str) -> LoadResult:
-                # Every run on a shop of its own, started for it: no run inherits a database,
-                # processes or backlogs from saturation or earlier runs, so every setting and
-                # repeat starts alike (the long-lived shops are paused meanwhile).
-                root = Path(tmp) / "fixed" / f"{next(fresh_shops)}-{setting}"
-                shop = make_shop(setting, root, sink.endpoint)
-                try:
-                    with paused(shops.values()):
-                        shop.start(plan.users)
-                        fixed_load(shop, rate, plan.latency_warmup_s)  # not counted
-                        with OtherWork(shop.pids()) as other:
-                            result = fixed_load(shop, rate, plan.latency_s)
-                    other_cpu.setdefault(setting, []).append(other.pct)
-                    if setting == "exporter_down":
-                        dropped_down.append(shop.metric_total("telemetry_spans_dropped_total"))
-                    return result
-                finally:
-                    shop.stop()
+                return on_fresh_shop(setting, lambda shop: fixed_load_run(shop, setting))
 
             latency = _rounds(LATENCY_SETTINGS, plan.repeats, log, "fixed load", fresh_shop_run)
             if plan.tail_extra_repeats:
@@ -241,7 +253,10 @@ def run(
             ):
                 soak = fixed_load(soaked, rate, plan.soak_s)
             peaks = {
-                s: {n: peak_rss_bytes(p) for n, p in shop.pids().items()}
+                s: {
+                    n: max(peak_rss_bytes(p), fresh_peaks.get(s, {}).get(n, 0))
+                    for n, p in shop.pids().items()
+                }
                 for s, shop in shops.items()
             }
             requests, size = sink.counts()

@@ -241,17 +241,31 @@ class ChildShop:
 
 
 @pytest.mark.timeout(60)
-def test_every_fixed_load_run_has_a_fresh_shop_of_its_own_with_the_others_paused(
+def test_every_measured_run_has_a_fresh_shop_of_its_own_with_the_others_paused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(e2e, "IDLE_S", 0.01)
     monkeypatch.setattr(ChildShop, "made", [])
-    plan = replace(TINY, soak_s=0.5, tail_extra_repeats=1)
-    saturated: list[ChildShop] = []
+    plan = replace(TINY, soak_s=0.5, tail_extra_repeats=1, saturation_repeats=3)
+    saturated: list[tuple[ChildShop, float]] = []
     loads: list[tuple[ChildShop, float]] = []
 
+    def long_lived_paused(shop: ChildShop) -> None:
+        long_lived = ChildShop.made[: len(SETTINGS)]
+        assert shop not in long_lived
+        wait_until(
+            lambda: all(_state(s.child.pid) == "T" for s in long_lived),
+            5,
+            "every long-lived shop to be paused",
+        )
+        # Not paused: running or sleeping (D too: a child just started may wait on disk).
+        assert _state(shop.child.pid) in "RSD"
+
     def saturate(shop: Shop, seconds: float) -> LoadResult:
-        saturated.append(shop)  # type: ignore[arg-type]
+        assert isinstance(shop, ChildShop)
+        saturated.append((shop, seconds))
+        if seconds == plan.saturation_s:
+            long_lived_paused(shop)
         return _result(99.0 if seconds == plan.saturation_s else 1.0, ok=200)
 
     def fixed_load(shop: Shop, rate: float, seconds: float) -> LoadResult:
@@ -259,15 +273,7 @@ def test_every_fixed_load_run_has_a_fresh_shop_of_its_own_with_the_others_paused
         assert shop.started and not shop.stopped
         loads.append((shop, seconds))
         if seconds != plan.soak_s:
-            long_lived = [s for s in ChildShop.made if s in saturated]
-            assert len(long_lived) == len(SETTINGS)
-            wait_until(
-                lambda: all(_state(s.child.pid) == "T" for s in long_lived),
-                5,
-                "every long-lived shop to be paused",
-            )
-            # Not paused: running or sleeping (D too: a child just started may wait on disk).
-            assert _state(shop.child.pid) in "RSD"
+            long_lived_paused(shop)
         return _result(10.0)
 
     try:
@@ -278,6 +284,18 @@ def test_every_fixed_load_run_has_a_fresh_shop_of_its_own_with_the_others_paused
         for shop in ChildShop.made:
             if not shop.stopped:
                 shop.stop()
+    long_lived = ChildShop.made[: len(SETTINGS)]
+    assert [shop.setting for shop in long_lived] == list(SETTINGS)
+    # Saturation: each measured run on its own new shop, warmed up just before, stopped after.
+    fresh_saturation = [(shop, s) for shop, s in saturated if shop not in long_lived]
+    warmups, measured_runs = fresh_saturation[0::2], fresh_saturation[1::2]
+    assert [s for _, s in warmups] == [plan.warmup_s] * len(warmups)
+    assert [s for _, s in measured_runs] == [plan.saturation_s] * len(measured_runs)
+    assert [shop for shop, _ in warmups] == [shop for shop, _ in measured_runs]
+    assert len(measured_runs) == 3 * len(e2e.THROUGHPUT_SETTINGS)
+    assert len({id(shop) for shop, _ in measured_runs}) == len(measured_runs)
+    assert all(shop.stopped for shop, _ in measured_runs)
+    assert {len(runs) for runs in measured.cpu_per_order.values()} == {3}
     runs = [(shop, s) for shop, s in loads if s != plan.soak_s]
     warmups, measured_runs = runs[0::2], runs[1::2]
     assert [s for _, s in warmups] == [plan.latency_warmup_s] * len(warmups)
@@ -286,15 +304,16 @@ def test_every_fixed_load_run_has_a_fresh_shop_of_its_own_with_the_others_paused
     assert [shop for shop, _ in warmups] == [shop for shop, _ in measured_runs]
     fresh = [shop for shop, _ in measured_runs]
     assert len(set(map(id, fresh))) == len(fresh) == 2 * len(e2e.LATENCY_SETTINGS) + 2
-    assert not any(shop in saturated for shop in fresh)
+    assert not any(shop in long_lived for shop in fresh)
     assert len({shop.root for shop in ChildShop.made}) == len(ChildShop.made)
     assert all(shop.stopped for shop in fresh)
     for setting, results in measured.latency.items():
         shops_of = [shop for shop in fresh if shop.setting == setting]
         assert len(shops_of) == len(results) == (3 if setting in e2e.TAIL_SETTINGS else 2)
-    # The soak stays on the long-lived full shop, which also saturated.
+    # The soak stays on the long-lived full shop.
     (soaked,) = [shop for shop, s in loads if s == plan.soak_s]
-    assert soaked.setting == "full" and soaked in saturated
+    assert soaked.setting == "full" and soaked in long_lived
+    assert measured.peak_rss["full"]["gateway"] > 0
     # Spans dropped with the exporter down: the long-lived shop's and each fixed-load run's.
     assert measured.spans_dropped_down == 3.0 * (1 + 2)
 
