@@ -82,7 +82,8 @@ def throughput_chart(f: Figures, path: Path) -> Path:
     )
     ax.legend(loc="upper right", fontsize="small")
     ax.set_ylabel("orders/s at saturation")
-    ax.set_title(f"Throughput (median of {f.get('repeats', '?')} repeats, whiskers min-max)")
+    rounds = f.get("saturation_repeats", f.get("repeats", "?"))
+    ax.set_title(f"Throughput (median of {rounds} runs, whiskers min-max)")
     ax.set_ylim(0, max(medians) * 1.3)
     return _save(fig, path)
 
@@ -99,15 +100,23 @@ def cpu_chart(f: Figures, path: Path) -> Path:
         ax.bar(settings, values, bottom=bottom, label=process)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     for i, setting in enumerate(settings):
-        ratio = f.get(f"{setting}_cpu_ratio", 1.0)
-        ax.annotate(f"{ratio:.2f}x", (i, bottom[i]), ha="center", va="bottom")
+        ax.annotate(_paired_label(f, setting), (i, bottom[i]), ha="center", va="bottom")
     goal = 1.1 * f["off_cpu_ms_per_order"]
     ax.axhline(goal, color="black", linestyle="--", linewidth=1, label="goal: 1.10 x off")
     ax.set_ylabel("CPU ms per order (4 processes)")
-    ax.set_title("CPU per order at saturation (median of repeats)")
+    rounds = f.get("saturation_repeats", f.get("repeats", "?"))
+    ax.set_title(f"CPU per order at saturation (median of {rounds} runs; x off per round)")
     ax.set_ylim(0, max(bottom) * 1.25)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
     return _save(fig, path)
+
+
+def _paired_label(f: Figures, setting: str) -> str:
+    """x off paired per round, with its quartiles when the run has them."""
+    if f"{setting}_cpu_ratio_paired" not in f:
+        return f"{f.get(f'{setting}_cpu_ratio', 1.0):.2f}x"
+    q1, q3 = f[f"{setting}_cpu_ratio_q1"], f[f"{setting}_cpu_ratio_q3"]
+    return f"{f[f'{setting}_cpu_ratio_paired']:.2f}x\n({q1:.2f}-{q3:.2f})"
 
 
 def latency_chart(f: Figures, path: Path) -> Path:
@@ -174,7 +183,7 @@ def overhead_chart(f: Figures, path: Path) -> Path:
 
     variants = [
         v
-        for v in ("bare", "noop", "contrib", "ours", "ours_sampled10", "ours_metrics")
+        for v in ("bare", "noop", "hooks_only", "contrib", "ours", "ours_sampled10", "ours_metrics")
         if f"proc_{v}_cpu_us" in f
     ]
     values = [f[f"proc_{v}_cpu_us"] for v in variants]
