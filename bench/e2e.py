@@ -57,7 +57,7 @@ from bench.memory import RssSampler, RssTrace, peak_rss_bytes
 from bench.order_target import OrderTarget
 from bench.other_work import OtherWork
 from bench.otlp_sink import OtlpSink
-from bench.rounds import interleaved
+from bench.rounds import interleaved, quartiles
 from bench.saturation import CLIENTS, LoadPlan, Saturate, pick_client, saturator
 from bench.shop import PROCESSES, SETTINGS, bench_shop
 from services.harness.shop import Shop
@@ -381,7 +381,7 @@ def paired_ratios(m: Measurements) -> dict[str, Any]:
             ratios = [a / b for a, b in zip(mine, base, strict=False) if b]
             if not ratios:
                 continue
-            q1, q3 = _quartiles(ratios)
+            q1, q3 = quartiles(ratios)
             out[f"{setting}_{key}_rounds"] = [round(r, 3) for r in ratios]
             out[f"{setting}_{key}_paired"] = round(statistics.median(ratios), 3)
             out[f"{setting}_{key}_q1"] = round(q1, 3)
@@ -393,13 +393,6 @@ def within(goal: float, figures: dict[str, Any], key: str) -> bool:
     """Whether `goal` lies between the quartiles of the per-round ratios `key`."""
     low, high = figures.get(f"{key}_q1"), figures.get(f"{key}_q3")
     return low is not None and high is not None and low <= goal <= high
-
-
-def _quartiles(values: list[float]) -> tuple[float, float]:
-    if len(values) < 2:
-        return values[0], values[0]
-    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q3
 
 
 def main(argv: Sequence[str] | None = None) -> int:

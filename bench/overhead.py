@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry
 import instrumentation
 from bench.cputime import cpu_seconds
 from bench.otlp_sink import sink_process
-from bench.rounds import interleaved
+from bench.rounds import interleaved, quartiles
 from instrumentation._grpc_client import InstrumentedChannel
 from instrumentation._grpc_server import ServerInterceptor
 from instrumentation._rpc import PASS_THROUGH, Call, Method, RpcRecorder
@@ -399,6 +399,12 @@ def summarize(results: dict[str, list[Sample]], prefix: str) -> dict[str, float]
             out[f"{prefix}{variant}_added_us"] = round(1e6 / rps - 1e6 / bare_rps, 1)
             out[f"{prefix}{variant}_added_cpu_us"] = round(cpu - bare_cpu, 1)
             out[f"{prefix}{variant}_cpu_ratio"] = round(bare_cpu / cpu, 3)
+            # Bare over the variant in each round (the i-th sample of each is round i's).
+            paired = [b.cpu_us / s.cpu_us for b, s in zip(results["bare"], samples, strict=False)]
+            q1, q3 = quartiles(paired)
+            out[f"{prefix}{variant}_cpu_ratio_paired"] = round(statistics.median(paired), 3)
+            out[f"{prefix}{variant}_cpu_ratio_q1"] = round(q1, 3)
+            out[f"{prefix}{variant}_cpu_ratio_q3"] = round(q3, 3)
     for unit in ("added_us", "added_cpu_us"):
         contrib = out[f"{prefix}contrib_{unit}"]
         if contrib > 0:
@@ -416,7 +422,7 @@ def print_table(
     print(f"\n{title}")
     print(
         f"{'variant':<16} {'rps':>7} {'min':>7} {'max':>7} {'x bare':>7} {'+us/call':>9} "
-        f"{'cpu us':>7} {'cpu range':>10} {'+cpu us':>8} {'cpu x':>6}"
+        f"{'cpu us':>7} {'cpu range':>10} {'+cpu us':>8} {'cpu x':>6} {'paired (q1-q3)':>20}"
         + (f" {'client':>7} {'server':>7}" if split else "")
     )
     for variant, samples in results.items():
@@ -435,8 +441,19 @@ def print_table(
             f"{figures[f'{prefix}{variant}_cpu_us']:>7.1f} "
             f"{f'{min(cpu):.0f}-{max(cpu):.0f}':>10} "
             f"{figures.get(f'{prefix}{variant}_added_cpu_us', 0.0):>8.1f} "
-            f"{figures.get(f'{prefix}{variant}_cpu_ratio', 1.0):>6.3f}" + sides
+            f"{figures.get(f'{prefix}{variant}_cpu_ratio', 1.0):>6.3f} "
+            f"{_paired(figures, prefix + variant):>20}" + sides
         )
+
+
+def _paired(figures: dict[str, float], key: str) -> str:
+    """Bare's CPU over the variant's per round: median and quartiles ('-' for bare)."""
+    if f"{key}_cpu_ratio_paired" not in figures:
+        return "-"
+    return (
+        f"{figures[f'{key}_cpu_ratio_paired']:.3f} "
+        f"({figures[f'{key}_cpu_ratio_q1']:.3f}-{figures[f'{key}_cpu_ratio_q3']:.3f})"
+    )
 
 
 def span_costs(figures: dict[str, float]) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""Interleaved rounds: every setting once per round, who goes first rotating.
+"""Interleaved rounds: every setting once per round, who goes first rotating; and the
+quartiles of per-round figures.
 
 A machine's speed drifts, and what runs just before a measurement leaves its traces (caches,
 page cache, a collector's debt): rotating the order gives every setting every position.
@@ -6,6 +7,7 @@ page cache, a collector's debt): rotating the order gives every setting every po
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterator, Sequence
 
 
@@ -15,3 +17,11 @@ def interleaved(settings: Sequence[str], repeats: int) -> Iterator[tuple[int, st
         first = round_ % len(settings)
         for setting in (*settings[first:], *settings[:first]):
             yield round_, setting
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float]:
+    """The first and third quartiles (inclusive method; one value is both)."""
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3

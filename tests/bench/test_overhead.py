@@ -22,12 +22,16 @@ REQUIRED = (
 
 
 def test_overhead_prints_table_then_json_last() -> None:
-    lines = bench_output("overhead", "--repeats", "1", "--seconds", "0.05", timeout_s=120)
+    lines = bench_output("overhead", "--repeats", "2", "--seconds", "0.05", timeout_s=120)
     assert any(line.startswith("ours ") for line in lines)
     figures = json.loads(lines[-1])
     for key in REQUIRED:
         assert figures[key] > 0 and figures[f"proc_{key}"] > 0
     assert "ours_added_cpu_us" in figures and "contrib_added_us" in figures
+    # Bare over ours per round, with its quartiles: the noise of the goal's ratio.
+    for prefix in ("", "proc_"):
+        low, high = figures[f"{prefix}ours_cpu_ratio_q1"], figures[f"{prefix}ours_cpu_ratio_q3"]
+        assert low <= figures[f"{prefix}ours_cpu_ratio_paired"] <= high
     # With the server in its own process, each side's share adds up to the whole.
     for variant in ("bare", "ours"):
         client = figures[f"proc_{variant}_client_cpu_us"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.rounds import interleaved
+import pytest
+
+from bench.rounds import interleaved, quartiles
 
 
 def test_rounds_visit_every_setting_once_each_with_the_first_rotating() -> None:
@@ -10,3 +12,8 @@ def test_rounds_visit_every_setting_once_each_with_the_first_rotating() -> None:
     assert [setting for _, setting in rounds] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
     assert [round_ for round_, _ in rounds] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert list(interleaved(("a", "b"), 0)) == []
+
+
+def test_quartiles_are_inclusive_and_one_value_is_both() -> None:
+    assert quartiles([1.08, 1.1, 1.1, 1.2]) == pytest.approx((1.095, 1.125))
+    assert quartiles([3.0]) == (3.0, 3.0)
