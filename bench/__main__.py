@@ -1,6 +1,7 @@
 """``python -m bench NAME [args]``: run one benchmark, or ``all`` of them (JSON line last).
 
-Each benchmark's JSON line is also kept in ``.data/bench/<name>.json``; ``all`` ends by
+Each benchmark's JSON line is also kept in ``.data/bench/<name>.json`` (or
+``$BENCH_RESULTS_DIR``); ``all`` ends by
 drawing the charts from them (``python -m bench charts``, into docs/img/).
 """
 
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bench.charts import RESULTS_DIR
+from bench.charts import results_dir
 
 # name -> module with ``main(argv) -> int``; adding a benchmark is one line here.
 COMMANDS: dict[str, str] = {
@@ -51,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
-def run(name: str, args: list[str], results: Path = RESULTS_DIR) -> int:
-    """Run one benchmark; keep its last JSON line in ``results/<name>.json``."""
+def run(name: str, args: list[str], results: Path | None = None) -> int:
+    """Run one benchmark; keep its last JSON line in ``results/<name>.json`` (default:
+    ``results_dir()``)."""
+    results = results or results_dir()
     tee = _LastLine(sys.stdout)
     with contextlib.redirect_stdout(tee):  # type: ignore[type-var]
         status = int(importlib.import_module(COMMANDS[name]).main(args))

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(".data/bench")
+RESULTS_ENV = "BENCH_RESULTS_DIR"  # where the JSON lines go instead (the tests' tiny runs)
+
+
+def results_dir() -> Path:
+    """Where each benchmark's JSON line is kept: ``$BENCH_RESULTS_DIR`` or ``.data/bench``."""
+    return Path(os.environ.get(RESULTS_ENV) or RESULTS_DIR)
+
+
 OUT_DIR = Path("docs/img")
 E2E_SETTINGS = ("off", "full", "sampled10", "full_noexport", "full_nodb", "exporter_down")
 PROCESSES = ("gateway", "order", "user", "payment")
@@ -232,7 +241,7 @@ def _save(fig: Any, path: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """Draw every chart whose figures exist."""
     parser = argparse.ArgumentParser(prog="python -m bench charts", description=__doc__)
-    parser.add_argument("--results", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--results", type=Path, default=results_dir())
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
