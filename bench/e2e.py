@@ -100,7 +100,7 @@ class Plan(LoadPlan):
 
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
-        """The full plan (5-minute soak, about 21 minutes) or the quick one (under 3 minutes)."""
+        """The full plan (5-minute soak, about 30 minutes) or the quick one (about 3 minutes)."""
         if quick:
             return cls(
                 repeats=3,
@@ -398,7 +398,7 @@ def within(goal: float, figures: dict[str, Any], key: str) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, measure, print the tables and the JSON line."""
     parser = argparse.ArgumentParser(prog="python -m bench e2e", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="short phases (under 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="short phases (about 3 minutes)")
     parser.add_argument("--client", choices=CLIENTS, default="auto")
     parser.add_argument("--repeats", type=int, help="interleaved repeats per setting")
     parser.add_argument("--soak", type=float, help="soak seconds")
