@@ -1,10 +1,12 @@
 """`python -m bench db [--quick]`: the shop on SQLite vs PostgreSQL, database spans on vs off.
 
-Four shops run side by side, every process separate, telemetry on with every span made and
-none exported (OTEL_TRACES_EXPORTER=none, always_on), so the span cost is the cost of making
-them: `sqlite`, `sqlite_nospans` (SHOP_DB_SPANS=false), `postgresql`, `postgresql_nospans`
-(each PostgreSQL shop on its own database of one throwaway server). In interleaved repeats
-each is saturated with POST /v1/orders by a closed-loop client in its own process; measured:
+Four settings, every process separate, telemetry on with every span made and none exported
+(OTEL_TRACES_EXPORTER=none, always_on), so the span cost is the cost of making them:
+`sqlite`, `sqlite_nospans` (SHOP_DB_SPANS=false), `postgresql`, `postgresql_nospans` (the
+PostgreSQL settings each on their own database of one throwaway server). In interleaved
+repeats, every run on a shop of its own (started, warmed up, measured, stopped; one shop at a
+time), each is saturated with POST /v1/orders by a closed-loop client in its own process;
+measured:
 orders/s, p99, and CPU ms per order of the four shop processes, plus, on PostgreSQL, of the
 server's processes. Then, in this process, the cost of one database span per statement
 (this process's CPU per store `get`, with and without a tracer, both backends), steadier
@@ -88,43 +90,43 @@ def setting_env(setting: str, database_url: str | None) -> dict[str, str]:
 def run(
     plan: Plan, saturate: Saturate, log: Callable[[str], None]
 ) -> tuple[dict[str, list[Sample]], dict[str, float]]:
-    """Start the four shops, warm them, saturate each in interleaved repeats; span cost."""
+    """Saturate each setting in interleaved repeats, every run on a shop of its own (started,
+    warmed up, measured, stopped: a long-lived shop's processes would carry their speed,
+    a few percent off an identical shop's, into every round); then the span cost."""
     with tempfile.TemporaryDirectory(prefix="bench-db-") as root, ExitStack() as stack:
         server = ThrowawayPostgres.start(databases=("bench", "bench_nospans"))
         database = stack.enter_context(server)
-        shops: dict[str, Shop] = {}
-        for setting in SETTINGS:
-            url = database.url("bench_nospans" if setting.endswith("_nospans") else "bench")
-            env = setting_env(setting, url if setting.startswith("postgresql") else None)
-            shop = Shop(Path(root) / setting, env, ready_timeout_s=READY_TIMEOUT_S)
-            stack.callback(shop.stop)
-            shops[setting] = shop.start(users=plan.users)
-            log(f"{setting} started")
-        for shop in shops.values():
-            saturate(shop, plan.warmup_s)
         samples: dict[str, list[Sample]] = {s: [] for s in SETTINGS}
         for round_, setting in interleaved(SETTINGS, plan.repeats):
-            shop = shops[setting]
-            shop_pids = shop.pids()
-            db_pids = server_pids(database) if setting.startswith("postgresql") else {}
-            before = cpu_snapshot({**shop_pids, **db_pids})
-            load = saturate(shop, plan.saturation_s)
-            used = cpu_used(before, cpu_snapshot({**shop_pids, **server_pids(database)}))
-            shop_cpu = sum(used[name] for name in shop_pids)
-            db_cpu = sum(v for k, v in used.items() if k.startswith("pg:"))
-            if not setting.startswith("postgresql"):
-                db_cpu = 0.0
-            sample = Sample(load, shop_cpu, db_cpu)
+            url = database.url("bench_nospans" if setting.endswith("_nospans") else "bench")
+            env = setting_env(setting, url if setting.startswith("postgresql") else None)
+            shop = Shop(Path(root) / f"{round_}-{setting}", env, ready_timeout_s=READY_TIMEOUT_S)
+            with shop:
+                shop.start(users=plan.users)
+                saturate(shop, plan.warmup_s)  # not counted: a new shop's first orders
+                sample = _measure(shop, database, setting, plan, saturate)
             samples[setting].append(sample)
             log(
-                f"round {round_ + 1}/{plan.repeats} {setting}: {load.rps:.1f} orders/s, "
+                f"round {round_ + 1}/{plan.repeats} {setting}: {sample.load.rps:.1f} orders/s, "
                 f"{sample.cpu_ms_per_order():.2f} CPU ms/order, errors "
-                f"{sum(load.errors.values())}"
+                f"{sum(sample.load.errors.values())}"
             )
-        for shop in shops.values():
-            shop.stop()  # the span-cost loop below gets the machine to itself
         log("span cost per statement, in-process")
         return samples, span_cost_us(database, Path(root), plan.span_calls)
+
+
+def _measure(
+    shop: Shop, database: ThrowawayPostgres, setting: str, plan: Plan, saturate: Saturate
+) -> Sample:
+    """One saturation run: orders, and the CPU of the shop (and of PostgreSQL if it is used)."""
+    shop_pids = shop.pids()
+    on_postgres = setting.startswith("postgresql")
+    before = cpu_snapshot({**shop_pids, **(server_pids(database) if on_postgres else {})})
+    load = saturate(shop, plan.saturation_s)
+    used = cpu_used(before, cpu_snapshot({**shop_pids, **server_pids(database)}))
+    shop_cpu = sum(used[name] for name in shop_pids)
+    db_cpu = sum(v for k, v in used.items() if k.startswith("pg:")) if on_postgres else 0.0
+    return Sample(load, shop_cpu, db_cpu)
 
 
 def span_cost_us(database: ThrowawayPostgres, root: Path, calls: int) -> dict[str, float]:
