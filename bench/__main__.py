@@ -2,7 +2,8 @@
 
 Each benchmark's JSON line is also kept in ``.data/bench/<name>.json`` (or
 ``$BENCH_RESULTS_DIR``); ``all`` ends by
-drawing the charts from them (``python -m bench charts``, into docs/img/).
+drawing the charts from them (``python -m bench charts``, into docs/img/). ``ab`` measures
+the shop settings it is given side by side (``python -m bench ab --help``); ``all`` skips it.
 """
 
 from __future__ import annotations
@@ -29,18 +30,22 @@ COMMANDS: dict[str, str] = {
     "instructions": "bench.instructions",
 }
 CHARTS = "bench.charts"
+# Run on request only, not by ``all``: they measure what they are told to.
+TOOLS: dict[str, str] = {"ab": "bench.ab"}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to the named benchmark; ``all`` runs every one with the same arguments."""
     args = sys.argv[1:] if argv is None else argv
-    names = [*COMMANDS, "charts", "all"]
+    names = [*COMMANDS, *TOOLS, "charts", "all"]
     if not args or args[0] in ("-h", "--help") or args[0] not in names:
         print(f"usage: python -m bench {{{', '.join(names)}}} [--quick] [args...]", file=sys.stderr)
         return 0 if args and args[0] in ("-h", "--help") else 2
     name, rest = args[0], args[1:]
     if name == "charts":
         return int(importlib.import_module(CHARTS).main(rest))
+    if name in TOOLS:
+        return int(importlib.import_module(TOOLS[name]).main(rest))
     if name != "all":
         return run(name, rest)
     status = 0

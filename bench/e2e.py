@@ -58,7 +58,14 @@ from bench.order_target import OrderTarget
 from bench.other_work import OtherWork
 from bench.otlp_sink import OtlpSink
 from bench.rounds import interleaved, quartiles
-from bench.saturation import CLIENTS, LoadPlan, Saturate, pick_client, saturator
+from bench.saturation import (
+    CLIENTS,
+    LoadPlan,
+    Saturate,
+    pick_client,
+    saturator,
+    warmed_saturation,
+)
 from bench.shop import PROCESSES, SETTINGS, bench_shop
 from services.harness.shop import Shop
 
@@ -198,13 +205,10 @@ def run(
                     shop.stop()
 
             def saturate_and_count(shop: Shop, setting: str) -> LoadResult:
-                saturate(shop, plan.warmup_s)  # not counted: a new shop's first orders
-                pids = shop.pids()
-                before = cpu_snapshot(pids)
-                result = saturate(shop, plan.saturation_s)
-                used = cpu_used(before, cpu_snapshot(pids))
-                ok = max(result.ok, 1)
-                cpu[setting].append({name: 1000 * s / ok for name, s in used.items()})
+                result, per_order = warmed_saturation(
+                    shop, saturate, plan.warmup_s, plan.saturation_s
+                )
+                cpu[setting].append(per_order)
                 return result
 
             saturation = _rounds(

@@ -1,4 +1,4 @@
-"""How the shop benches (e2e, db, profile) load their shops: the plan and the client.
+"""How the shop benches (e2e, db, ab, profile) load their shops: the plan and the client.
 
 A shop is saturated by a closed-loop client in a process of its own (wrk, or the Python
 client of bench/http_load.py); settings are measured in interleaved rounds whose order
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import http_load
+from bench.cputime import cpu_snapshot, cpu_used
 from bench.latency import LoadResult
 from bench.order_target import OrderTarget
 from bench.wrk_runner import run_wrk, wrk_path
@@ -53,3 +54,17 @@ def saturator(connections: int, client: str = "python") -> Saturate:
         return saturate(shop, seconds, connections, client)
 
     return saturate_shop
+
+
+def warmed_saturation(
+    shop: Shop, saturate: Saturate, warmup_s: float, seconds: float
+) -> tuple[LoadResult, dict[str, float]]:
+    """A warm-up (not counted: a new shop's first orders), then one saturation run: its
+    result, and the CPU milliseconds per successful order of each of the shop's processes."""
+    saturate(shop, warmup_s)
+    pids = shop.pids()
+    before = cpu_snapshot(pids)
+    result = saturate(shop, seconds)
+    used = cpu_used(before, cpu_snapshot(pids))
+    ok = max(result.ok, 1)
+    return result, {name: 1000 * s / ok for name, s in used.items()}
