@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.latency import LoadResult
 from bench.otlp_sink import OtlpSink
-from bench.rounds import interleaved, quartiles
+from bench.rounds import interleaved, paired_figures, paired_text
 from bench.saturation import CLIENTS, Saturate, pick_client, saturator, warmed_saturation
 from bench.shop import READY_TIMEOUT_S, SETTINGS, setting_env
 from services.harness.shop import Shop
@@ -123,10 +123,7 @@ def summarize(runs: dict[str, list[Run]]) -> dict[str, Any]:
         pairs = list(zip(mine, base, strict=False))
         ratios = [r.cpu_ms / b.cpu_ms for r, b in pairs if b.cpu_ms]
         deltas = [r.cpu_ms - b.cpu_ms for r, b in pairs]
-        q1, q3 = quartiles(ratios)
-        out[f"{name}_cpu_ratio_paired"] = round(statistics.median(ratios), 3)
-        out[f"{name}_cpu_ratio_q1"] = round(q1, 3)
-        out[f"{name}_cpu_ratio_q3"] = round(q3, 3)
+        out.update(paired_figures(f"{name}_cpu_ratio", ratios))
         out[f"{name}_cpu_delta_ms"] = round(statistics.median(deltas), 3)
         out[f"{name}_lower_rounds"] = sum(d < 0 for d in deltas)
     return out
@@ -143,8 +140,7 @@ def print_table(runs: dict[str, list[Run]], figures: dict[str, Any]) -> None:
         )
         if name != base:
             row += (
-                f"   {figures[f'{name}_cpu_ratio_paired']:.3f} "
-                f"({figures[f'{name}_cpu_ratio_q1']:.3f}-{figures[f'{name}_cpu_ratio_q3']:.3f}), "
+                f"   {paired_text(figures, f'{name}_cpu_ratio')}, "
                 f"{figures[f'{name}_cpu_delta_ms']:+.3f} ms, lower in "
                 f"{figures[f'{name}_lower_rounds']} of {figures['rounds']} rounds"
             )

@@ -121,11 +121,16 @@ def _measure(
     """One saturation run: orders, and the CPU of the shop (and of PostgreSQL if it is used)."""
     shop_pids = shop.pids()
     on_postgres = setting.startswith("postgresql")
-    before = cpu_snapshot({**shop_pids, **(server_pids(database) if on_postgres else {})})
+
+    def pids() -> dict[str, int]:
+        # PostgreSQL's processes are read again after the run: backends may have started.
+        return {**shop_pids, **server_pids(database)} if on_postgres else shop_pids
+
+    before = cpu_snapshot(pids())
     load = saturate(shop, plan.saturation_s)
-    used = cpu_used(before, cpu_snapshot({**shop_pids, **server_pids(database)}))
+    used = cpu_used(before, cpu_snapshot(pids()))
     shop_cpu = sum(used[name] for name in shop_pids)
-    db_cpu = sum(v for k, v in used.items() if k.startswith("pg:")) if on_postgres else 0.0
+    db_cpu = sum(v for k, v in used.items() if k.startswith("pg:"))
     return Sample(load, shop_cpu, db_cpu)
 
 

@@ -57,7 +57,7 @@ from bench.memory import RssSampler, RssTrace, peak_rss_bytes
 from bench.order_target import OrderTarget
 from bench.other_work import OtherWork
 from bench.otlp_sink import OtlpSink
-from bench.rounds import interleaved, quartiles
+from bench.rounds import interleaved, paired_figures
 from bench.saturation import (
     CLIENTS,
     LoadPlan,
@@ -385,11 +385,8 @@ def paired_ratios(m: Measurements) -> dict[str, Any]:
             ratios = [a / b for a, b in zip(mine, base, strict=False) if b]
             if not ratios:
                 continue
-            q1, q3 = quartiles(ratios)
             out[f"{setting}_{key}_rounds"] = [round(r, 3) for r in ratios]
-            out[f"{setting}_{key}_paired"] = round(statistics.median(ratios), 3)
-            out[f"{setting}_{key}_q1"] = round(q1, 3)
-            out[f"{setting}_{key}_q3"] = round(q3, 3)
+            out.update(paired_figures(f"{setting}_{key}", ratios))
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import TYPE_CHECKING, Any
 
+from bench.rounds import paired_text
 from bench.shop import PROCESSES
 
 if TYPE_CHECKING:
@@ -89,11 +90,7 @@ def _print_paired(m: Measurements, figures: dict[str, Any]) -> None:
     for setting in m.saturation:
         if setting == "off" or f"{setting}_cpu_ratio_paired" not in figures:
             continue
-        cpu, rps = (
-            f"{figures[f'{setting}_{k}_paired']:.3f} "
-            f"({figures[f'{setting}_{k}_q1']:.3f}-{figures[f'{setting}_{k}_q3']:.3f})"
-            for k in ("cpu_ratio", "rps_ratio")
-        )
+        cpu, rps = (paired_text(figures, f"{setting}_{k}") for k in ("cpu_ratio", "rps_ratio"))
         print(f"  {setting:<14} CPU {cpu}  throughput {rps}")
     for goal in ("cpu", "throughput"):
         if figures[f"goal_{goal}_within_noise"]:

@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry
 import instrumentation
 from bench.cputime import cpu_seconds
 from bench.otlp_sink import sink_process
-from bench.rounds import interleaved, quartiles
+from bench.rounds import interleaved, paired_figures, paired_text
 from instrumentation._grpc_client import InstrumentedChannel
 from instrumentation._grpc_server import ServerInterceptor
 from instrumentation._rpc import PASS_THROUGH, Call, Method, RpcRecorder
@@ -150,13 +150,15 @@ class Hooks:
     def _hooks_only(self) -> None:
         registry = CollectorRegistry()
         errors = HealthMetrics(registry).instrumentation_errors
-        server = NothingRecorded(
-            PASS_THROUGH, GrpcMetrics("server", registry), errors, "grpc_server", True, False
-        )
-        client = NothingRecorded(
-            PASS_THROUGH, GrpcMetrics("client", registry), errors, "grpc_client", False, False
-        )
-        self.server_interceptors = [ServerInterceptor(server)]
+
+        def recorder(side: str) -> NothingRecorded:
+            metrics = GrpcMetrics(side, registry)
+            return NothingRecorded(
+                PASS_THROUGH, metrics, errors, f"grpc_{side}", side == "server", False
+            )
+
+        client = recorder("client")
+        self.server_interceptors = [ServerInterceptor(recorder("server"))]
         self.wrap_channel = lambda ch: InstrumentedChannel(ch, client)
 
     def _spans_before_call(self, count: int) -> None:
@@ -401,10 +403,7 @@ def summarize(results: dict[str, list[Sample]], prefix: str) -> dict[str, float]
             out[f"{prefix}{variant}_cpu_ratio"] = round(bare_cpu / cpu, 3)
             # Bare over the variant in each round (the i-th sample of each is round i's).
             paired = [b.cpu_us / s.cpu_us for b, s in zip(results["bare"], samples, strict=False)]
-            q1, q3 = quartiles(paired)
-            out[f"{prefix}{variant}_cpu_ratio_paired"] = round(statistics.median(paired), 3)
-            out[f"{prefix}{variant}_cpu_ratio_q1"] = round(q1, 3)
-            out[f"{prefix}{variant}_cpu_ratio_q3"] = round(q3, 3)
+            out.update(paired_figures(f"{prefix}{variant}_cpu_ratio", paired))
     for unit in ("added_us", "added_cpu_us"):
         contrib = out[f"{prefix}contrib_{unit}"]
         if contrib > 0:
@@ -450,10 +449,7 @@ def _paired(figures: dict[str, float], key: str) -> str:
     """Bare's CPU over the variant's per round: median and quartiles ('-' for bare)."""
     if f"{key}_cpu_ratio_paired" not in figures:
         return "-"
-    return (
-        f"{figures[f'{key}_cpu_ratio_paired']:.3f} "
-        f"({figures[f'{key}_cpu_ratio_q1']:.3f}-{figures[f'{key}_cpu_ratio_q3']:.3f})"
-    )
+    return paired_text(figures, f"{key}_cpu_ratio")
 
 
 def span_costs(figures: dict[str, float]) -> dict[str, float]:
