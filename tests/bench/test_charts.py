@@ -60,9 +60,10 @@ def test_no_figures_no_charts(tmp_path: Path) -> None:
     assert charts.draw_all(tmp_path, tmp_path / "img", log=lambda text: None) == []
 
 
-def test_a_benchmark_run_keeps_its_json_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def fake_bench(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m bench fake`: prints a table, then its arguments as its JSON line."""
+
     class Fake:
         @staticmethod
         def main(argv: list[str]) -> int:
@@ -72,26 +73,28 @@ def test_a_benchmark_run_keeps_its_json_line(
 
     monkeypatch.setitem(bench_main.COMMANDS, "fake", "fake_bench_module")
     monkeypatch.setitem(__import__("sys").modules, "fake_bench_module", Fake)
+
+
+@pytest.mark.usefixtures("fake_bench")
+def test_a_benchmark_run_keeps_its_json_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert bench_main.run("fake", ["--quick"], results=tmp_path) == 0
     assert json.loads((tmp_path / "fake.json").read_text()) == {"x_rps": 1.5, "args": ["--quick"]}
     assert "a table" in capsys.readouterr().out
 
 
+@pytest.mark.usefixtures("fake_bench")
 def test_results_go_where_the_environment_says(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What keeps the tests' tiny runs from overwriting a user's .data/bench figures.
-    class Fake:
-        @staticmethod
-        def main(argv: list[str]) -> int:
-            print(json.dumps({"y": 2}))
-            return 0
-
-    monkeypatch.setitem(bench_main.COMMANDS, "fake", "fake_bench_module")
-    monkeypatch.setitem(__import__("sys").modules, "fake_bench_module", Fake)
     monkeypatch.setenv(charts.RESULTS_ENV, str(tmp_path / "elsewhere"))
     assert charts.results_dir() == tmp_path / "elsewhere"
     assert bench_main.run("fake", []) == 0
-    assert json.loads((tmp_path / "elsewhere" / "fake.json").read_text()) == {"y": 2}
+    assert json.loads((tmp_path / "elsewhere" / "fake.json").read_text()) == {
+        "x_rps": 1.5,
+        "args": [],
+    }
     monkeypatch.delenv(charts.RESULTS_ENV)
     assert charts.results_dir() == charts.RESULTS_DIR
