@@ -30,7 +30,7 @@ from bench.latency import LoadResult
 from bench.otlp_sink import OtlpSink
 from bench.rounds import interleaved, paired_figures, paired_text
 from bench.saturation import CLIENTS, Saturate, pick_client, saturator, warmed_saturation
-from bench.shop import READY_TIMEOUT_S, SETTINGS, setting_env
+from bench.shop import PROCESSES, READY_TIMEOUT_S, SETTINGS, setting_env
 from services.harness.shop import Shop
 
 USERS = 20
@@ -118,6 +118,9 @@ def summarize(runs: dict[str, list[Run]]) -> dict[str, Any]:
         mine = runs[name]
         out[f"{name}_cpu_ms_per_order"] = round(statistics.median(r.cpu_ms for r in mine), 3)
         out[f"{name}_rps"] = round(statistics.median(r.load.rps for r in mine), 1)
+        for process in sorted({p for r in mine for p in r.cpu_ms_per_order}):
+            each = [r.cpu_ms_per_order.get(process, 0.0) for r in mine]
+            out[f"{name}_cpu_{process}_ms_per_order"] = round(statistics.median(each), 3)
         if name == names[0]:
             continue
         pairs = list(zip(mine, base, strict=False))
@@ -145,6 +148,18 @@ def print_table(runs: dict[str, list[Run]], figures: dict[str, Any]) -> None:
                 f"{figures[f'{name}_lower_rounds']} of {figures['rounds']} rounds"
             )
         print(row)
+    processes = [p for p in PROCESSES if f"{base}_cpu_{p}_ms_per_order" in figures]
+    if not processes:
+        return
+    print(f"\nCPU ms an order by process (median), and the difference to {base}")
+    print(f"{'variant':<16} " + " ".join(f"{p:>16}" for p in processes))
+    for name in runs:
+        cells = []
+        for process in processes:
+            mine = figures.get(f"{name}_cpu_{process}_ms_per_order", 0.0)
+            delta = mine - figures[f"{base}_cpu_{process}_ms_per_order"]
+            cells.append(f"{mine:>7.3f} ({delta:+.3f})" if name != base else f"{mine:>16.3f}")
+        print(f"{name:<16} " + " ".join(f"{c:>16}" for c in cells))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -106,6 +106,19 @@ def test_the_summary_pairs_each_round_with_the_baselines() -> None:
     assert figures["cheaper_lower_rounds"] == 3
     assert figures["cheaper_cpu_delta_ms"] == -0.15
     assert "off_cpu_ratio_paired" not in figures
+    # Each process's median too: full's order half is 2.2, 2.7, 2.4, 3.3.
+    assert figures["full_cpu_order_ms_per_order"] == 2.55
+    assert figures["off_cpu_gateway_ms_per_order"] == 2.25
+
+
+def test_the_table_shows_each_process_against_the_baseline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    runs = {"off": [_run(4.0), _run(6.0)], "full": [_run(4.4), _run(6.6)]}
+    ab.print_table(runs, ab.summarize(runs))
+    table = capsys.readouterr().out
+    assert "by process" in table
+    assert "full               2.750 (+0.250)" in table
 
 
 def test_the_command_says_how_to_use_it() -> None:
