@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import (
     SynchronousMultiSpanProcessor,
     TracerProvider,
 )
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import Decision, StaticSampler, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     INVALID_SPAN_CONTEXT,
@@ -68,9 +68,24 @@ _DEFAULT_DELEGATES = (
     ",remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,"
     "localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
 )
-_PARENT_BASED_ALWAYS_ON = "ParentBased{root:AlwaysOnSampler" + _DEFAULT_DELEGATES
+_LOW_64 = (1 << 64) - 1  # TraceIdRatioBased decides on the trace id's low 64 bits
 # on_start of these does nothing: they are skipped on the hot path.
 _NOOP_ON_START = {SpanProcessor.on_start}
+
+
+def trace_id_bound(sampler: object) -> int | None:
+    """For a sampler that decides by the trace id alone, the bound under which the trace id's
+    low 64 bits are sampled: AlwaysOnSampler 2**64, AlwaysOffSampler 0, TraceIdRatioBased its
+    own; None for any other sampler, which is then asked for each span."""
+    if type(sampler) is TraceIdRatioBased:
+        return sampler.bound
+    if type(sampler) is StaticSampler:
+        description = sampler.get_description()
+        if description == "AlwaysOnSampler":
+            return _LOW_64 + 1
+        if description == "AlwaysOffSampler":
+            return 0
+    return None
 
 
 def lean_path_supported(provider: object) -> bool:
@@ -113,8 +128,10 @@ class SpanFactory:
         # Well-known samplers are decided here, the same way they would decide.
         description = sdk.sampler.get_description()
         self._follows_parent = description.endswith(_DEFAULT_DELEGATES)
-        self._always_on = description in ("AlwaysOnSampler", _PARENT_BASED_ALWAYS_ON)
-        self._fast = self._follows_parent or self._always_on
+        # ParentBased asks its root sampler only for spans without a valid parent.
+        deciding = getattr(sdk.sampler, "_root", None) if self._follows_parent else sdk.sampler
+        self._bound = trace_id_bound(deciding)
+        self._fast = self._follows_parent or self._bound is not None
         self.resource = sdk.resource
         limits: SpanLimits = sdk._span_limits
         self.max_attributes = _limit(limits.max_span_attributes)
@@ -169,14 +186,19 @@ class SpanFactory:
             parent_ctx = None
             trace_id = _getrandbits(128) or 1
             random_flag = _RANDOM
-        if self._always_on:
+        bound = self._bound
+        if bound is not None:
+            # Decided by the trace id alone, as the sampler would (always on, off, ratio).
+            sampled = _SAMPLED if trace_id & _LOW_64 < bound else 0
             context = valid_span_context(
                 trace_id,
                 _getrandbits(64) or 1,
                 False,
-                _FLAGS[_SAMPLED | random_flag],
+                _FLAGS[sampled | random_flag],
                 parent_ctx[TRACE_STATE] if parent_ctx is not None else NO_STATE,
             )
+            if not sampled:
+                return NonRecordingSpan(context)
             return self._started(name, context, parent_ctx, kind, attributes, parent)
         result = self._sampler.should_sample(parent, trace_id, name, kind, attributes)
         sampled = _SAMPLED if result.decision is Decision.RECORD_AND_SAMPLE else 0
