@@ -30,10 +30,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 import instrumentation
-from bench.cputime import cpu_snapshot, cpu_used
 from bench.latency import LoadResult
 from bench.rounds import interleaved
-from bench.saturation import LoadPlan, Saturate, saturator
+from bench.saturation import LoadPlan, Saturate, measured_saturation, saturator
 from bench.shop import READY_TIMEOUT_S, TRACED_NOEXPORT
 from services.database_url import DatabaseUrl
 from services.harness.postgres import ThrowawayPostgres
@@ -119,18 +118,11 @@ def _measure(
     shop: Shop, database: ThrowawayPostgres, setting: str, plan: Plan, saturate: Saturate
 ) -> Sample:
     """One saturation run: orders, and the CPU of the shop (and of PostgreSQL if it is used)."""
-    shop_pids = shop.pids()
     on_postgres = setting.startswith("postgresql")
-
-    def pids() -> dict[str, int]:
-        # PostgreSQL's processes are read again after the run: backends may have started.
-        return {**shop_pids, **server_pids(database)} if on_postgres else shop_pids
-
-    before = cpu_snapshot(pids())
-    load = saturate(shop, plan.saturation_s)
-    used = cpu_used(before, cpu_snapshot(pids()))
-    shop_cpu = sum(used[name] for name in shop_pids)
+    others = (lambda: server_pids(database)) if on_postgres else None
+    load, used = measured_saturation(shop, saturate, plan.saturation_s, others)
     db_cpu = sum(v for k, v in used.items() if k.startswith("pg:"))
+    shop_cpu = sum(v for k, v in used.items() if not k.startswith("pg:"))
     return Sample(load, shop_cpu, db_cpu)
 
 

@@ -56,15 +56,31 @@ def saturator(connections: int, client: str = "python") -> Saturate:
     return saturate_shop
 
 
+def measured_saturation(
+    shop: Shop,
+    saturate: Saturate,
+    seconds: float,
+    others: Callable[[], dict[str, int]] | None = None,
+) -> tuple[LoadResult, dict[str, float]]:
+    """One saturation run: its result, and the CPU seconds used by each of the shop's
+    processes and of ``others()``'s (read before and after: a server's backends may start
+    during the run)."""
+    shop_pids = shop.pids()
+
+    def pids() -> dict[str, int]:
+        return {**shop_pids, **others()} if others is not None else shop_pids
+
+    before = cpu_snapshot(pids())
+    result = saturate(shop, seconds)
+    return result, cpu_used(before, cpu_snapshot(pids()))
+
+
 def warmed_saturation(
     shop: Shop, saturate: Saturate, warmup_s: float, seconds: float
 ) -> tuple[LoadResult, dict[str, float]]:
     """A warm-up (not counted: a new shop's first orders), then one saturation run: its
     result, and the CPU milliseconds per successful order of each of the shop's processes."""
     saturate(shop, warmup_s)
-    pids = shop.pids()
-    before = cpu_snapshot(pids)
-    result = saturate(shop, seconds)
-    used = cpu_used(before, cpu_snapshot(pids))
+    result, used = measured_saturation(shop, saturate, seconds)
     ok = max(result.ok, 1)
     return result, {name: 1000 * s / ok for name, s in used.items()}

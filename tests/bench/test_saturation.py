@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 import pytest
@@ -64,3 +66,32 @@ def test_wrk_is_given_the_shops_target(monkeypatch: pytest.MonkeyPatch) -> None:
         shop = GatewayShop(gateway)
         saturation.saturate(shop, 2.0, 4, client="wrk")  # type: ignore[arg-type]
     assert calls == [(OrderTarget(gateway.url, "k-sat", tuple(USERS)), 2.0, 4)]
+
+
+class BusyShop:
+    """A shop whose one 'process' is this test process."""
+
+    def pids(self) -> dict[str, int]:
+        return {"gateway": os.getpid()}
+
+
+def _busy(shop: Any, seconds: float) -> LoadResult:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return LoadResult(sent=10, ok=10, duration_s=seconds, p50_ms=1, p95_ms=1, p99_ms=1)
+
+
+def test_a_measured_run_counts_the_shops_cpu_and_the_others_read_after_it() -> None:
+    seen: list[int] = []
+
+    def others() -> dict[str, int]:
+        seen.append(len(seen))
+        return {f"pg:{os.getpid()}": os.getpid()} if len(seen) > 1 else {}
+
+    result, used = saturation.measured_saturation(BusyShop(), _busy, 0.2, others)  # type: ignore[arg-type]
+    assert result.ok == 10
+    assert used["gateway"] >= 0.15
+    assert len(seen) == 2 and "pg:" + str(os.getpid()) in used  # a process seen only after
+    _, per_order = saturation.warmed_saturation(BusyShop(), _busy, 0.05, 0.2)  # type: ignore[arg-type]
+    assert set(per_order) == {"gateway"} and per_order["gateway"] >= 15.0  # ms an order, of 10
